@@ -1,0 +1,97 @@
+// bindings/bind_hub.cpp
+// Binds Hub, the parent's side of a worker pool. Waits and spawns release the GIL.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "bindings.hpp"
+#include "convert.hpp"
+#include "multilane/hub.hpp"
+
+namespace nb = nanobind;
+
+namespace multilane::bindings {
+
+void bind_hub(nb::module_& m) {
+  m.attr("KIND_EXIT") = 0;
+  nb::class_<Hub>(m, "Hub", "The parent's side of a worker pool (see cpp/include/multilane/hub.hpp).")
+      .def(
+          "__init__",
+          [](Hub* self, std::size_t ring_capacity, std::size_t inline_max, double spin_us) {
+            HubOptions options;
+            options.ring_capacity = ring_capacity;
+            options.inline_max = inline_max;
+            options.spin.spin = std::chrono::nanoseconds(static_cast<long long>(spin_us * 1000));
+            new (self) Hub(options);
+          },
+          nb::arg("ring_capacity") = std::size_t{1} << 20, nb::arg("inline_max") = 0, nb::arg("spin_us") = 50.0)
+      .def(
+          "spawn",
+          [](Hub& hub, std::vector<std::string> argv) {
+            Hub::Spawned s;
+            {
+              nb::gil_scoped_release release;
+              s = hub.spawn(std::move(argv));
+            }
+            return nb::make_tuple(s.slot, s.pid);
+          },
+          nb::arg("argv"), "Starts a worker; returns (slot, pid).")
+      .def(
+          "try_send",
+          [](Hub& hub, int slot, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
+             const nb::bytes& payload) {
+            const FrameHeader header{task_id, kind, flags, aux};
+            if (payload.size() <= hub.options().inline_max) return hub.try_send(slot, header, as_span(payload));
+            nb::gil_scoped_release release;  // a blob copies the payload into a memfd
+            return hub.try_send(slot, header, as_span(payload));
+          },
+          nb::arg("slot"), nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"),
+          "Sends a frame without blocking; False if the worker's ring is full.")
+      .def(
+          "wait",
+          [](Hub& hub, const nb::object& timeout, std::size_t max_events) {
+            const auto t = to_timeout(timeout);
+            std::vector<HubEvent> events;
+            {
+              nb::gil_scoped_release release;
+              events = hub.wait(t, max_events);
+            }
+            nb::list out;
+            for (const HubEvent& e : events) {
+              if (e.type == HubEvent::Type::kFrame) {
+                out.append(nb::make_tuple(e.slot, frame_tuple(e.frame)));
+              } else {
+                // (slot, (KIND_EXIT, running_task, exit_code, exit_signal, pid))
+                out.append(nb::make_tuple(
+                    e.slot, nb::make_tuple(0, e.running_task, e.exit.exit_code, e.exit.exit_signal, e.exit.pid)));
+              }
+            }
+            return out;
+          },
+          nb::arg("timeout").none() = nb::none(), nb::arg("max_events") = 1024,
+          "Waits for frames or exits: a list of (slot, (kind, task_id, aux, flags, payload)) and "
+          "(slot, (KIND_EXIT, running_task, exit_code, exit_signal, pid)).")
+      .def("wake", &Hub::wake, "Makes the current or next wait() return.")
+      .def("signal", &Hub::signal, nb::arg("slot"), nb::arg("sig"))
+      .def("running_task", &Hub::running_task, nb::arg("slot"))
+      .def("release", &Hub::release, nb::arg("slot"))
+      .def(
+          "terminate_all",
+          [](Hub& hub, double grace) {
+            nb::gil_scoped_release release;
+            return hub.terminate_all(std::chrono::milliseconds(static_cast<long long>(grace * 1000)));
+          },
+          nb::arg("grace"))
+      .def(
+          "wait_all",
+          [](Hub& hub, double timeout) {
+            nb::gil_scoped_release release;
+            return hub.wait_all(std::chrono::milliseconds(static_cast<long long>(timeout * 1000)));
+          },
+          nb::arg("timeout"))
+      .def("alive", &Hub::alive)
+      .def_prop_ro("inline_max", [](const Hub& hub) { return hub.options().inline_max; })
+      .def_prop_ro("ring_capacity", [](const Hub& hub) { return hub.options().ring_capacity; });
+}
+
+}  // namespace multilane::bindings

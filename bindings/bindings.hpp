@@ -1,0 +1,11 @@
+// bindings/bindings.hpp
+// Declarations shared by the binding files of multilane._core.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+namespace multilane::bindings {
+void bind_errors(nanobind::module_& m);
+void bind_hub(nanobind::module_& m);
+void bind_endpoint(nanobind::module_& m);
+}  // namespace multilane::bindings

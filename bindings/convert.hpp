@@ -1,0 +1,35 @@
+// bindings/convert.hpp
+// Conversions between frames and Python objects, shared by the hub and endpoint bindings.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+#include <chrono>
+#include <cmath>
+#include <span>
+
+#include "multilane/frame.hpp"
+
+namespace multilane::bindings {
+
+/// None -> wait forever (negative), else seconds -> nanoseconds (clamped at 0).
+inline std::chrono::nanoseconds to_timeout(const nanobind::object& seconds) {
+  if (seconds.is_none()) return std::chrono::nanoseconds(-1);
+  const double s = nanobind::cast<double>(seconds);
+  if (std::isnan(s)) throw std::invalid_argument("timeout must be a number, not NaN");
+  if (s <= 0) return std::chrono::nanoseconds(0);
+  if (s > 1e9) return std::chrono::nanoseconds(-1);
+  return std::chrono::nanoseconds(static_cast<long long>(s * 1e9));
+}
+
+inline std::span<const std::byte> as_span(const nanobind::bytes& b) {
+  return {reinterpret_cast<const std::byte*>(b.c_str()), b.size()};
+}
+
+/// (kind, task_id, aux, flags, payload)
+inline nanobind::tuple frame_tuple(const Frame& f) {
+  return nanobind::make_tuple(f.header.kind, f.header.task_id, f.header.aux, f.header.flags,
+                              nanobind::bytes(reinterpret_cast<const char*>(f.payload.data()), f.payload.size()));
+}
+
+}  // namespace multilane::bindings

@@ -1,0 +1,69 @@
+// cpp/include/multilane/platform.hpp
+// The one seam between multilane and the operating system: memfd, futex, pidfd, spawning.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace multilane {
+
+/// Raised for a failed system call; `what()` names the call and the errno text.
+class SystemError : public std::runtime_error {
+ public:
+  SystemError(const std::string& call, int err);
+  [[nodiscard]] int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+namespace platform {
+
+/// Anonymous shared memory: a close-on-exec memfd (nothing appears in /dev/shm).
+int memfd(const char* name, std::size_t size);
+/// Size in bytes of the file behind `fd`.
+std::size_t file_size(int fd);
+void* map_shared(int fd, std::size_t size);
+void unmap(void* addr, std::size_t size) noexcept;
+void close_fd(int fd) noexcept;
+
+/// Process-shared futex on a 32-bit word. `wait` returns when woken, on a spurious wake-up,
+/// when `*word != expected`, or after `timeout` (negative: no limit).
+void futex_wait(const std::uint32_t* word, std::uint32_t expected, std::chrono::nanoseconds timeout) noexcept;
+void futex_wake_all(const std::uint32_t* word) noexcept;
+
+/// A CPU hint for spin loops.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+/// A process descriptor (pidfd): signals and waits cannot hit a recycled pid.
+int pidfd_open(pid_t pid);
+void pidfd_send_signal(int pidfd, int sig);
+/// Reaps the exited child behind `pidfd`; fills exit code or signal. False if not exited yet.
+bool pidfd_reap(int pidfd, int* exit_code, int* exit_signal);
+
+/// Fork and exec `argv` keeping exactly `keep_fds` open (everything else is closed on exec).
+/// The child gets SIGKILL when the calling thread's process dies (PR_SET_PDEATHSIG) and
+/// ignores nothing. Throws SystemError if the exec fails (errno reported back by the child).
+pid_t spawn(const std::vector<std::string>& argv, const std::vector<int>& keep_fds);
+
+/// A connected pair of close-on-exec Unix stream sockets.
+void socket_pair(int fds[2]);
+/// Send / receive one descriptor (SCM_RIGHTS) with a one-byte message.
+void send_fd(int sock, int fd);
+/// Returns -1 when no descriptor is waiting and `block` is false.
+int recv_fd(int sock, bool block);
+
+}  // namespace platform
+}  // namespace multilane

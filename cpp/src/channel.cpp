@@ -1,0 +1,108 @@
+// cpp/src/channel.cpp
+// Channel: frames through the ring, large payloads as memfd blobs over the socket.
+#include "multilane/channel.hpp"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "multilane/platform.hpp"
+
+namespace multilane {
+
+namespace {
+std::span<const std::byte> bytes_of(const FrameHeader& header) {
+  return {reinterpret_cast<const std::byte*>(&header), sizeof header};
+}
+}  // namespace
+
+bool Channel::send_blob(const FrameHeader& header, std::span<const std::byte> payload) {
+  // The descriptor must only be sent once the announcing frame is sure to fit, or the
+  // receiver would pair it with the wrong frame. We are the only producer, so room that
+  // exists now still exists after send_fd.
+  const std::uint64_t length = payload.size();
+  if (Ring::footprint(sizeof header + sizeof length) > tx_.capacity() - tx_.used()) return false;
+  const int fd = platform::memfd("multilane-blob", payload.size());
+  try {
+    if (!payload.empty()) {
+      void* map = platform::map_shared(fd, payload.size());
+      std::memcpy(map, payload.data(), payload.size());
+      platform::unmap(map, payload.size());
+    }
+    platform::send_fd(socket_, fd);
+  } catch (...) {
+    platform::close_fd(fd);
+    throw;
+  }
+  platform::close_fd(fd);
+  FrameHeader blob = header;
+  blob.flags |= kFlagBlob;
+  const bool pushed = tx_.try_push(bytes_of(blob), {reinterpret_cast<const std::byte*>(&length), sizeof length});
+  if (!pushed) throw CorruptFrame("ring lost room it had for a blob frame (two producers?)");
+  return true;
+}
+
+bool Channel::try_send(const FrameHeader& header, std::span<const std::byte> payload) {
+  if (header.flags & kFlagBlob) throw std::invalid_argument("kFlagBlob is reserved for the channel");
+  if (payload.size() > inline_max_) return send_blob(header, payload);
+  return tx_.try_push(bytes_of(header), payload);
+}
+
+bool Channel::send(const FrameHeader& header, std::span<const std::byte> payload, std::chrono::nanoseconds timeout,
+                   SpinPolicy policy) {
+  // The frame as it will sit in the ring: a blob only puts its 8-byte length there.
+  const std::size_t in_ring = sizeof(FrameHeader) + (payload.size() > inline_max_ ? sizeof(std::uint64_t) : payload.size());
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  for (;;) {
+    if (try_send(header, payload)) return true;
+    std::chrono::nanoseconds left{-1};
+    if (timeout.count() >= 0) {
+      left = timeout - std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
+      if (left.count() <= 0) return false;
+    }
+    if (!tx_.wait_for_room(in_ring, left, policy)) return false;
+  }
+}
+
+void Channel::finish_recv(Frame& out) {
+  out.header = decode_header(scratch_);
+  const std::span<const std::byte> rest{scratch_.data() + sizeof(FrameHeader), scratch_.size() - sizeof(FrameHeader)};
+  if ((out.header.flags & kFlagBlob) == 0) {
+    out.payload.assign(rest.begin(), rest.end());
+    return;
+  }
+  std::uint64_t length = 0;
+  if (rest.size() != sizeof length) throw CorruptFrame("blob frame without a length");
+  std::memcpy(&length, rest.data(), sizeof length);
+  const int fd = platform::recv_fd(socket_, false);
+  if (fd < 0) throw CorruptFrame("blob frame arrived without its descriptor");
+  try {
+    if (platform::file_size(fd) != length) throw CorruptFrame("blob size does not match its frame");
+    out.payload.resize(length);
+    if (length != 0) {
+      void* map = platform::map_shared(fd, length);
+      std::memcpy(out.payload.data(), map, length);
+      platform::unmap(map, length);
+    }
+  } catch (...) {
+    platform::close_fd(fd);
+    throw;
+  }
+  platform::close_fd(fd);
+  out.header.flags &= ~kFlagBlob;
+}
+
+bool Channel::try_recv(Frame& out) {
+  if (!rx_.try_pop(scratch_)) return false;
+  finish_recv(out);
+  return true;
+}
+
+bool Channel::recv(Frame& out, std::chrono::nanoseconds timeout, SpinPolicy policy) {
+  if (!rx_.pop(scratch_, timeout, policy)) return false;
+  finish_recv(out);
+  return true;
+}
+
+}  // namespace multilane

@@ -1,0 +1,162 @@
+// cpp/src/hub.cpp
+// Hub: spawn workers with their link, send without blocking, gather replies and exits.
+#include "multilane/hub.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "multilane/platform.hpp"
+
+namespace multilane {
+
+struct Hub::Slot {
+  ShmRegion link;
+  int parent_socket = -1;
+  pid_t pid = 0;
+  Channel channel;
+  ~Slot() { platform::close_fd(parent_socket); }
+};
+
+Hub::Hub(HubOptions options)
+    : options_(options),
+      hub_(create_hub_region()),
+      header_(hub_header(hub_)),
+      supervisor_([this] { header_->collector.ring(); }) {
+  if (options_.inline_max == 0) options_.inline_max = options_.ring_capacity / 16;
+  Ring::bytes_for(options_.ring_capacity);  // validates the capacity
+  if (options_.inline_max + sizeof(FrameHeader) > options_.ring_capacity / 4) {
+    throw std::invalid_argument("inline_max must leave room for at least four frames in the ring");
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw SystemError("pipe2", errno);
+  lifeline_read_ = fds[0];
+  lifeline_write_ = fds[1];
+}
+
+Hub::~Hub() {
+  supervisor_.terminate_all(std::chrono::milliseconds(0));
+  platform::close_fd(lifeline_read_);
+  platform::close_fd(lifeline_write_);
+}
+
+Hub::Spawned Hub::spawn(std::vector<std::string> argv) {
+  auto slot = std::make_shared<Slot>();
+  slot->link = create_link_region(options_.ring_capacity, options_.inline_max);
+  int pair[2];
+  platform::socket_pair(pair);
+  slot->parent_socket = pair[0];
+  const int worker_socket = pair[1];
+  slot->channel = parent_channel(slot->link, header_, slot->parent_socket);
+  argv.push_back("--multilane-fds=" + std::to_string(slot->link.fd()) + "," + std::to_string(hub_.fd()) + "," +
+                 std::to_string(worker_socket) + "," + std::to_string(lifeline_read_));
+  // Held across the spawn so that `wait` cannot see this worker's exit before its slot.
+  std::lock_guard lock(mutex_);
+  try {
+    slot->pid = supervisor_.spawn(argv, {slot->link.fd(), hub_.fd(), worker_socket, lifeline_read_});
+  } catch (...) {
+    platform::close_fd(worker_socket);
+    throw;
+  }
+  platform::close_fd(worker_socket);  // the worker has its copy
+  slots_.push_back(slot);
+  generation_.fetch_add(1, std::memory_order_release);
+  return {static_cast<int>(slots_.size() - 1), slot->pid};
+}
+
+std::shared_ptr<Hub::Slot> Hub::find(int slot) const {
+  std::lock_guard lock(mutex_);
+  if (slot < 0 || static_cast<std::size_t>(slot) >= slots_.size() || !slots_[slot]) {
+    throw std::out_of_range("no worker in slot " + std::to_string(slot));
+  }
+  return slots_[slot];
+}
+
+bool Hub::try_send(int slot, const FrameHeader& header, std::span<const std::byte> payload) {
+  return find(slot)->channel.try_send(header, payload);
+}
+
+bool Hub::signal(int slot, int sig) { return supervisor_.signal(find(slot)->pid, sig); }
+
+std::uint64_t Hub::running_task(int slot) const {
+  const auto s = find(slot);
+  return link_header(s->link)->running_task.load(std::memory_order_acquire);
+}
+
+void Hub::release(int slot) {
+  std::lock_guard lock(mutex_);
+  if (slot >= 0 && static_cast<std::size_t>(slot) < slots_.size()) slots_[slot].reset();
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+void Hub::wake() noexcept {
+  woken_.store(true, std::memory_order_release);
+  header_->collector.ring();
+}
+
+bool Hub::terminate_all(std::chrono::milliseconds grace) { return supervisor_.terminate_all(grace); }
+
+bool Hub::ready() const {
+  if (woken_.load(std::memory_order_acquire) || supervisor_.has_exits()) return true;
+  for (const auto& slot : snapshot_) {
+    if (slot && slot->channel.readable()) return true;
+  }
+  return false;
+}
+
+std::vector<HubEvent> Hub::wait(std::chrono::nanoseconds timeout, std::size_t max_events) {
+  if (generation_.load(std::memory_order_acquire) != snapshot_generation_) {
+    std::lock_guard lock(mutex_);
+    snapshot_ = slots_;
+    snapshot_generation_ = generation_.load(std::memory_order_relaxed);
+  }
+  std::vector<HubEvent> events;
+  header_->collector.wait_until([this] { return ready() || generation_.load(std::memory_order_acquire) != snapshot_generation_; },
+                                timeout, options_.spin);
+  woken_.store(false, std::memory_order_relaxed);
+
+  auto drain = [&](int index, const std::shared_ptr<Slot>& slot, std::size_t limit) {
+    HubEvent event;
+    while (events.size() < limit && slot->channel.try_recv(event.frame)) {
+      event.type = HubEvent::Type::kFrame;
+      event.slot = index;
+      events.push_back(std::move(event));
+      event = HubEvent{};
+    }
+  };
+
+  // Exits first: deliver each dead worker's last frames, then the exit itself.
+  for (const ExitEvent& exit : supervisor_.take_exits()) {
+    int index = -1;
+    std::shared_ptr<Slot> slot;
+    {
+      std::lock_guard lock(mutex_);
+      for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i] && slots_[i]->pid == exit.pid) {
+          index = static_cast<int>(i);
+          slot = slots_[i];
+        }
+      }
+    }
+    if (!slot) continue;
+    drain(index, slot, ~std::size_t{0});
+    HubEvent event;
+    event.type = HubEvent::Type::kExit;
+    event.slot = index;
+    event.exit = exit;
+    event.running_task = link_header(slot->link)->running_task.load(std::memory_order_acquire);
+    events.push_back(std::move(event));
+  }
+  // Then replies, round-robin so that one busy worker cannot starve the others.
+  const std::size_t n = snapshot_.size();
+  for (std::size_t k = 0; k < n && events.size() < max_events; ++k) {
+    const std::size_t i = (next_poll_ + k) % n;
+    if (snapshot_[i]) drain(static_cast<int>(i), snapshot_[i], max_events);
+  }
+  if (n != 0) next_poll_ = (next_poll_ + 1) % n;
+  return events;
+}
+
+}  // namespace multilane

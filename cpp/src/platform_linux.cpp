@@ -1,0 +1,210 @@
+// cpp/src/platform_linux.cpp
+// Linux implementation of the platform seam: memfd, futex, pidfd, fork+exec, SCM_RIGHTS.
+#include "multilane/platform.hpp"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <ctime>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+extern char** environ;
+
+namespace multilane {
+
+SystemError::SystemError(const std::string& call, int err)
+    : std::runtime_error(call + ": " + std::strerror(err)), code_(err) {}
+
+namespace platform {
+
+int memfd(const char* name, std::size_t size) {
+  const int fd = static_cast<int>(::syscall(SYS_memfd_create, name, MFD_CLOEXEC));
+  if (fd < 0) throw SystemError("memfd_create", errno);
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw SystemError("ftruncate", err);
+  }
+  return fd;
+}
+
+std::size_t file_size(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw SystemError("fstat", errno);
+  return static_cast<std::size_t>(st.st_size);
+}
+
+void* map_shared(int fd, std::size_t size) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) throw SystemError("mmap", errno);
+  return p;
+}
+
+void unmap(void* addr, std::size_t size) noexcept {
+  if (addr != nullptr) ::munmap(addr, size);
+}
+
+void close_fd(int fd) noexcept {
+  if (fd >= 0) ::close(fd);
+}
+
+void futex_wait(const std::uint32_t* word, std::uint32_t expected, std::chrono::nanoseconds timeout) noexcept {
+  struct timespec ts {};
+  struct timespec* tsp = nullptr;
+  if (timeout.count() >= 0) {
+    ts.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
+    tsp = &ts;
+  }
+  // Not FUTEX_PRIVATE_FLAG: the word lives in memory shared between processes.
+  ::syscall(SYS_futex, word, FUTEX_WAIT, expected, tsp, nullptr, 0);
+}
+
+void futex_wake_all(const std::uint32_t* word) noexcept { ::syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
+
+int pidfd_open(pid_t pid) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) throw SystemError("pidfd_open", errno);
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // pidfds are close-on-exec already; be explicit
+  return fd;
+}
+
+void pidfd_send_signal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0 && errno != ESRCH) {
+    throw SystemError("pidfd_send_signal", errno);
+  }
+}
+
+bool pidfd_reap(int pidfd, int* exit_code, int* exit_signal) {
+  siginfo_t info{};
+  for (;;) {
+    const int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG);
+    if (rc == 0) break;
+    if (errno == EINTR) continue;
+    throw SystemError("waitid", errno);
+  }
+  if (info.si_pid == 0) return false;
+  *exit_code = info.si_code == CLD_EXITED ? info.si_status : -1;
+  *exit_signal = (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) ? info.si_status : 0;
+  return true;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const std::vector<int>& keep_fds) {
+  if (argv.empty()) throw std::invalid_argument("spawn needs at least a program path");
+  std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  int report[2];  // the child writes its errno here if exec fails; EOF means exec succeeded
+  if (::pipe2(report, O_CLOEXEC) != 0) throw SystemError("pipe2", errno);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    throw SystemError("fork", err);
+  }
+  if (pid == 0) {
+    // Child of a possibly multithreaded parent: only async-signal-safe calls until exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    ::fcntl(report[1], F_SETFD, FD_CLOEXEC);
+    for (const int fd : keep_fds) ::fcntl(fd, F_SETFD, 0);
+    ::sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the supervisor thread may block signals
+    ::execve(cargv[0], cargv.data(), environ);
+    const int err = errno;
+    (void)!::write(report[1], &err, sizeof err);
+    ::_exit(127);
+  }
+  ::close(report[1]);
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = ::read(report[0], &child_errno, sizeof child_errno);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    throw SystemError("execve " + argv[0], child_errno);
+  }
+  return pid;
+}
+
+void socket_pair(int fds[2]) {
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw SystemError("socketpair", errno);
+}
+
+void send_fd(int sock, int fd) {
+  char byte = 'F';
+  struct iovec iov {
+    &byte, 1
+  };
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+  for (;;) {
+    if (::sendmsg(sock, &msg, MSG_NOSIGNAL) == 1) return;
+    if (errno != EINTR) throw SystemError("sendmsg", errno);
+  }
+}
+
+int recv_fd(int sock, bool block) {
+  char byte = 0;
+  struct iovec iov {
+    &byte, 1
+  };
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
+  if (n < 0) throw SystemError("recvmsg", errno);
+  if (n == 0) throw SystemError("recvmsg (peer closed)", EPIPE);
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int))) {
+    throw SystemError("recvmsg (no descriptor in message)", EPROTO);
+  }
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
+  return fd;
+}
+
+}  // namespace platform
+}  // namespace multilane

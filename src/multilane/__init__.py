@@ -1,0 +1,44 @@
+"""multilane: put every Python task in the right lane.
+
+The public API only; each name is defined in exactly one private module.
+"""
+
+from concurrent.futures import (
+    ALL_COMPLETED as ALL_COMPLETED,
+    FIRST_COMPLETED as FIRST_COMPLETED,
+    FIRST_EXCEPTION as FIRST_EXCEPTION,
+    CancelledError as CancelledError,
+    Future as Future,
+    TimeoutError as TimeoutError,
+    as_completed as as_completed,
+    wait as wait,
+)
+from concurrent.futures.process import BrokenProcessPool as BrokenProcessPool
+
+from ._process_pool import PoolStatistics as PoolStatistics
+from ._process_pool import ProcessPoolExecutor as ProcessPoolExecutor
+from .errors import Error as Error
+from .errors import RemoteTraceback as RemoteTraceback
+from .errors import SerializationError as SerializationError
+from .errors import WorkerCrashed as WorkerCrashed
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "BrokenProcessPool",
+    "CancelledError",
+    "Error",
+    "Future",
+    "PoolStatistics",
+    "ProcessPoolExecutor",
+    "RemoteTraceback",
+    "SerializationError",
+    "TimeoutError",
+    "WorkerCrashed",
+    "__version__",
+    "as_completed",
+    "wait",
+]

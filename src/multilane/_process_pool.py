@@ -1,0 +1,722 @@
+"""ProcessPoolExecutor: a drop-in for ``concurrent.futures.ProcessPoolExecutor`` on the C++ core.
+
+Data flow (who reads and writes what)::
+
+    caller threads                      collector thread (one per pool)
+    --------------                      -------------------------------
+    submit()/map()                      hub.wait()  <- every worker's reply ring and
+      pickle args (no lock)                 |          every worker exit, in one futex sleep
+      lock: pending.append(task) --+        v          with the GIL released
+            dispatch()             |      lock: match replies to in-flight tasks,
+                                   |            requeue a dead worker's unstarted tasks,
+                                   +-------->   dispatch() the next pending tasks
+                                                unlock: unpickle, set futures, respawn
+
+    dispatch() (under the lock) moves tasks from ``pending`` to a worker's ring
+    (shared memory, written only under the lock, read only by that worker) and into
+    that worker's ``inflight``; a worker gets at most ``depth`` tasks ahead of it.
+
+A worker publishes the id of the task it runs in its link region. When a worker dies,
+its last replies are delivered first, then its exit: the task it was running fails
+with WorkerCrashed, the tasks queued behind it go back to ``pending``, and a
+replacement worker starts. The pool is never broken by a crash.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import signal
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from . import _core
+from . import _protocol as P
+from ._serialize import cacheable, describe, dumps, dumps_call, dumps_function, loads
+from .errors import RemoteTraceback, SerializationError, WorkerCrashed
+
+__all__ = ["ProcessPoolExecutor", "PoolStatistics"]
+
+# How many worker deaths before READY, in a row, make the pool give up respawning.
+_MAX_STARTUP_FAILURES = 3
+# Bounds of the per-worker queue depth; the depth adapts to the measured task time.
+_MIN_DEPTH, _MAX_DEPTH = 1, 16
+_TARGET_QUEUED_NS = 200_000  # keep about this much work queued ahead of each worker
+
+_live_executors: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+_interpreter_exiting = False
+_interrupted = False  # a KeyboardInterrupt reached a caller waiting on one of our futures
+
+
+@dataclass(frozen=True)
+class PoolStatistics:
+    """A snapshot of a pool, from ``ProcessPoolExecutor.statistics()``."""
+
+    workers: int  # worker processes alive now
+    worker_pids: tuple[int, ...]
+    pending: int  # submitted, not yet sent to a worker
+    inflight: int  # sent to a worker, not finished
+    completed: int  # tasks that finished (result or exception)
+    crashed: int  # tasks failed with WorkerCrashed
+    workers_started: int  # including replacements
+    workers_lost: int  # workers that died unexpectedly
+    depth: int  # tasks queued ahead of each worker
+
+
+class _Future(Future):
+    """A standard Future that remembers when a caller was interrupted while waiting on it.
+
+    Waiting on a pool's result with Ctrl-C must not turn into waiting for every other
+    task at exit: after an interrupt the pool is torn down instead of drained.
+    """
+
+    def result(self, timeout: float | None = None) -> Any:
+        try:
+            return super().result(timeout)
+        except KeyboardInterrupt:
+            _note_interrupt()
+            raise
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        try:
+            return super().exception(timeout)
+        except KeyboardInterrupt:
+            _note_interrupt()
+            raise
+
+
+def _note_interrupt() -> None:
+    global _interrupted
+    _interrupted = True
+
+
+class _Task:
+    __slots__ = ("id", "future", "fn", "fid", "fn_payload", "payload", "flags", "started")
+
+    def __init__(self, task_id: int, future: Future, fn: Any, fid: int, fn_payload: bytes | None,
+                 payload: bytes, flags: int) -> None:
+        self.id = task_id
+        self.future = future
+        self.fn = fn
+        self.fid = fid
+        self.fn_payload = fn_payload
+        self.payload = payload
+        self.flags = flags
+        self.started = False  # its future is RUNNING (set when first sent to a worker)
+
+
+class _Worker:
+    __slots__ = ("slot", "pid", "inflight", "functions", "ready", "dispatched", "retiring",
+                 "closing", "full")
+
+    def __init__(self, slot: int, pid: int) -> None:
+        self.slot = slot
+        self.pid = pid
+        self.inflight: dict[int, _Task] = {}  # insertion order = order sent
+        self.functions: set[int] = set()  # function ids this worker has
+        self.ready = False
+        self.dispatched = 0
+        self.retiring = False  # reached max_tasks_per_child: no more tasks
+        self.closing = False  # SHUTDOWN sent
+        self.full = False  # its ring had no room; retried after its next reply
+
+
+def _default_workers() -> int:
+    count = getattr(os, "process_cpu_count", os.cpu_count)()
+    return count or 1
+
+
+class ProcessPoolExecutor(Executor):
+    """Runs calls in a pool of pre-started worker processes, like the standard one, faster.
+
+    A drop-in for :class:`concurrent.futures.ProcessPoolExecutor`: the same arguments,
+    ``submit``, ``map`` and ``shutdown``, and real :class:`concurrent.futures.Future`
+    objects, so ``as_completed``, ``wait``, ``asyncio.wrap_future`` and
+    ``loop.run_in_executor`` work. Differences you can rely on:
+
+    - tasks travel through shared memory, and a function is sent to each worker once;
+    - lambdas, closures and functions defined in ``__main__`` work (cloudpickle);
+    - ``submit`` raises :class:`multilane.SerializationError` naming the argument that
+      cannot be pickled;
+    - ``map`` chooses its chunk size unless you pass ``chunksize``;
+    - a worker that dies fails only the task it was running, with
+      :class:`multilane.WorkerCrashed`; the pool replaces it and goes on;
+    - Ctrl-C while waiting tears the pool down at once instead of waiting for every task.
+
+    ``mp_context`` is accepted for compatibility; workers are always fresh interpreters
+    (``python -m multilane.worker``), never forks of the caller.
+
+    Example::
+
+        with multilane.ProcessPoolExecutor() as ex:
+            print(list(ex.map(pow, [2, 3], [5, 5])))   # [32, 243]
+    """
+
+    def __init__(self, max_workers: int | None = None, mp_context: Any = None,
+                 initializer: Callable[..., Any] | None = None, initargs: tuple = (),
+                 max_tasks_per_child: int | None = None) -> None:
+        if max_workers is None:
+            max_workers = _default_workers()
+        elif max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if max_tasks_per_child is not None:
+            if not isinstance(max_tasks_per_child, int):
+                raise TypeError("max_tasks_per_child must be an integer")
+            if max_tasks_per_child <= 0:
+                raise ValueError("max_tasks_per_child must be >= 1")
+        if mp_context is not None and not hasattr(mp_context, "get_start_method"):
+            raise TypeError(f"mp_context must be a multiprocessing context, not {mp_context!r}")
+        self._max_workers = max_workers
+        self._max_tasks_per_child = max_tasks_per_child
+        try:
+            # The initializer is pickled apart: the worker loads it after adopting sys.path.
+            initializer_payload = None if initializer is None else dumps(
+                (initializer, tuple(initargs)))
+            self._init_payload = dumps({"sys_path": list(sys.path),
+                                        "initializer": initializer_payload})
+        except Exception as exc:
+            raise SerializationError(
+                f"cannot pickle the initializer {describe(initializer)} or its initargs: "
+                f"{type(exc).__name__}: {exc}") from exc
+
+        self._lock = threading.Lock()
+        self._pending: collections.deque[_Task] = collections.deque()
+        self._workers: dict[int, _Worker] = {}
+        self._task_ids = itertools.count(1)
+        self._function_ids = itertools.count(1)
+        self._functions: weakref.WeakKeyDictionary[Any, tuple[int, bytes]] = (
+            weakref.WeakKeyDictionary())
+        self._builtin_functions: dict[Any, tuple[int, bytes]] = {}
+        self._forgotten: list[int] = []  # ids of collected functions, to FORGET in workers
+        self._depth = 2
+        self._mean_task_ns = 0.0
+        self._shutdown = False
+        self._terminating = False
+        self._broken: str | None = None
+        self._broken_cause: BaseException | None = None
+        self._startup_failures = 0
+        self._completed = 0
+        self._crashed = 0
+        self._workers_started = 0
+        self._workers_lost = 0
+
+        self._hub = _core.Hub()
+        self._argv = [sys.executable, "-m", "multilane.worker"]
+        try:
+            for _ in range(max_workers):
+                self._spawn_worker()
+        except BaseException:
+            self._hub.terminate_all(0.0)
+            self._hub = None
+            raise
+        self._collector = threading.Thread(target=self._collect, name="multilane-collector",
+                                           daemon=True)
+        self._collector.start()
+        _live_executors.add(self)
+
+    # ------------------------------------------------------------------ public API
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Schedules ``fn(*args, **kwargs)`` in a worker; returns its Future.
+
+        Raises ``RuntimeError`` after shutdown, ``BrokenProcessPool`` if the initializer
+        failed, and :class:`multilane.SerializationError` (naming the argument) if the
+        call cannot be pickled; the pool is unaffected by the last one.
+        """
+        self._check_open()
+        if not callable(fn):
+            raise TypeError(f"{fn!r} is not callable")
+        entry = self._function_entry(fn)
+        if entry is None:
+            payload = dumps_call(fn, (fn, args, kwargs), args, kwargs)
+            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN)
+        fid, fn_payload = entry
+        payload = dumps_call(fn, (args, kwargs), args, kwargs)
+        return self._enqueue(fn, fid, fn_payload, payload, 0)
+
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
+            chunksize: int | None = None) -> Iterator[Any]:
+        """Like the built-in ``map``, in the pool; results come back in order.
+
+        All items are submitted at once, as the standard library does. Without
+        ``chunksize`` the pool chooses one (about four chunks per worker, like
+        ``multiprocessing.Pool.map``); ``chunksize=1`` sends each item alone.
+        ``timeout`` bounds the whole iteration: ``TimeoutError`` if a result is not
+        ready by then.
+        """
+        if chunksize is not None and chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        end_time = None if timeout is None else timeout + time.monotonic()
+        self._check_open()
+        items = list(zip(*iterables, strict=False))
+        if chunksize is None:
+            chunksize = self._auto_chunksize(len(items))
+        if chunksize == 1:
+            futures = [self.submit(fn, *item) for item in items]
+            return _result_iterator(futures, end_time, chunked=False)
+        futures = [self._submit_chunk(fn, items[i:i + chunksize], len(iterables) == 1)
+                   for i in range(0, len(items), chunksize)]
+        return _result_iterator(futures, end_time, chunked=True)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stops accepting work; workers exit once the submitted tasks are done.
+
+        ``wait=True`` blocks until then and until every worker process is reaped.
+        ``cancel_futures=True`` cancels the tasks not yet sent to a worker. A Ctrl-C
+        while waiting kills the workers at once and re-raises.
+        """
+        cancelled: list[Future] = []
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                cancelled = [task.future for task in self._pending]
+                self._pending.clear()
+        _cancel_all(cancelled)
+        hub = self._hub
+        if hub is not None:
+            hub.wake()
+        if wait and threading.current_thread() is not self._collector:
+            try:
+                self._collector.join()
+            except KeyboardInterrupt:
+                self.terminate()
+                raise
+
+    def terminate(self) -> None:
+        """Kills the workers now; unfinished futures fail with ``BrokenProcessPool``."""
+        cancelled: list[Future] = []
+        with self._lock:
+            self._shutdown = True
+            self._terminating = True
+            cancelled = [task.future for task in self._pending]
+            self._pending.clear()
+            hub = self._hub
+        _cancel_all(cancelled)
+        if hub is not None:
+            hub.terminate_all(0.1)
+            hub.wake()
+        if threading.current_thread() is not self._collector:
+            self._collector.join(5.0)
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            self.terminate()  # KeyboardInterrupt, SystemExit: do not wait for the work
+        else:
+            self.shutdown(wait=True)
+        return False
+
+    def statistics(self) -> PoolStatistics:
+        """Counters and sizes of the pool, as a frozen snapshot."""
+        with self._lock:
+            workers = list(self._workers.values())
+            return PoolStatistics(
+                workers=len(workers),
+                worker_pids=tuple(w.pid for w in workers),
+                pending=len(self._pending),
+                inflight=sum(len(w.inflight) for w in workers),
+                completed=self._completed,
+                crashed=self._crashed,
+                workers_started=self._workers_started,
+                workers_lost=self._workers_lost,
+                depth=self._depth,
+            )
+
+    # ------------------------------------------------------------------ submitting
+
+    def _check_open(self) -> None:
+        if self._broken is not None:
+            raise BrokenProcessPool(self._broken)
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if _interpreter_exiting:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    def _function_entry(self, fn: Any) -> tuple[int, bytes] | None:
+        """(id, pickled function) for functions sent once per worker; None to inline."""
+        if not cacheable(fn):
+            return None
+        try:
+            entry = self._functions.get(fn)
+            table: Any = self._functions
+        except TypeError:  # builtins cannot be weakly referenced; they live forever anyway
+            entry = self._builtin_functions.get(fn)
+            table = self._builtin_functions
+        if entry is None:
+            entry = (next(self._function_ids), dumps_function(fn))
+            table[fn] = entry
+            if table is self._functions:
+                weakref.finalize(fn, self._forgotten.append, entry[0])
+        return entry
+
+    def _enqueue(self, fn: Any, fid: int, fn_payload: bytes | None, payload: bytes,
+                 flags: int) -> Future:
+        future = _Future()
+        task = _Task(next(self._task_ids), future, fn, fid, fn_payload, payload, flags)
+        with self._lock:
+            self._check_open()
+            self._pending.append(task)
+            self._dispatch_locked()
+        return future
+
+    def _submit_chunk(self, fn: Any, items: list[tuple], single: bool) -> Future:
+        args = [item[0] for item in items] if single else items
+        flags = P.CALL_CHUNK | (P.CALL_CHUNK_SINGLE if single else 0)
+        entry = self._function_entry(fn)
+        if entry is None:
+            payload = dumps_call(fn, (fn, args, {}), tuple(args), {})
+            return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN)
+        payload = dumps_call(fn, (args, {}), tuple(args), {})
+        return self._enqueue(fn, entry[0], entry[1], payload, flags)
+
+    def _auto_chunksize(self, n: int) -> int:
+        chunks = self._max_workers * 4
+        size, extra = divmod(n, chunks)
+        return max(1, size + (1 if extra else 0))
+
+    # ------------------------------------------------------------------ dispatching
+
+    def _dispatch_locked(self) -> None:
+        """Sends pending tasks to workers with room, least loaded first. Holds the lock."""
+        if self._forgotten:
+            self._forget_locked()
+        pending = self._pending
+        while pending:
+            worker = self._pick_worker_locked()
+            if worker is None:
+                return
+            task = pending[0]
+            if not task.started and task.future.cancelled():
+                pending.popleft()
+                task.future.set_running_or_notify_cancel()  # tells wait()/as_completed()
+                continue
+            if not self._send_task_locked(worker, task):
+                worker.full = True  # no room in its ring until its next reply
+                continue
+            pending.popleft()
+            if not task.started:
+                task.started = True
+                # False if cancelled just now: it runs anyway and its result is dropped.
+                task.future.set_running_or_notify_cancel()
+
+    def _pick_worker_locked(self) -> _Worker | None:
+        best = None
+        depth = self._depth
+        for worker in self._workers.values():
+            if worker.retiring or worker.full or worker.closing:
+                continue
+            load = len(worker.inflight)
+            if load < depth and (best is None or load < len(best.inflight)):
+                best = worker
+        return best
+
+    def _send_task_locked(self, worker: _Worker, task: _Task) -> bool:
+        hub = self._hub
+        if task.fid and task.fid not in worker.functions:
+            if not hub.try_send(worker.slot, P.FUNCTION, 0, task.fid, 0, task.fn_payload):
+                return False
+            worker.functions.add(task.fid)
+        if not hub.try_send(worker.slot, P.CALL, task.id, task.fid, task.flags, task.payload):
+            return False
+        worker.inflight[task.id] = task
+        worker.dispatched += 1
+        if self._max_tasks_per_child and worker.dispatched >= self._max_tasks_per_child:
+            worker.retiring = True
+        return True
+
+    def _forget_locked(self) -> None:
+        forgotten, self._forgotten[:] = list(self._forgotten), []
+        for worker in self._workers.values():
+            for fid in forgotten:
+                if fid in worker.functions and self._hub.try_send(
+                        worker.slot, P.FORGET, 0, fid, 0, b""):
+                    worker.functions.discard(fid)
+
+    # ------------------------------------------------------------------ workers
+
+    def _spawn_worker(self) -> None:
+        slot, pid = self._hub.spawn(self._argv)
+        worker = _Worker(slot, pid)
+        if not self._hub.try_send(slot, P.INIT, 0, 0, 0, self._init_payload):
+            raise RuntimeError("a new worker's ring cannot hold its INIT frame")
+        self._workers_started += 1
+        with self._lock:
+            self._workers[slot] = worker
+
+    def _handle_exit_locked(self, slot: int, running_task: int, exitcode: int, signum: int,
+                            completions: list) -> int:
+        """Accounts for a worker that exited; returns how many replacements to start."""
+        worker = self._workers.pop(slot, None)
+        self._hub.release(slot)
+        if worker is None:
+            return 0
+        orderly = (worker.closing or worker.retiring) and not worker.inflight and exitcode == 0
+        if orderly:
+            return 0 if self._shutdown else 1
+        if self._terminating:
+            for task in worker.inflight.values():
+                completions.append((task, _BROKEN, BrokenProcessPool("the pool was terminated")))
+            return 0
+        self._workers_lost += 1
+        if not worker.ready:
+            self._startup_failures += 1
+        if self._broken is not None:
+            return 0
+        crashed = worker.inflight.pop(running_task, None)
+        if crashed is not None:
+            self._crashed += 1
+            completions.append((task_crash(crashed, worker, exitcode, signum)))
+        # The rest never started: run them elsewhere, first.
+        self._pending.extendleft(reversed(worker.inflight.values()))
+        worker.inflight.clear()
+        if self._startup_failures >= _MAX_STARTUP_FAILURES:
+            self._break_locked(
+                f"worker processes die before they are ready ({_how_it_ended(exitcode, signum)}, "
+                f"{self._startup_failures} times in a row); see their stderr", None, completions)
+            return 0
+        if self._shutdown and not self._pending and not any(
+                w.inflight for w in self._workers.values()):
+            return 0
+        return 1
+
+    def _break_locked(self, message: str, cause: BaseException | None,
+                      completions: list) -> None:
+        self._broken = message
+        self._broken_cause = cause
+        self._shutdown = True
+        for task in self._pending:
+            completions.append((task, _BROKEN, _broken_error(message, cause)))
+        self._pending.clear()
+        for worker in self._workers.values():
+            for task in worker.inflight.values():
+                completions.append((task, _BROKEN, _broken_error(message, cause)))
+            worker.inflight.clear()
+
+    # ------------------------------------------------------------------ collecting
+
+    def _collect(self) -> None:
+        hub = self._hub
+        try:
+            while True:
+                events = hub.wait(None, 4096)
+                completions: list = []
+                with self._lock:
+                    respawn = self._handle_events_locked(events, completions)
+                    self._dispatch_locked()
+                    finished = self._close_if_done_locked()
+                for task, kind, value in completions:
+                    _complete(task, kind, value)
+                del completions
+                for _ in range(respawn):
+                    if self._shutdown and self._broken is not None:
+                        break
+                    try:
+                        self._spawn_worker()
+                    except Exception as exc:  # cannot start processes at all
+                        self._fail_everything(f"cannot start a worker process: {exc}", exc)
+                        break
+                    with self._lock:
+                        self._dispatch_locked()
+                if finished:
+                    return
+        finally:
+            _live_executors.discard(self)
+            with self._lock:
+                self._hub = None
+            if hub is not None:
+                hub.terminate_all(0.0)
+            del hub  # the last reference: closes descriptors, joins the supervisor thread
+
+    def _handle_events_locked(self, events: list, completions: list) -> int:
+        respawn = 0
+        workers = self._workers
+        for slot, frame in events:
+            kind = frame[0]
+            if kind == P.RESULT or kind == P.ERROR:
+                worker = workers.get(slot)
+                if worker is None:
+                    continue
+                task = worker.inflight.pop(frame[1], None)
+                worker.full = False
+                if task is None:
+                    continue
+                self._completed += 1
+                self._observe(frame[2])
+                completions.append((task, kind, frame))
+                if worker.retiring and not worker.inflight and not worker.closing:
+                    worker.closing = self._hub.try_send(slot, P.SHUTDOWN, 0, 0, 0, b"")
+            elif kind == P.EXIT:
+                _, running_task, exitcode, signum, _pid = frame
+                respawn += self._handle_exit_locked(slot, running_task, exitcode, signum,
+                                                    completions)
+            elif kind == P.READY:
+                worker = workers.get(slot)
+                if frame[3] & P.READY_FAILED:
+                    cause = _decode_error(frame[3] & ~P.READY_FAILED, frame[4])
+                    self._break_locked(
+                        "A process initializer failed, the process pool is not usable anymore",
+                        cause, completions)
+                    self._hub.terminate_all(0.0)
+                elif worker is not None:
+                    worker.ready = True
+                    self._startup_failures = 0
+        return respawn
+
+    def _observe(self, elapsed_ns: int) -> None:
+        """Adapts the queue depth to the task time: deep for tiny tasks, 1 for long ones."""
+        mean = self._mean_task_ns
+        mean = elapsed_ns if mean == 0 else mean + 0.05 * (elapsed_ns - mean)
+        self._mean_task_ns = mean
+        depth = int(_TARGET_QUEUED_NS / mean) + 1 if mean > 0 else _MAX_DEPTH
+        self._depth = max(_MIN_DEPTH + 1 if mean < 2_000_000 else _MIN_DEPTH,
+                          min(_MAX_DEPTH, depth))
+
+    def _close_if_done_locked(self) -> bool:
+        """During shutdown: stop idle workers; True once none is left."""
+        if not self._shutdown:
+            return False
+        if self._pending and not self._terminating and self._broken is None:
+            return False
+        for worker in self._workers.values():
+            if not worker.inflight and not worker.closing:
+                worker.closing = self._hub.try_send(worker.slot, P.SHUTDOWN, 0, 0, 0, b"")
+        return not self._workers
+
+    def _fail_everything(self, message: str, cause: BaseException | None) -> None:
+        completions: list = []
+        with self._lock:
+            self._break_locked(message, cause, completions)
+        for task, kind, value in completions:
+            _complete(task, kind, value)
+
+
+# ---------------------------------------------------------------------- completing
+
+_BROKEN = -1  # completion kind for futures failed by the parent itself
+
+
+def task_crash(task: _Task, worker: _Worker, exitcode: int, signum: int) -> tuple:
+    how = _how_it_ended(exitcode, signum)
+    error = WorkerCrashed(
+        f"the worker process (pid {worker.pid}) running {describe(task.fn)} {how}; "
+        "the pool replaced it",
+        pid=worker.pid, exitcode=None if signum else exitcode, signal=signum or None)
+    return (task, _BROKEN, error)
+
+
+def _how_it_ended(exitcode: int, signum: int) -> str:
+    if signum:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        return f"was killed by {name}"
+    return f"exited with code {exitcode}"
+
+
+def _cancel_all(futures: list[Future]) -> None:
+    for future in futures:
+        if future.cancel():
+            future.set_running_or_notify_cancel()  # tells wait()/as_completed()
+
+
+def _broken_error(message: str, cause: BaseException | None) -> BrokenProcessPool:
+    error = BrokenProcessPool(message)
+    error.__cause__ = cause
+    return error
+
+
+def _decode_error(flags: int, payload: bytes) -> BaseException:
+    """The exception a worker sent, with its traceback text attached as ``__cause__``."""
+    try:
+        if flags & P.ERROR_BARE:
+            text, type_name, tb = loads(payload)
+            exc: BaseException = SerializationError(
+                f"the task raised {type_name}, which could not be pickled: {text}")
+        else:
+            exc, tb = loads(payload)
+    except Exception as unpickling_error:
+        return SerializationError(
+            f"cannot unpickle the exception a task raised: {type(unpickling_error).__name__}: "
+            f"{unpickling_error}")
+    exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
+    return exc
+
+
+def _complete(task: _Task, kind: int, value: Any) -> None:
+    future = task.future
+    task.payload = b""
+    try:
+        if kind == P.RESULT:
+            try:
+                result = loads(value[4])
+            except Exception as exc:
+                future.set_exception(SerializationError(
+                    f"cannot unpickle the return value of {describe(task.fn)}: "
+                    f"{type(exc).__name__}: {exc}"))
+            else:
+                future.set_result(result)
+        elif kind == P.ERROR:
+            future.set_exception(_decode_error(value[3], value[4]))
+        else:  # _BROKEN
+            if future.done():
+                return
+            if not future.running():
+                future.set_running_or_notify_cancel()
+            future.set_exception(value)
+    except Exception:  # InvalidStateError: cancelled meanwhile; nothing to report
+        pass
+
+
+def _result_iterator(futures: list[Future], end_time: float | None,
+                     chunked: bool) -> Iterator[Any]:
+    """Yields results in order, cancelling what is left if the consumer stops early."""
+    futures.reverse()
+    try:
+        while futures:
+            future = futures[-1]
+            if end_time is None:
+                value = future.result()
+            else:
+                value = future.result(end_time - time.monotonic())
+            futures.pop()
+            if chunked:
+                yield from value
+            else:
+                yield value
+            del value
+    except KeyboardInterrupt:
+        _note_interrupt()
+        raise
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def _python_exit() -> None:
+    """At interpreter exit: finish submitted work, unless a Ctrl-C already interrupted."""
+    global _interpreter_exiting
+    _interpreter_exiting = True
+    # An uncaught exception was printed (and stored in sys.last_value) before we run: a
+    # program dying of Ctrl-C must not wait for its tasks, wherever it was waiting.
+    dying_of_interrupt = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
+    for executor in list(_live_executors):
+        try:
+            if _interrupted or dying_of_interrupt:
+                executor.terminate()
+            else:
+                executor.shutdown(wait=True)
+        except KeyboardInterrupt:
+            executor.terminate()
+
+
+threading._register_atexit(_python_exit)  # noqa: SLF001 -- what concurrent.futures uses

@@ -1,0 +1,64 @@
+"""Exceptions raised by multilane, each also a subclass of the standard class users catch."""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures.process import BrokenProcessPool
+
+__all__ = [
+    "Error",
+    "RemoteTraceback",
+    "SerializationError",
+    "WorkerCrashed",
+]
+
+
+class Error(Exception):
+    """Base class of every exception multilane raises itself."""
+
+
+class WorkerCrashed(Error, BrokenProcessPool):
+    """The worker process running a task died before the task finished.
+
+    Raised by the task's future. Only the task that was running is affected: the pool
+    replaces the worker and keeps going. It subclasses ``BrokenProcessPool``, so code
+    written for ``concurrent.futures`` still catches it.
+
+    Attributes: ``pid``, ``exitcode`` (``None`` if killed by a signal), ``signal``
+    (``None`` if it exited).
+    """
+
+    def __init__(self, message: str, *, pid: int = 0, exitcode: int | None = None,
+                 signal: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.exitcode = exitcode
+        self.signal = signal
+
+    def __reduce__(self):  # keep the attributes through pickling
+        return (_rebuild_worker_crashed, (self.args[0], self.pid, self.exitcode, self.signal))
+
+
+def _rebuild_worker_crashed(message, pid, exitcode, signal):
+    return WorkerCrashed(message, pid=pid, exitcode=exitcode, signal=signal)
+
+
+class SerializationError(Error, pickle.PicklingError, TypeError):
+    """An object could not be pickled or unpickled to cross a process boundary.
+
+    Raised by ``submit`` and ``map`` when an argument cannot be pickled (the message
+    names the argument), and by a future when the return value or exception could not
+    cross back. A ``TypeError`` and a ``pickle.PicklingError`` too, as the standard
+    library raises one or the other.
+    """
+
+
+class RemoteTraceback(Exception):
+    """Carries the formatted traceback from the worker; set as ``__cause__``."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb

@@ -1,0 +1,67 @@
+"""Shared fixtures: the deadlock bound, and teardown that fails on leaked processes, fds, threads."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+TIMEOUT = 30  # seconds: any wait longer than this in a test is a deadlock
+
+
+def _children() -> set[int]:
+    me = str(os.getpid())
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z" and not _is_stdlib_helper(entry):
+            found.add(int(entry))
+    return found
+
+
+def _is_stdlib_helper(pid: str) -> bool:
+    """multiprocessing's resource tracker lives for the session once the stdlib oracle ran."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"resource_tracker" in f.read()
+    except OSError:
+        return False
+
+
+def _fds() -> set[str]:
+    fds = set(os.listdir("/proc/self/fd"))
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    tracker_fd = getattr(getattr(tracker, "_resource_tracker", None), "_fd", None)
+    return fds - {str(tracker_fd)}
+
+
+def _shm() -> set[str]:
+    return {name for name in os.listdir("/dev/shm") if "multilane" in name}
+
+
+@pytest.fixture
+def no_leaks():
+    """Fails the test if it leaves child processes, descriptors, threads or shm names."""
+    before_children, before_fds = _children(), _fds()
+    before_threads = {t.ident for t in threading.enumerate()}
+    before_tasks = set(os.listdir("/proc/self/task"))
+    yield
+    leaked_children = _children() - before_children
+    leaked_fds = {fd for fd in _fds() - before_fds if os.path.exists(f"/proc/self/fd/{fd}")}
+    leaked_threads = [t.name for t in threading.enumerate() if t.ident not in before_threads]
+    leaked_tasks = set(os.listdir("/proc/self/task")) - before_tasks
+    assert not leaked_children, f"leaked child processes: {leaked_children}"
+    assert not leaked_fds, f"leaked descriptors: {[os.readlink(f'/proc/self/fd/{fd}') for fd in leaked_fds if os.path.exists(f'/proc/self/fd/{fd}')]}"
+    assert not leaked_threads, f"leaked Python threads: {leaked_threads}"
+    assert not leaked_tasks, f"leaked native threads: {leaked_tasks}"
+    assert not _shm(), f"names left in /dev/shm: {_shm()}"

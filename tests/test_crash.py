@@ -1,0 +1,98 @@
+"""A killed worker fails only its own task; the pool replaces it and keeps working."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import signal
+
+import pytest
+from conftest import TIMEOUT
+
+import _tasks
+import multilane
+
+
+@pytest.fixture
+def ex(no_leaks):
+    with multilane.ProcessPoolExecutor(max_workers=2) as executor:
+        yield executor
+
+
+def _wait_for_file(path):
+    """Bounded wait for a task to announce itself (the task writes the file atomically)."""
+    import time
+    deadline = time.monotonic() + TIMEOUT
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.002)
+    with open(path) as f:
+        return int(f.read())
+
+
+@pytest.mark.parametrize("task, args, expected", [
+    (_tasks.kill_self, (signal.SIGKILL,), "was killed by SIGKILL"),
+    (_tasks.kill_self, (signal.SIGTERM,), "was killed by SIGTERM"),
+    (_tasks.exit_now, (3,), "exited with code 3"),
+    (_tasks.segfault, (), "was killed by SIGSEGV"),
+])
+def test_dying_task_raises_worker_crashed(ex, task, args, expected):
+    future = ex.submit(task, *args)
+    with pytest.raises(multilane.WorkerCrashed) as info:
+        future.result(timeout=TIMEOUT)
+    assert expected in str(info.value)
+    assert str(info.value).endswith("; the pool replaced it")
+    assert isinstance(info.value, cf.process.BrokenProcessPool)
+    # The pool keeps accepting work, on a replacement worker.
+    assert list(ex.map(_tasks.square, range(10))) == [i * i for i in range(10)]
+    stats = ex.statistics()
+    assert stats.workers == 2 and stats.workers_lost == 1 and stats.crashed == 1
+
+
+def test_worker_killed_from_outside_mid_task(ex, tmp_path):
+    marker = str(tmp_path / "pid")
+    victim = ex.submit(_tasks.announce_and_block, marker)
+    others = [ex.submit(_tasks.square, i) for i in range(200)]
+    pid = _wait_for_file(marker)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(multilane.WorkerCrashed) as info:
+        victim.result(timeout=TIMEOUT)
+    assert info.value.pid == pid and info.value.signal == signal.SIGKILL
+    assert info.value.exitcode is None
+    assert [f.result(timeout=TIMEOUT) for f in others] == [i * i for i in range(200)]
+
+
+def test_queued_tasks_of_a_dead_worker_run_elsewhere(no_leaks, tmp_path):
+    with multilane.ProcessPoolExecutor(max_workers=1) as ex:
+        marker = str(tmp_path / "pid")
+        victim = ex.submit(_tasks.announce_and_block, marker)
+        queued = [ex.submit(_tasks.get_pid) for _ in range(5)]
+        pid = _wait_for_file(marker)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(multilane.WorkerCrashed):
+            victim.result(timeout=TIMEOUT)
+        pids = {f.result(timeout=TIMEOUT) for f in queued}
+        assert pid not in pids and len(pids) == 1
+
+
+def test_idle_worker_death_is_repaired(ex):
+    pids = ex.statistics().worker_pids
+    os.kill(pids[0], signal.SIGKILL)
+    assert list(ex.map(_tasks.square, range(20), timeout=TIMEOUT)) == [i * i for i in range(20)]
+    assert ex.statistics().crashed == 0
+
+
+def test_every_worker_dies_repeatedly(ex):
+    for _ in range(5):
+        futures = [ex.submit(_tasks.exit_now, 1) for _ in range(2)]
+        for f in futures:
+            with pytest.raises(multilane.WorkerCrashed):
+                f.result(timeout=TIMEOUT)
+    assert ex.submit(_tasks.identity, "alive").result(timeout=TIMEOUT) == "alive"
+
+
+def test_worker_crashed_pickles_with_its_attributes():
+    import pickle
+    error = multilane.WorkerCrashed("gone", pid=12, exitcode=None, signal=9)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.pid, copy.exitcode, copy.signal) == ("gone", 12, None, 9)

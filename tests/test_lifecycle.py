@@ -1,0 +1,163 @@
+"""Ctrl-C, parent death and shutdown leave nothing behind: each case runs in a child Python
+process that the test drives and inspects through /proc."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import TIMEOUT
+
+HERE = os.path.dirname(__file__)
+
+
+def _start(script: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _read_line(proc: subprocess.Popen) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
+    assert ready, "the child printed nothing in time"
+    return proc.stdout.readline()
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    """True if process `pid` exits within `seconds` (waits on its pidfd: no polling)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], seconds)
+        return bool(ready)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("wait_in", ["result", "map", "as_completed"])
+def test_ctrl_c_while_waiting(wait_in):
+    proc = _start(f"""
+        import json, sys, time, concurrent.futures as cf
+        import multilane, _tasks
+        ex = multilane.ProcessPoolExecutor(2)
+        futures = [ex.submit(_tasks.countdown, 10**10) for _ in range(4)]
+        print(json.dumps(ex.statistics().worker_pids), flush=True)
+        try:
+            if "{wait_in}" == "result":
+                futures[0].result()
+            elif "{wait_in}" == "map":
+                list(ex.map(_tasks.countdown, [10**10] * 4))
+            else:
+                list(cf.as_completed(futures))
+        except KeyboardInterrupt:
+            print(json.dumps(time.monotonic()), flush=True)
+            raise
+    """)
+    try:
+        pids = json.loads(_read_line(proc))
+        import time
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        raised = json.loads(_read_line(proc))
+        assert raised - sent < 1.0, f"KeyboardInterrupt took {raised - sent:.2f} s"
+        proc.wait(timeout=TIMEOUT)
+        assert time.monotonic() - sent < 5.0
+        assert "KeyboardInterrupt" in proc.stderr.read()
+        assert proc.returncode != 0
+        for pid in pids:
+            assert _gone_within(pid, 0.5), f"worker {pid} outlived its parent's Ctrl-C"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_ctrl_c_inside_with_block_does_not_wait_for_tasks():
+    proc = _start("""
+        import json, multilane, _tasks
+        with multilane.ProcessPoolExecutor(2) as ex:
+            futures = [ex.submit(_tasks.countdown, 10**10) for _ in range(4)]
+            print(json.dumps(ex.statistics().worker_pids), flush=True)
+            futures[0].result()
+    """)
+    try:
+        pids = json.loads(_read_line(proc))
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=5)
+        for pid in pids:
+            assert _gone_within(pid, 0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_parent_sigkill_takes_workers_with_it():
+    proc = _start("""
+        import json, multilane, _tasks
+        ex = multilane.ProcessPoolExecutor(2)
+        futures = [ex.submit(_tasks.countdown, 10**10) for _ in range(2)]
+        print(json.dumps(ex.statistics().worker_pids), flush=True)
+        futures[0].result()
+    """)
+    try:
+        pids = json.loads(_read_line(proc))
+        proc.kill()
+        proc.wait(timeout=TIMEOUT)
+        for pid in pids:
+            assert _gone_within(pid, 2.0), f"worker {pid} outlived its SIGKILLed parent"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_shutdown_leaves_no_process_fd_thread_or_shm():
+    proc = _start("""
+        import json, os, threading, multilane, _tasks
+        def snapshot():
+            kids = []
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    try:
+                        stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    if stat[1] == str(os.getpid()):
+                        kids.append(int(entry))
+            return {"children": kids, "fds": sorted(os.listdir("/proc/self/fd")),
+                    "threads": sorted(os.listdir("/proc/self/task")),
+                    "shm": [n for n in os.listdir("/dev/shm") if "multilane" in n]}
+        before = snapshot()
+        for _ in range(3):
+            ex = multilane.ProcessPoolExecutor(2)
+            assert list(ex.map(_tasks.square, range(100))) == [i * i for i in range(100)]
+            ex.submit(_tasks.big_bytes, 4 << 20).result()
+            ex.shutdown()
+        after = snapshot()
+        print(json.dumps([before, after]))
+    """)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, err
+    before, after = json.loads(out)
+    assert after["children"] == [], after
+    assert after["shm"] == []
+    assert after["fds"] == before["fds"]
+    assert after["threads"] == before["threads"]
+
+
+def test_exit_without_shutdown_finishes_work_and_reaps():
+    proc = _start("""
+        import multilane, _tasks
+        ex = multilane.ProcessPoolExecutor(2)
+        futures = [ex.submit(_tasks.square, i) for i in range(50)]
+        futures[-1].add_done_callback(lambda f: print("last", f.result(), flush=True))
+    """)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, err
+    assert out.strip() == "last 2401"

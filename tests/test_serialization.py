@@ -1,0 +1,148 @@
+"""What crosses the process boundary: lambdas, closures, __main__ functions, large payloads,
+and clear SerializationErrors for what cannot cross."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+from conftest import TIMEOUT
+
+import _tasks
+import multilane
+
+
+@pytest.fixture
+def ex(no_leaks):
+    with multilane.ProcessPoolExecutor(max_workers=2) as executor:
+        yield executor
+
+
+def test_lambda_and_closure(ex):
+    offset = 10
+    assert ex.submit(lambda x: x + offset, 5).result(timeout=TIMEOUT) == 15
+
+    def make_adder(n):
+        return lambda x: x + n
+
+    assert list(ex.map(make_adder(3), [1, 2])) == [4, 5]
+
+
+def test_local_class_instances_cross_both_ways(ex):
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    result = ex.submit(lambda p: Point(p.x * 2), Point(21)).result(timeout=TIMEOUT)
+    assert result.x == 42
+
+
+def test_functions_defined_in_main_work(tmp_path, no_leaks):
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent("""
+        import multilane
+
+        class Box:
+            def __init__(self, v):
+                self.v = v
+
+        def triple(box):
+            return Box(box.v * 3)
+
+        if __name__ == "__main__":
+            with multilane.ProcessPoolExecutor(2) as ex:
+                print(ex.submit(triple, Box(5)).result().v, list(ex.map(triple, [Box(1)]))[0].v)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["15", "3"]
+
+
+def test_serialization_error_is_typed():
+    assert issubclass(multilane.SerializationError, multilane.Error)
+    assert issubclass(multilane.SerializationError, pickle.PicklingError)
+    assert issubclass(multilane.SerializationError, TypeError)
+
+
+def _generator():
+    yield 1
+
+
+@pytest.mark.parametrize("make, kind", [
+    (threading.Lock, "lock"),
+    (lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM), "socket"),
+    (_generator, "generator"),
+])
+def test_unpicklable_argument_is_named(ex, make, kind):
+    bad = make()
+    try:
+        with pytest.raises(multilane.SerializationError) as info:
+            ex.submit(_tasks.add, 1, bad)
+        message = str(info.value)
+        assert message.startswith(
+            f"cannot pickle argument 1 ({type(bad).__name__}) of _tasks.add(): ")
+        assert kind in message or type(bad).__name__ in message
+    finally:
+        if kind == "socket":
+            bad.close()
+    # The pool is unaffected.
+    assert ex.submit(_tasks.add, 1, 2).result(timeout=TIMEOUT) == 3
+
+
+def test_unpicklable_keyword_argument_is_named(ex):
+    with pytest.raises(multilane.SerializationError,
+                       match=r"^cannot pickle keyword argument 'b' \(lock\) of _tasks\.add\(\): "):
+        ex.submit(_tasks.add, 1, b=threading.Lock())
+
+
+def test_unpicklable_item_in_map_is_named(ex):
+    with pytest.raises(multilane.SerializationError, match="cannot pickle argument"):
+        list(ex.map(_tasks.identity, [1, threading.Lock()], chunksize=1))
+
+
+def test_unpicklable_return_value(ex):
+    with pytest.raises(multilane.SerializationError,
+                       match=r"^cannot pickle the return value \(lock\): TypeError: "):
+        ex.submit(_tasks.return_unpicklable).result(timeout=TIMEOUT)
+    assert ex.submit(_tasks.identity, 1).result(timeout=TIMEOUT) == 1
+
+
+def test_exception_that_does_not_pickle(ex):
+    def raise_unpicklable():
+        class Local(Exception):
+            def __reduce__(self):
+                raise TypeError("no")
+        raise Local("local failure")
+
+    with pytest.raises(multilane.SerializationError, match="could not be pickled"):
+        ex.submit(raise_unpicklable).result(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_535, 65_536, 65_537, 1 << 20, 5 << 20])
+def test_payloads_of_every_size_round_trip(ex, size):
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert ex.submit(_tasks.identity, data).result(timeout=TIMEOUT) == data
+
+
+def test_large_result(ex):
+    assert len(ex.submit(_tasks.big_bytes, 8 << 20).result(timeout=TIMEOUT)) == 8 << 20
+
+
+def test_bound_methods_are_pickled_with_current_state(ex):
+    class Counter:
+        def __init__(self):
+            self.n = 0
+
+        def value(self):
+            return self.n
+
+    counter = Counter()
+    assert ex.submit(counter.value).result(timeout=TIMEOUT) == 0
+    counter.n = 5
+    assert ex.submit(counter.value).result(timeout=TIMEOUT) == 5
