@@ -12,6 +12,22 @@ namespace nb = nanobind;
 
 namespace multilane::bindings {
 
+namespace {
+nb::list events_list(const std::vector<HubEvent>& events) {
+  nb::list out;
+  for (const HubEvent& e : events) {
+    if (e.type == HubEvent::Type::kFrame) {
+      out.append(nb::make_tuple(e.slot, frame_tuple(e.frame)));
+    } else {
+      // (slot, (KIND_EXIT, running_task, exit_code, exit_signal, pid))
+      out.append(
+          nb::make_tuple(e.slot, nb::make_tuple(0, e.running_task, e.exit.exit_code, e.exit.exit_signal, e.exit.pid)));
+    }
+  }
+  return out;
+}
+}  // namespace
+
 void bind_hub(nb::module_& m) {
   m.attr("KIND_EXIT") = 0;
   nb::class_<Hub>(m, "Hub", "The parent's side of a worker pool (see cpp/include/multilane/hub.hpp).")
@@ -56,21 +72,35 @@ void bind_hub(nb::module_& m) {
               nb::gil_scoped_release release;
               events = hub.wait(t, max_events);
             }
-            nb::list out;
-            for (const HubEvent& e : events) {
-              if (e.type == HubEvent::Type::kFrame) {
-                out.append(nb::make_tuple(e.slot, frame_tuple(e.frame)));
-              } else {
-                // (slot, (KIND_EXIT, running_task, exit_code, exit_signal, pid))
-                out.append(nb::make_tuple(
-                    e.slot, nb::make_tuple(0, e.running_task, e.exit.exit_code, e.exit.exit_signal, e.exit.pid)));
-              }
-            }
-            return out;
+            return events_list(events);
           },
           nb::arg("timeout").none() = nb::none(), nb::arg("max_events") = 1024,
           "Waits for frames or exits: a list of (slot, (kind, task_id, aux, flags, payload)) and "
           "(slot, (KIND_EXIT, running_task, exit_code, exit_signal, pid)).")
+      .def(
+          "wait_ready",
+          [](Hub& hub, const nb::object& timeout, double spin_us, bool background) {
+            const auto t = to_timeout(timeout);
+            SpinPolicy spin;
+            spin.spin = std::chrono::nanoseconds(static_cast<long long>(spin_us * 1000));
+            nb::gil_scoped_release release;
+            return hub.wait_ready(t, spin, background);
+          },
+          nb::arg("timeout").none(), nb::arg("spin_us"), nb::arg("background"),
+          "Waits until frames or exits are waiting or wake() is called; False on timeout.")
+      .def(
+          "drain",
+          [](Hub& hub, std::size_t max_events) {
+            std::vector<HubEvent> events;
+            {
+              nb::gil_scoped_release release;
+              events = hub.drain(max_events);
+            }
+            return events_list(events);
+          },
+          nb::arg("max_events") = 4096, "Takes waiting events without blocking (see wait()).")
+      .def("begin_help", &Hub::begin_help)
+      .def("end_help", &Hub::end_help)
       .def("wake", &Hub::wake, "Makes the current or next wait() return.")
       .def("signal", &Hub::signal, nb::arg("slot"), nb::arg("sig"))
       .def("running_task", &Hub::running_task, nb::arg("slot"))

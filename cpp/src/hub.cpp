@@ -92,32 +92,61 @@ void Hub::release(int slot) {
 }
 
 void Hub::wake() noexcept {
-  woken_.store(true, std::memory_order_release);
+  wake_epoch_.fetch_add(1, std::memory_order_release);
   header_->collector.ring();
+}
+
+void Hub::begin_help() noexcept { helpers_.fetch_add(1, std::memory_order_acq_rel); }
+
+void Hub::end_help() noexcept {
+  if (helpers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && any_readable(live())) {
+    header_->collector.ring();  // frames the helper left: hand them to the background waiter
+  }
 }
 
 bool Hub::terminate_all(std::chrono::milliseconds grace) { return supervisor_.terminate_all(grace); }
 
-bool Hub::ready() const {
-  if (woken_.load(std::memory_order_acquire) || supervisor_.has_exits()) return true;
-  for (const auto& slot : snapshot_) {
+Hub::Slots Hub::live() const {
+  std::lock_guard lock(mutex_);
+  return slots_;
+}
+
+bool Hub::any_readable(const Slots& slots) {
+  for (const auto& slot : slots) {
     if (slot && slot->channel.readable()) return true;
   }
   return false;
 }
 
-std::vector<HubEvent> Hub::wait(std::chrono::nanoseconds timeout, std::size_t max_events) {
-  if (generation_.load(std::memory_order_acquire) != snapshot_generation_) {
-    std::lock_guard lock(mutex_);
-    snapshot_ = slots_;
-    snapshot_generation_ = generation_.load(std::memory_order_relaxed);
-  }
-  std::vector<HubEvent> events;
-  header_->collector.wait_until([this] { return ready() || generation_.load(std::memory_order_acquire) != snapshot_generation_; },
-                                timeout, options_.spin);
-  woken_.store(false, std::memory_order_relaxed);
+bool Hub::wait_ready(std::chrono::nanoseconds timeout, SpinPolicy spin, bool background) {
+  // The background waiter must not miss a wake() that came while it was busy elsewhere.
+  const std::uint64_t epoch =
+      background ? background_seen_.load(std::memory_order_relaxed) : wake_epoch_.load(std::memory_order_acquire);
+  const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+  const Slots slots = live();
+  const bool ready = header_->collector.wait_until(
+      [&] {
+        if (wake_epoch_.load(std::memory_order_acquire) != epoch || supervisor_.has_exits() ||
+            generation_.load(std::memory_order_acquire) != generation) {
+          return true;
+        }
+        if (background && helpers_.load(std::memory_order_acquire) > 0) return false;
+        return any_readable(slots);
+      },
+      timeout, spin);
+  if (background) background_seen_.store(wake_epoch_.load(std::memory_order_acquire), std::memory_order_relaxed);
+  return ready;
+}
 
-  auto drain = [&](int index, const std::shared_ptr<Slot>& slot, std::size_t limit) {
+std::vector<HubEvent> Hub::wait(std::chrono::nanoseconds timeout, std::size_t max_events) {
+  wait_ready(timeout, options_.spin, false);
+  return drain(max_events);
+}
+
+std::vector<HubEvent> Hub::drain(std::size_t max_events) {
+  std::lock_guard drain_lock(drain_mutex_);
+  std::vector<HubEvent> events;
+  auto take = [&](int index, const std::shared_ptr<Slot>& slot, std::size_t limit) {
     HubEvent event;
     while (events.size() < limit && slot->channel.try_recv(event.frame)) {
       event.type = HubEvent::Type::kFrame;
@@ -141,7 +170,7 @@ std::vector<HubEvent> Hub::wait(std::chrono::nanoseconds timeout, std::size_t ma
       }
     }
     if (!slot) continue;
-    drain(index, slot, ~std::size_t{0});
+    take(index, slot, ~std::size_t{0});
     HubEvent event;
     event.type = HubEvent::Type::kExit;
     event.slot = index;
@@ -150,10 +179,11 @@ std::vector<HubEvent> Hub::wait(std::chrono::nanoseconds timeout, std::size_t ma
     events.push_back(std::move(event));
   }
   // Then replies, round-robin so that one busy worker cannot starve the others.
-  const std::size_t n = snapshot_.size();
+  const Slots slots = live();
+  const std::size_t n = slots.size();
   for (std::size_t k = 0; k < n && events.size() < max_events; ++k) {
     const std::size_t i = (next_poll_ + k) % n;
-    if (snapshot_[i]) drain(static_cast<int>(i), snapshot_[i], max_events);
+    if (slots[i]) take(static_cast<int>(i), slots[i], max_events);
   }
   if (n != 0) next_poll_ = (next_poll_ + 1) % n;
   return events;

@@ -50,6 +50,10 @@ _MAX_STARTUP_FAILURES = 3
 # Bounds of the per-worker queue depth; the depth adapts to the measured task time.
 _MIN_DEPTH, _MAX_DEPTH = 1, 16
 _TARGET_QUEUED_NS = 200_000  # keep about this much work queued ahead of each worker
+# A caller blocked in result() drains replies itself for this long (GIL released, spinning)
+# before it sleeps and leaves the work to the collector thread: it saves two thread
+# wake-ups per round trip for short tasks and costs at most this much CPU for long ones.
+_HELP_SPIN_US = 150.0
 
 _live_executors: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 _interpreter_exiting = False
@@ -72,13 +76,20 @@ class PoolStatistics:
 
 
 class _Future(Future):
-    """A standard Future that remembers when a caller was interrupted while waiting on it.
+    """A standard Future that helps its pool while a caller waits for it.
 
-    Waiting on a pool's result with Ctrl-C must not turn into waiting for every other
-    task at exit: after an interrupt the pool is torn down instead of drained.
+    ``result()`` first drains the pool's reply rings itself for a moment, so a short
+    task's result reaches the caller without waking two threads. It also remembers when
+    a caller was interrupted while waiting: after a Ctrl-C the pool is torn down at exit
+    instead of drained.
     """
 
+    _pool: ProcessPoolExecutor | None = None
+
     def result(self, timeout: float | None = None) -> Any:
+        pool = self._pool
+        if pool is not None and not self.done():
+            pool._help(self, timeout)
         try:
             return super().result(timeout)
         except KeyboardInterrupt:
@@ -190,6 +201,11 @@ class ProcessPoolExecutor(Executor):
                 f"{type(exc).__name__}: {exc}") from exc
 
         self._lock = threading.Lock()
+        # Serialises drain-and-handle of hub events between the collector thread and helping
+        # callers, so that a worker's last replies are handled before its exit. Taken before
+        # self._lock, never while holding it.
+        self._collect_lock = threading.Lock()
+        self._respawn = 0  # replacements owed; started by the collector thread
         self._pending: collections.deque[_Task] = collections.deque()
         self._workers: dict[int, _Worker] = {}
         self._task_ids = itertools.count(1)
@@ -361,6 +377,7 @@ class ProcessPoolExecutor(Executor):
     def _enqueue(self, fn: Any, fid: int, fn_payload: bytes | None, payload: bytes,
                  flags: int) -> Future:
         future = _Future()
+        future._pool = self
         task = _Task(next(self._task_ids), future, fn, fid, fn_payload, payload, flags)
         with self._lock:
             self._check_open()
@@ -507,25 +524,12 @@ class ProcessPoolExecutor(Executor):
         hub = self._hub
         try:
             while True:
-                events = hub.wait(None, 4096)
-                completions: list = []
-                with self._lock:
-                    respawn = self._handle_events_locked(events, completions)
-                    self._dispatch_locked()
-                    finished = self._close_if_done_locked()
+                hub.wait_ready(None, 0.0, True)
+                completions, finished = self._drain(hub)
                 for task, kind, value in completions:
                     _complete(task, kind, value)
                 del completions
-                for _ in range(respawn):
-                    if self._shutdown and self._broken is not None:
-                        break
-                    try:
-                        self._spawn_worker()
-                    except Exception as exc:  # cannot start processes at all
-                        self._fail_everything(f"cannot start a worker process: {exc}", exc)
-                        break
-                    with self._lock:
-                        self._dispatch_locked()
+                self._respawn_workers()
                 if finished:
                     return
         finally:
@@ -535,6 +539,54 @@ class ProcessPoolExecutor(Executor):
             if hub is not None:
                 hub.terminate_all(0.0)
             del hub  # the last reference: closes descriptors, joins the supervisor thread
+
+    def _drain(self, hub: Any) -> tuple[list, bool]:
+        """Takes and handles waiting events; returns (completions, pool finished)."""
+        completions: list = []
+        with self._collect_lock:
+            events = hub.drain(4096)
+            with self._lock:
+                if events:
+                    self._respawn += self._handle_events_locked(events, completions)
+                    self._dispatch_locked()
+                finished = self._close_if_done_locked()
+        return completions, finished
+
+    def _help(self, future: Future, timeout: float | None) -> None:
+        """Drains replies in the caller's thread for a moment, until ``future`` is done."""
+        hub = self._hub
+        if hub is None:
+            return
+        budget = _HELP_SPIN_US / 1e6 if timeout is None else min(_HELP_SPIN_US / 1e6, timeout)
+        deadline = time.monotonic() + budget
+        hub.begin_help()
+        try:
+            while not future.done():
+                left = deadline - time.monotonic()
+                if left <= 0 or not hub.wait_ready(left, left * 1e6, False):
+                    return
+                completions, finished = self._drain(hub)
+                for task, kind, value in completions:
+                    _complete(task, kind, value)
+                if self._respawn or finished:
+                    hub.wake()  # the collector thread starts replacements or finishes
+        finally:
+            hub.end_help()
+
+    def _respawn_workers(self) -> None:
+        while True:
+            with self._lock:
+                if self._respawn <= 0 or (self._shutdown and self._broken is not None):
+                    self._respawn = 0
+                    return
+                self._respawn -= 1
+            try:
+                self._spawn_worker()
+            except Exception as exc:  # cannot start processes at all
+                self._fail_everything(f"cannot start a worker process: {exc}", exc)
+                return
+            with self._lock:
+                self._dispatch_locked()
 
     def _handle_events_locked(self, events: list, completions: list) -> int:
         respawn = 0

@@ -59,9 +59,22 @@ class Hub {
   [[nodiscard]] bool try_send(int slot, const FrameHeader& header, std::span<const std::byte> payload);
   /// Waits up to `timeout` (negative: forever) until something happens, then returns up to
   /// `max_events` events (more when a worker's exit needs its last frames delivered first).
-  /// An empty result means a timeout or a `wake()`.
+  /// An empty result means a timeout or a `wake()`. Same as `wait_ready` then `drain`.
   std::vector<HubEvent> wait(std::chrono::nanoseconds timeout, std::size_t max_events);
-  /// Makes a current or the next `wait` return.
+  /// Waits (spinning for `spin` first) until a frame or an exit is waiting, or a `wake()`.
+  /// False after `timeout`. A `background` waiter also ignores frames while a helper (see
+  /// `begin_help`) is draining them, so it sleeps instead of competing for them.
+  bool wait_ready(std::chrono::nanoseconds timeout, SpinPolicy spin, bool background);
+  /// Takes what is waiting (exits with their workers' last frames first, then frames,
+  /// round-robin over workers), without waiting. Callers that process events in order
+  /// must serialise drain-and-process themselves.
+  std::vector<HubEvent> drain(std::size_t max_events);
+  /// A thread waiting for a result is about to drain replies itself; `end_help` when done
+  /// (it re-rings the doorbell if frames are left for the background waiter).
+  void begin_help() noexcept;
+  void end_help() noexcept;
+  /// Makes every current `wait`/`wait_ready` return, and the next one of each thread
+  /// that has not seen this wake yet.
   void wake() noexcept;
   bool signal(int slot, int sig);
   [[nodiscard]] std::uint64_t running_task(int slot) const;
@@ -76,21 +89,24 @@ class Hub {
 
  private:
   struct Slot;
+  using Slots = std::vector<std::shared_ptr<Slot>>;
   std::shared_ptr<Slot> find(int slot) const;
-  bool ready() const;
+  Slots live() const;
+  static bool any_readable(const Slots& slots);
 
   HubOptions options_;
   ShmRegion hub_;
   HubHeader* header_ = nullptr;
   int lifeline_read_ = -1;
   int lifeline_write_ = -1;
-  std::atomic<bool> woken_{false};
+  std::atomic<std::uint64_t> wake_epoch_{0};  // bumped by wake()
+  std::atomic<std::uint64_t> background_seen_{0};  // the last wake the background waiter saw
+  std::atomic<int> helpers_{0};                // threads between begin_help and end_help
   mutable std::mutex mutex_;
-  std::vector<std::shared_ptr<Slot>> slots_;    // index = slot number; null once released
-  std::atomic<std::uint64_t> generation_{0};  // bumped when slots_ changes
-  std::vector<std::shared_ptr<Slot>> snapshot_;  // the collector's copy of the live slots
-  std::uint64_t snapshot_generation_ = ~std::uint64_t{0};
-  std::size_t next_poll_ = 0;                    // round-robin start, for fairness
+  Slots slots_;                                // index = slot number; null once released
+  std::atomic<std::uint64_t> generation_{0};   // bumped when slots_ changes
+  std::mutex drain_mutex_;                     // one drain at a time
+  std::size_t next_poll_ = 0;                  // round-robin start, for fairness (drain_mutex_)
   Supervisor supervisor_;                        // last: destroyed first, killing the workers
 };
 
