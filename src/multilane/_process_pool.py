@@ -31,6 +31,7 @@ import signal
 import sys
 import threading
 import time
+import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
@@ -361,12 +362,10 @@ class ProcessPoolExecutor(Executor):
         """(id, pickled function) for functions sent once per worker; None to inline."""
         if not cacheable(fn):
             return None
-        try:
-            entry = self._functions.get(fn)
-            table: Any = self._functions
-        except TypeError:  # builtins cannot be weakly referenced; they live forever anyway
-            entry = self._builtin_functions.get(fn)
-            table = self._builtin_functions
+        # Builtins cannot be weakly referenced; they live as long as their module anyway.
+        table: Any = (self._builtin_functions if type(fn) is types.BuiltinFunctionType
+                      else self._functions)
+        entry = table.get(fn)
         if entry is None:
             entry = (next(self._function_ids), dumps_function(fn))
             table[fn] = entry
