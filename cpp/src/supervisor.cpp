@@ -142,8 +142,8 @@ void Supervisor::reap(int pidfd) {
     has_exits_.store(true, std::memory_order_release);
   }
   platform::close_fd(pidfd);
+  if (on_exit_) on_exit_();  // before waiters learn of the exit: they may rely on it having run
   changed_.notify_all();
-  if (on_exit_) on_exit_();
 }
 
 void Supervisor::run() {

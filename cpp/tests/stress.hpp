@@ -1,0 +1,30 @@
+// cpp/tests/stress.hpp
+// Helpers for the stress tests: the frame count (env MULTILANE_STRESS_FRAMES) and frame contents.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+namespace multilane::test {
+
+inline std::uint64_t stress_frames() {
+  const char* env = std::getenv("MULTILANE_STRESS_FRAMES");
+  return env != nullptr ? std::strtoull(env, nullptr, 10) : 10'000'000ULL;
+}
+
+/// Frame `i`: a size from 0 to 200 bytes and contents derived from `i`, so the consumer can
+/// check every frame arrives whole and in order.
+inline void fill_frame(std::uint64_t i, std::vector<std::byte>& out) {
+  const std::size_t size = static_cast<std::size_t>((i * 2654435761ULL) % 201);
+  out.resize(size);
+  for (std::size_t k = 0; k < size; ++k) out[k] = static_cast<std::byte>((i + k * 31) & 0xff);
+}
+
+inline bool check_frame(std::uint64_t i, const std::vector<std::byte>& got, std::vector<std::byte>& scratch) {
+  fill_frame(i, scratch);
+  return got == scratch;
+}
+
+}  // namespace multilane::test

@@ -1,0 +1,87 @@
+// cpp/tests/test_channel.cpp
+// Channel: inline frames and memfd blobs, in order, across the inline threshold and beyond the ring.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "multilane/link.hpp"
+#include "multilane/platform.hpp"
+
+using namespace multilane;
+using namespace std::chrono_literals;
+
+namespace {
+std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 13 + seed) & 0xff);
+  return v;
+}
+}  // namespace
+
+TEST(Channel, InlineAndBlobFramesArriveInOrder) {
+  constexpr std::size_t kCapacity = 1 << 16;
+  constexpr std::size_t kInlineMax = kCapacity / 16;
+  ShmRegion hub = create_hub_region();
+  ShmRegion link = create_link_region(kCapacity, kInlineMax);
+  int sockets[2];
+  platform::socket_pair(sockets);
+  Channel parent = parent_channel(link, hub_header(hub), sockets[0]);
+  Channel worker = worker_channel(link, hub_header(hub), sockets[1]);
+
+  const std::vector<std::size_t> sizes = {0, 1, kInlineMax - 1, kInlineMax, kInlineMax + 1, 5 << 20, 3, kCapacity * 2};
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    const FrameHeader header{i + 1, 4, 0, 100 + i};
+    ASSERT_TRUE(parent.try_send(header, pattern(sizes[i], static_cast<unsigned>(i)))) << sizes[i];
+  }
+  Frame frame;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    ASSERT_TRUE(worker.recv(frame, 5s));
+    EXPECT_EQ(frame.header.task_id, i + 1);
+    EXPECT_EQ(frame.header.aux, 100 + i);
+    EXPECT_EQ(frame.header.flags, 0U) << "the blob flag must not leak to the receiver";
+    EXPECT_EQ(frame.payload, pattern(sizes[i], static_cast<unsigned>(i))) << sizes[i];
+  }
+  EXPECT_FALSE(worker.try_recv(frame));
+  // And back, worker to parent, with a blocking send.
+  worker.send({9, 5, 0, 0}, pattern(3 << 20, 9), 5s);
+  ASSERT_TRUE(parent.try_recv(frame));
+  EXPECT_EQ(frame.payload, pattern(3 << 20, 9));
+  platform::close_fd(sockets[0]);
+  platform::close_fd(sockets[1]);
+}
+
+TEST(Channel, ReservedFlagIsRefused) {
+  ShmRegion hub = create_hub_region();
+  ShmRegion link = create_link_region(1 << 12, 64);
+  int sockets[2];
+  platform::socket_pair(sockets);
+  Channel parent = parent_channel(link, hub_header(hub), sockets[0]);
+  EXPECT_THROW((void)parent.try_send({1, 4, kFlagBlob, 0}, {}), std::invalid_argument);
+  platform::close_fd(sockets[0]);
+  platform::close_fd(sockets[1]);
+}
+
+TEST(ShmRegion, SharedAcrossForkAndClosedOnDestruction) {
+  const auto fds_before = std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {});
+  {
+    ShmRegion region = ShmRegion::create(4096);
+    static_cast<char*>(region.data())[0] = 'a';
+    const pid_t child = fork();
+    if (child == 0) {
+      static_cast<char*>(region.data())[0] = 'b';
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT_EQ(static_cast<char*>(region.data())[0], 'b');
+    ShmRegion moved = std::move(region);
+    EXPECT_FALSE(region.valid());
+    EXPECT_TRUE(moved.valid());
+  }
+  const auto fds_after = std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {});
+  EXPECT_EQ(fds_before, fds_after);
+}
