@@ -1,0 +1,60 @@
+"""Shared benchmark helpers: best-of-N timing, the machine description, optional peers."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+
+def best_of(runs: int, fn: Callable[[], float]) -> float:
+    """The smallest of ``runs`` measurements: the run least disturbed by a shared machine."""
+    return min(fn() for _ in range(runs))
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def have(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    from importlib import metadata
+
+    versions = []
+    for name in ("multilane", "loky", "joblib", "mpire"):
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} not installed")
+    return {
+        "cpu": cpu, "cores": str(os.cpu_count()), "memory": mem,
+        "python": sys.version.split()[0], "os": f"{platform.system()} {platform.release()}",
+        "date": time.strftime("%Y-%m-%d"), "packages": ", ".join(versions),
+    }

@@ -1,0 +1,10 @@
+"""countdown x 4 on a warm multilane pool of 2 workers."""
+import multilane
+from _harness import timed
+from _work import countdown
+
+
+def run(n: int, runs: int) -> float:
+    with multilane.ProcessPoolExecutor(2) as ex:
+        list(ex.map(countdown, [1000] * 4))
+        return min(timed(lambda: list(ex.map(countdown, [n] * 4))) for _ in range(runs))

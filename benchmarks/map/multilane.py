@@ -1,0 +1,10 @@
+"""map(identity, range(n)) on multilane with its automatic chunking."""
+import multilane
+from _harness import timed
+from _work import identity
+
+
+def run(n: int, runs: int) -> float:
+    with multilane.ProcessPoolExecutor(2) as ex:
+        list(ex.map(identity, range(100)))
+        return min(timed(lambda: list(ex.map(identity, range(n)))) for _ in range(runs))

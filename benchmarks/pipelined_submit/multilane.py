@@ -1,0 +1,8 @@
+"""Pipelined submit on multilane.ProcessPoolExecutor."""
+import multilane
+from pipelined_submit._common import tasks_per_second
+
+
+def run(n: int, runs: int) -> float:
+    with multilane.ProcessPoolExecutor(2) as ex:
+        return tasks_per_second(ex, n, runs)

@@ -1,0 +1,11 @@
+"""Round trip on multilane.ProcessPoolExecutor."""
+import multilane
+from _harness import timed
+from _work import identity
+
+
+def run(n: int, runs: int) -> float:
+    with multilane.ProcessPoolExecutor(2) as ex:
+        ex.submit(identity, 0).result()
+        return min(timed(lambda: [ex.submit(identity, i).result() for i in range(n)])
+                   for _ in range(runs)) / n * 1e6
