@@ -275,15 +275,19 @@ class ProcessPoolExecutor(Executor):
             raise ValueError("chunksize must be >= 1.")
         end_time = None if timeout is None else timeout + time.monotonic()
         self._check_open()
-        items = list(zip(*iterables, strict=False))
+        single = len(iterables) == 1
+        # One iterable: its items are the arguments, no need to build a tuple per item.
+        items = list(iterables[0]) if single else list(zip(*iterables, strict=False))
         if chunksize is None:
             chunksize = self._auto_chunksize(len(items))
         if chunksize == 1:
-            futures = [self.submit(fn, *item) for item in items]
-            return _result_iterator(futures, end_time, chunked=False)
-        futures = [self._submit_chunk(fn, items[i:i + chunksize], len(iterables) == 1)
+            futures = [self.submit(fn, item) if single else self.submit(fn, *item)
+                       for item in items]
+            return _result_iterator(futures, end_time)
+        futures = [self._submit_chunk(fn, items[i:i + chunksize], single)
                    for i in range(0, len(items), chunksize)]
-        return _result_iterator(futures, end_time, chunked=True)
+        # The chunks' lists are flattened in C: no Python frame per item.
+        return itertools.chain.from_iterable(_result_iterator(futures, end_time))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stops accepting work; workers exit once the submitted tasks are done.
@@ -384,14 +388,14 @@ class ProcessPoolExecutor(Executor):
             self._dispatch_locked()
         return future
 
-    def _submit_chunk(self, fn: Any, items: list[tuple], single: bool) -> Future:
-        args = [item[0] for item in items] if single else items
+    def _submit_chunk(self, fn: Any, items: list, single: bool) -> Future:
+        """One task for a slice of map's items: single arguments or argument tuples."""
         flags = P.CALL_CHUNK | (P.CALL_CHUNK_SINGLE if single else 0)
         entry = self._function_entry(fn)
         if entry is None:
-            payload = dumps_call(fn, (fn, args, {}), tuple(args), {})
+            payload = dumps_call(fn, (fn, items, {}), items, {})
             return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN)
-        payload = dumps_call(fn, (args, {}), tuple(args), {})
+        payload = dumps_call(fn, (items, {}), items, {})
         return self._enqueue(fn, entry[0], entry[1], payload, flags)
 
     def _auto_chunksize(self, n: int) -> int:
@@ -728,8 +732,7 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
         pass
 
 
-def _result_iterator(futures: list[Future], end_time: float | None,
-                     chunked: bool) -> Iterator[Any]:
+def _result_iterator(futures: list[Future], end_time: float | None) -> Iterator[Any]:
     """Yields results in order, cancelling what is left if the consumer stops early."""
     futures.reverse()
     try:
@@ -740,10 +743,7 @@ def _result_iterator(futures: list[Future], end_time: float | None,
             else:
                 value = future.result(end_time - time.monotonic())
             futures.pop()
-            if chunked:
-                yield from value
-            else:
-                yield value
+            yield value
             del value
     except KeyboardInterrupt:
         _note_interrupt()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import SerializationError
@@ -48,7 +48,7 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
         ) from exc
 
 
-def dumps_call(fn: Callable[..., Any], payload: Any, args: tuple, kwargs: dict) -> bytes:
+def dumps_call(fn: Callable[..., Any], payload: Any, args: Sequence[Any], kwargs: dict) -> bytes:
     """Pickles a call's payload; on failure names the argument that failed and why."""
     try:
         return dumps(payload)
@@ -56,7 +56,7 @@ def dumps_call(fn: Callable[..., Any], payload: Any, args: tuple, kwargs: dict) 
         raise _name_culprit(fn, args, kwargs, exc) from exc
 
 
-def _name_culprit(fn: Callable[..., Any], args: tuple, kwargs: dict,
+def _name_culprit(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict,
                   exc: BaseException) -> SerializationError:
     where = f"of {describe(fn)}"
     for index, value in enumerate(args):
