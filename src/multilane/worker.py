@@ -20,6 +20,10 @@ from . import _protocol as P
 from ._serialize import dumps, loads
 
 _LIFELINE_EXIT = 70
+# How long an idle worker spins for its next frame before it sleeps on the futex. Longer
+# spins shave microseconds off a round trip but, on a 2-core machine, take CPU from the
+# parent feeding the pool (measured: 50 us cost 20% of pipelined throughput, 10 us none).
+_SPIN_US = 10.0
 
 
 def _watch_lifeline(fd: int) -> None:
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                      daemon=True).start()
     from ._core import Endpoint
 
-    endpoint = Endpoint(link_fd, hub_fd, sock_fd)
+    endpoint = Endpoint(link_fd, hub_fd, sock_fd, _SPIN_US)
     code = _run(endpoint)
     sys.stdout.flush()
     sys.stderr.flush()
