@@ -34,6 +34,7 @@ import time
 import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator
+from _thread import RLock as _RLock
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class _Condition(threading.Condition):
     """
 
     def __init__(self) -> None:  # noqa: D107 -- deliberately not calling the base
-        self._lock = threading.RLock()
+        self._lock = _RLock()  # the C type; threading.RLock is a Python wrapper around it
         self._waiters = collections.deque()
 
     def acquire(self, *args: Any) -> bool:
@@ -509,7 +510,9 @@ class ProcessPoolExecutor(Executor):
             if worker is None:
                 return
             task = pending[0]
-            if not task.started and task.future.cancelled():
+            # A plain read: if a cancel() lands right after it, set_running_or_notify_cancel()
+            # below still settles the race under the future's lock.
+            if not task.started and task.future._state == "CANCELLED":
                 pending.popleft()
                 task.future.set_running_or_notify_cancel()  # tells wait()/as_completed()
                 continue
@@ -690,6 +693,8 @@ class ProcessPoolExecutor(Executor):
     def _handle_events_locked(self, events: list, completions: list) -> int:
         respawn = 0
         workers = self._workers
+        done_before = self._completed
+        elapsed = 0
         for slot, frame in events:
             kind = frame[0]
             if kind == P.RESULT or kind == P.ERROR:
@@ -701,7 +706,7 @@ class ProcessPoolExecutor(Executor):
                 if task is None:
                     continue
                 self._completed += 1
-                self._observe(frame[2])
+                elapsed += frame[2]
                 completions.append((task, kind, frame))
                 if worker.retiring and not worker.inflight and not worker.closing:
                     worker.closing = self._hub.try_send(slot, P.SHUTDOWN, 0, 0, 0, b"")
@@ -720,12 +725,15 @@ class ProcessPoolExecutor(Executor):
                 elif worker is not None:
                     worker.ready = True
                     self._startup_failures = 0
+        if self._completed != done_before:
+            self._observe(elapsed / (self._completed - done_before))
         return respawn
 
-    def _observe(self, elapsed_ns: int) -> None:
-        """Adapts the queue depth to the task time: deep for tiny tasks, 1 for long ones."""
+    def _observe(self, elapsed_ns: float) -> None:
+        """Adapts the queue depth to the task time (a batch's mean): deep for tiny tasks,
+        1 for long ones."""
         mean = self._mean_task_ns
-        mean = elapsed_ns if mean == 0 else mean + 0.05 * (elapsed_ns - mean)
+        mean = elapsed_ns if mean == 0 else mean + 0.2 * (elapsed_ns - mean)
         self._mean_task_ns = mean
         depth = int(_TARGET_QUEUED_NS / mean) + 1 if mean > 0 else _MAX_DEPTH
         self._depth = max(_MIN_DEPTH + 1 if mean < 2_000_000 else _MIN_DEPTH,
