@@ -54,15 +54,18 @@ def targets(all_results: dict[str, dict[str, float | None]]) -> list[tuple[str, 
     rt, rt_std, rt_pool = get("roundtrip", "multilane"), get("roundtrip", "stdlib"), get(
         "roundtrip", "mp_pool_apply")
     if rt and rt_std and rt_pool:
-        out.append(("round trip >= 10x faster than stdlib", f"{rt_std / rt:.1f}x", rt_std / rt >= 10))
+        out.append(("round trip >= 10x faster than stdlib", f"{rt_std / rt:.1f}x",
+                    rt_std / rt >= 10))
         out.append(("round trip faster than Pool.apply", f"{rt_pool / rt:.1f}x", rt < rt_pool))
     ps, ps_std = get("pipelined_submit", "multilane"), get("pipelined_submit", "stdlib")
     if ps and ps_std:
-        out.append(("pipelined submit >= 8x stdlib tasks/s", f"{ps / ps_std:.1f}x", ps / ps_std >= 8))
+        out.append(("pipelined submit >= 8x stdlib tasks/s", f"{ps / ps_std:.1f}x",
+                    ps / ps_std >= 8))
     mp, mp_pool, mp_std = get("map", "multilane"), get("map", "mp_pool"), get("map", "stdlib")
     if mp and mp_pool and mp_std:
         out.append(("map at least as fast as Pool.map", f"{mp_pool / mp:.2f}x", mp <= mp_pool))
-        out.append(("map >= 10x stdlib map (chunksize=1)", f"{mp_std / mp:.0f}x", mp_std / mp >= 10))
+        out.append(("map >= 10x stdlib map (chunksize=1)", f"{mp_std / mp:.0f}x",
+                    mp_std / mp >= 10))
     cs, cs_fork = get("cpu_scaling", "multilane"), get("cpu_scaling", "bare_fork")
     if cs and cs_fork:
         out.append(("countdown x 4 within 5% of bare fork", f"{(cs / cs_fork - 1) * 100:+.1f}%",
@@ -108,14 +111,15 @@ def render(all_results, info, runs: int, quick: bool) -> str:
         lines.append("")
     lines += ["Notes: the stdlib round trip, pipelined and map figures use fewer items (the "
               "per-item cost is what is compared; stdlib `map` with chunksize=1 is timed on "
-              "n/50 items and joblib on n/10, both scaled). `cpu_scaling/bare_fork` is this machine's ceiling: two "
-              "cores do not always give 2x on a shared VM.", ""]
+              "n/50 items and joblib on n/10, both scaled). `cpu_scaling/bare_fork` is this "
+              "machine's ceiling: two cores do not always give 2x on a shared VM.", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke test")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, one run: a smoke test")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS))
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--output", default=os.path.join(HERE, "..", "BENCHMARKS.md"))

@@ -1,4 +1,4 @@
-"""Shared fixtures: the deadlock bound, and teardown that fails on leaked processes, fds, threads."""
+"""Shared fixtures: the deadlock bound, and a teardown that fails on anything leaked."""
 
 from __future__ import annotations
 
@@ -61,7 +61,9 @@ def no_leaks():
     leaked_threads = [t.name for t in threading.enumerate() if t.ident not in before_threads]
     leaked_tasks = set(os.listdir("/proc/self/task")) - before_tasks
     assert not leaked_children, f"leaked child processes: {leaked_children}"
-    assert not leaked_fds, f"leaked descriptors: {[os.readlink(f'/proc/self/fd/{fd}') for fd in leaked_fds if os.path.exists(f'/proc/self/fd/{fd}')]}"
+    targets = [os.readlink(f"/proc/self/fd/{fd}") for fd in leaked_fds
+               if os.path.exists(f"/proc/self/fd/{fd}")]
+    assert not leaked_fds, f"leaked descriptors: {targets}"
     assert not leaked_threads, f"leaked Python threads: {leaked_threads}"
     assert not leaked_tasks, f"leaked native threads: {leaked_tasks}"
     assert not _shm(), f"names left in /dev/shm: {_shm()}"

@@ -6,10 +6,10 @@ import concurrent.futures as cf
 import os
 import signal
 
+import _tasks
 import pytest
 from conftest import TIMEOUT
 
-import _tasks
 import multilane
 
 

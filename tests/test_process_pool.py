@@ -7,10 +7,10 @@ import asyncio
 import concurrent.futures as cf
 import time
 
+import _tasks
 import pytest
 from conftest import TIMEOUT
 
-import _tasks
 import multilane
 
 EXECUTORS = {

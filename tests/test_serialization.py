@@ -10,10 +10,10 @@ import sys
 import textwrap
 import threading
 
+import _tasks
 import pytest
 from conftest import TIMEOUT
 
-import _tasks
 import multilane
 
 

@@ -1,7 +1,8 @@
 """countdown x 4 on a warm multilane pool of 2 workers."""
-import multilane
 from _harness import timed
 from _work import countdown
+
+import multilane
 
 
 def run(n: int, runs: int) -> float:

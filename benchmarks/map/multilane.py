@@ -1,7 +1,8 @@
 """map(identity, range(n)) on multilane with its automatic chunking."""
-import multilane
 from _harness import timed
 from _work import identity
+
+import multilane
 
 
 def run(n: int, runs: int) -> float:

@@ -1,6 +1,7 @@
 """Pipelined submit on multilane.ProcessPoolExecutor."""
-import multilane
 from pipelined_submit._common import tasks_per_second
+
+import multilane
 
 
 def run(n: int, runs: int) -> float:

@@ -1,7 +1,8 @@
 """Round trip on multilane.ProcessPoolExecutor."""
-import multilane
 from _harness import timed
 from _work import identity
+
+import multilane
 
 
 def run(n: int, runs: int) -> float:

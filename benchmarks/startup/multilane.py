@@ -1,19 +1,7 @@
-"""Time from creating a multilane pool of 2 until it has run a task on each worker."""
-import time
-
+"""Time until a new multilane pool of 2 is ready."""
 import multilane
-from _work import identity
-
-
-def _ready() -> float:
-    start = time.perf_counter()
-    ex = multilane.ProcessPoolExecutor(2)
-    for f in [ex.submit(identity, i) for i in range(2)]:
-        f.result()
-    elapsed = time.perf_counter() - start
-    ex.shutdown()
-    return elapsed
+from startup._common import seconds_until_ready
 
 
 def run(n: int, runs: int) -> float:
-    return min(_ready() for _ in range(runs))
+    return seconds_until_ready(lambda: multilane.ProcessPoolExecutor(2), runs)

@@ -1,19 +1,8 @@
-"""Time from creating a concurrent.futures pool of 2 until it has run two tasks."""
-import time
+"""Time until a new concurrent.futures pool of 2 is ready."""
 from concurrent.futures import ProcessPoolExecutor
 
-from _work import identity
-
-
-def _ready() -> float:
-    start = time.perf_counter()
-    ex = ProcessPoolExecutor(2)
-    for f in [ex.submit(identity, i) for i in range(2)]:
-        f.result()
-    elapsed = time.perf_counter() - start
-    ex.shutdown()
-    return elapsed
+from startup._common import seconds_until_ready
 
 
 def run(n: int, runs: int) -> float:
-    return min(_ready() for _ in range(runs))
+    return seconds_until_ready(lambda: ProcessPoolExecutor(2), runs)

@@ -10,17 +10,11 @@
 
 #include "multilane/link.hpp"
 #include "multilane/platform.hpp"
+#include "test_support.hpp"
 
 using namespace multilane;
 using namespace std::chrono_literals;
-
-namespace {
-std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 13 + seed) & 0xff);
-  return v;
-}
-}  // namespace
+using multilane::test::pattern;
 
 TEST(Channel, InlineAndBlobFramesArriveInOrder) {
   constexpr std::size_t kCapacity = 1 << 16;

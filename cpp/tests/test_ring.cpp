@@ -10,10 +10,11 @@
 
 #include "multilane/ring.hpp"
 #include "multilane/shm_region.hpp"
-#include "stress.hpp"
+#include "test_support.hpp"
 
 using namespace multilane;
 using namespace std::chrono_literals;
+using multilane::test::pattern;
 
 namespace {
 
@@ -29,11 +30,6 @@ struct TestRing {
   Ring consumer;
 };
 
-std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 7 + seed) & 0xff);
-  return v;
-}
 
 }  // namespace
 

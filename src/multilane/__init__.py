@@ -5,12 +5,26 @@ The public API only; each name is defined in exactly one private module.
 
 from concurrent.futures import (
     ALL_COMPLETED as ALL_COMPLETED,
+)
+from concurrent.futures import (
     FIRST_COMPLETED as FIRST_COMPLETED,
+)
+from concurrent.futures import (
     FIRST_EXCEPTION as FIRST_EXCEPTION,
+)
+from concurrent.futures import (
     CancelledError as CancelledError,
+)
+from concurrent.futures import (
     Future as Future,
+)
+from concurrent.futures import (
     TimeoutError as TimeoutError,
+)
+from concurrent.futures import (
     as_completed as as_completed,
+)
+from concurrent.futures import (
     wait as wait,
 )
 from concurrent.futures.process import BrokenProcessPool as BrokenProcessPool

@@ -33,12 +33,12 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Callable, Iterable, Iterator
 from _thread import RLock as _RLock
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from . import _core
 from . import _protocol as P
@@ -87,7 +87,7 @@ class _Condition(threading.Condition):
 
     def __init__(self) -> None:  # noqa: D107 -- deliberately not calling the base
         self._lock = _RLock()  # the C type; threading.RLock is a Python wrapper around it
-        self._waiters = collections.deque()
+        self._waiters: collections.deque[Any] = collections.deque()
 
     def acquire(self, *args: Any) -> bool:
         return self._lock.acquire(*args)
@@ -129,8 +129,8 @@ class _Future(Future):
             self._state = "PENDING"
             self._result = None
             self._exception = None
-            self._waiters = []
-            self._done_callbacks = []
+            self._waiters: list[Any] = []
+            self._done_callbacks: list[Any] = []
 
     def result(self, timeout: float | None = None) -> Any:
         pool = self._pool
@@ -413,7 +413,7 @@ class ProcessPoolExecutor(Executor):
         if threading.current_thread() is not self._collector:
             self._collector.join(5.0)
 
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> Literal[False]:
         if exc_type is not None and not issubclass(exc_type, Exception):
             self.terminate()  # KeyboardInterrupt, SystemExit: do not wait for the work
         else:
@@ -591,7 +591,7 @@ class ProcessPoolExecutor(Executor):
         crashed = worker.inflight.pop(running_task, None)
         if crashed is not None:
             self._crashed += 1
-            completions.append((task_crash(crashed, worker, exitcode, signum)))
+            completions.append(task_crash(crashed, worker, exitcode, signum))
         # The rest never started: run them elsewhere, first.
         self._pending.extendleft(reversed(worker.inflight.values()))
         worker.inflight.clear()
@@ -888,4 +888,4 @@ def _python_exit() -> None:
             executor.terminate()
 
 
-threading._register_atexit(_python_exit)  # noqa: SLF001 -- what concurrent.futures uses
+threading._register_atexit(_python_exit)  # type: ignore[attr-defined]  # as concurrent.futures

@@ -1,4 +1,4 @@
-"""Frame kinds and flags shared by the parent and its workers (see cpp/include/multilane/frame.hpp)."""
+"""Frame kinds and flags shared by the parent and its workers (mirrors cpp/.../frame.hpp)."""
 
 from __future__ import annotations
 

@@ -43,7 +43,8 @@ def _error_payload(exc: BaseException) -> tuple[int, bytes]:
     try:
         return 0, dumps((exc, tb))
     except Exception as pickling_error:
-        bare = (repr(exc), type(exc).__qualname__, tb + f"\n(and the exception did not pickle: {pickling_error!r})")
+        note = f"\n(and the exception did not pickle: {pickling_error!r})"
+        bare = (repr(exc), type(exc).__qualname__, tb + note)
         return P.ERROR_BARE, dumps(bare)
 
 

@@ -1,5 +1,5 @@
-// cpp/tests/stress.hpp
-// Helpers for the stress tests: the frame count (env MULTILANE_STRESS_FRAMES) and frame contents.
+// cpp/tests/test_support.hpp
+// Test helpers: payload patterns, the stress frame count (env MULTILANE_STRESS_FRAMES), frame contents.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +8,13 @@
 #include <vector>
 
 namespace multilane::test {
+
+/// `n` bytes whose values depend on `seed`, to check payloads arrive intact.
+inline std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 7 + seed) & 0xff);
+  return v;
+}
 
 inline std::uint64_t stress_frames() {
   const char* env = std::getenv("MULTILANE_STRESS_FRAMES");
