@@ -1,6 +1,7 @@
 """Time until a new multilane pool of 2 is ready."""
-import multilane
 from startup._common import seconds_until_ready
+
+import multilane
 
 
 def run(n: int, runs: int) -> float:
