@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 import pytest
 
@@ -49,6 +50,18 @@ def _shm() -> set[str]:
     return {name for name in os.listdir("/dev/shm") if "multilane" in name}
 
 
+def _settled_tasks(before: set[str], bound: float = 2.0) -> set[str]:
+    """Native threads beyond ``before``. Thread.join() returns a moment before the OS
+    thread has finished exiting, so a thread that is on its way out gets ``bound``
+    seconds to leave /proc; one that stays is a leak."""
+    deadline = time.monotonic() + bound
+    while True:
+        extra = set(os.listdir("/proc/self/task")) - before
+        if not extra or time.monotonic() > deadline:
+            return extra
+        time.sleep(0.001)
+
+
 @pytest.fixture
 def no_leaks():
     """Fails the test if it leaves child processes, descriptors, threads or shm names."""
@@ -59,7 +72,7 @@ def no_leaks():
     leaked_children = _children() - before_children
     leaked_fds = {fd for fd in _fds() - before_fds if os.path.exists(f"/proc/self/fd/{fd}")}
     leaked_threads = [t.name for t in threading.enumerate() if t.ident not in before_threads]
-    leaked_tasks = set(os.listdir("/proc/self/task")) - before_tasks
+    leaked_tasks = _settled_tasks(before_tasks)
     assert not leaked_children, f"leaked child processes: {leaked_children}"
     targets = [os.readlink(f"/proc/self/fd/{fd}") for fd in leaked_fds
                if os.path.exists(f"/proc/self/fd/{fd}")]

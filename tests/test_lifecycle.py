@@ -49,8 +49,9 @@ def test_ctrl_c_while_waiting(wait_in):
         import multilane, _tasks
         ex = multilane.ProcessPoolExecutor(2)
         futures = [ex.submit(_tasks.countdown, 10**10) for _ in range(4)]
-        print(json.dumps(ex.statistics().worker_pids), flush=True)
         try:
+            # Inside the try: the test may send SIGINT as soon as it reads this line.
+            print(json.dumps(ex.statistics().worker_pids), flush=True)
             if "{wait_in}" == "result":
                 futures[0].result()
             elif "{wait_in}" == "map":
