@@ -164,8 +164,10 @@ def test_initializer_failure_breaks_the_pool(executor_type):
         future = executor.submit(_tasks.identity, 1)
         with pytest.raises(cf.process.BrokenProcessPool):
             future.result(timeout=TIMEOUT)
-        with pytest.raises(cf.process.BrokenProcessPool):
+        with pytest.raises(cf.process.BrokenProcessPool) as info:
             executor.submit(_tasks.identity, 2)
+        if executor_type is multilane.ProcessPoolExecutor:
+            assert "initializer exploded" in repr(info.value.__cause__)
 
 
 def test_max_tasks_per_child_replaces_workers(executor_type):

@@ -102,8 +102,19 @@ def test_unpicklable_keyword_argument_is_named(ex):
 
 
 def test_unpicklable_item_in_map_is_named(ex):
-    with pytest.raises(multilane.SerializationError, match="cannot pickle argument"):
+    with pytest.raises(multilane.SerializationError, match="cannot pickle argument 0"):
         list(ex.map(_tasks.identity, [1, threading.Lock()], chunksize=1))
+
+
+@pytest.mark.parametrize("chunksize", [None, 3])
+def test_unpicklable_item_in_chunked_map_is_named_by_its_input_index(ex, chunksize):
+    items = list(range(10))
+    items[7] = threading.Lock()
+    with pytest.raises(multilane.SerializationError,
+                       match=r"^cannot pickle item 7 \(lock\) of the input to "
+                             r"map\(_tasks\.identity\(\)\): TypeError: "):
+        ex.map(_tasks.identity, items, chunksize=chunksize)
+    assert list(ex.map(_tasks.identity, range(5))) == list(range(5))
 
 
 def test_unpicklable_return_value(ex):

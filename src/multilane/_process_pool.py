@@ -42,7 +42,15 @@ from typing import Any, Literal
 
 from . import _core
 from . import _protocol as P
-from ._serialize import cacheable, describe, dumps, dumps_call, dumps_function, loads
+from ._serialize import (
+    cacheable,
+    describe,
+    dumps,
+    dumps_call,
+    dumps_function,
+    loads,
+    name_unpicklable_item,
+)
 from .errors import RemoteTraceback, SerializationError, WorkerCrashed
 
 __all__ = ["ProcessPoolExecutor", "PoolStatistics"]
@@ -366,7 +374,7 @@ class ProcessPoolExecutor(Executor):
             futures = [self.submit(fn, item) if single else self.submit(fn, *item)
                        for item in items]
             return _result_iterator(futures, end_time)
-        futures = [self._submit_chunk(fn, items[i:i + chunksize], single)
+        futures = [self._submit_chunk(fn, items, i, i + chunksize, single)
                    for i in range(0, len(items), chunksize)]
         # The chunks' lists are flattened in C: no Python frame per item.
         return itertools.chain.from_iterable(_result_iterator(futures, end_time))
@@ -440,7 +448,7 @@ class ProcessPoolExecutor(Executor):
 
     def _check_open(self) -> None:
         if self._broken is not None:
-            raise BrokenProcessPool(self._broken)
+            raise BrokenProcessPool(self._broken) from self._broken_cause
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
         if _interpreter_exiting:
@@ -482,14 +490,18 @@ class ProcessPoolExecutor(Executor):
                 self._reject_incoming_locked()
         return future
 
-    def _submit_chunk(self, fn: Any, items: list, single: bool) -> Future:
-        """One task for a slice of map's items: single arguments or argument tuples."""
+    def _submit_chunk(self, fn: Any, items: list, start: int, stop: int,
+                      single: bool) -> Future:
+        """One task for ``items[start:stop]``: single arguments or argument tuples."""
         flags = P.CALL_CHUNK | (P.CALL_CHUNK_SINGLE if single else 0)
+        chunk = items[start:stop]
         entry = self._function_entry(fn)
+        try:
+            payload = dumps((chunk, {}) if entry else (fn, chunk, {}))
+        except Exception as exc:
+            raise name_unpicklable_item(fn, chunk, start, exc) from exc
         if entry is None:
-            payload = dumps_call(fn, (fn, items, {}), items, {})
             return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN)
-        payload = dumps_call(fn, (items, {}), items, {})
         return self._enqueue(fn, entry[0], entry[1], payload, flags)
 
     def _auto_chunksize(self, n: int) -> int:

@@ -76,6 +76,18 @@ def _name_culprit(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict,
     return SerializationError(f"cannot pickle the call {where}: {type(exc).__name__}: {exc}")
 
 
+def name_unpicklable_item(fn: Callable[..., Any], chunk: Sequence[Any], start: int,
+                          exc: BaseException) -> SerializationError:
+    """For map: names the input item (by its index in the whole input) that failed."""
+    for offset, item in enumerate(chunk):
+        reason = _why_unpicklable(item)
+        if reason is not None:
+            return SerializationError(
+                f"cannot pickle item {start + offset} ({type(item).__name__}) of the input to "
+                f"map({describe(fn)}): {reason}")
+    return _name_culprit(fn, (), {}, exc)
+
+
 def _why_unpicklable(value: Any) -> str | None:
     try:
         dumps(value)
