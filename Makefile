@@ -18,7 +18,7 @@ OTHER_PYTHONS ?= 3.12 3.13
 demo: build
 	$(VENV)/bin/multilane showdown
 
-test: build test-cpp test-python
+test: build test-cpp test-python test-pythons
 
 $(VENV)/.ready: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,11 +41,17 @@ test-cpp: system-deps $(VENV)/.ready
 test-python: build
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# The same suite on the other supported interpreters, each in its own venv.
+# The same suite on the other supported interpreters, each in its own venv. One that is
+# not installed is reported loudly, not failed: CI has them all (pyenv), users may not.
 test-pythons:
 	@for v in $(OTHER_PYTHONS); do \
 	  py=$$(pyenv prefix $$v 2>/dev/null)/bin/python; \
-	  test -x "$$py" || py=python$$v; \
+	  test -x "$$py" || py=$$(command -v python$$v); \
+	  if [ -z "$$py" ] || ! [ -x "$$py" ]; then \
+	    echo "*** NOT TESTED on Python $$v: no interpreter found (pyenv install $$v) ***"; \
+	    continue; \
+	  fi; \
+	  echo "=== Python $$v ($$py)"; \
 	  $(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py test-python || exit 1; \
 	done
 

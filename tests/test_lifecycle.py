@@ -140,7 +140,13 @@ def test_shutdown_leaves_no_process_fd_thread_or_shm():
             assert list(ex.map(_tasks.square, range(100))) == [i * i for i in range(100)]
             ex.submit(_tasks.big_bytes, 4 << 20).result()
             ex.shutdown()
+        # Thread.join() returns a moment before the OS thread has left /proc: a bounded wait.
+        import time
+        deadline = time.monotonic() + 2
         after = snapshot()
+        while after["threads"] != before["threads"] and time.monotonic() < deadline:
+            time.sleep(0.001)
+            after = snapshot()
         print(json.dumps([before, after]))
     """)
     out, err = proc.communicate(timeout=TIMEOUT)
