@@ -30,6 +30,16 @@ def _wait_for_file(path):
         return int(f.read())
 
 
+def _wait_for_workers(ex, count):
+    """The replacement starts asynchronously (the collector thread spawns it): bounded wait."""
+    import time
+    deadline = time.monotonic() + TIMEOUT
+    while (stats := ex.statistics()).workers != count:
+        assert time.monotonic() < deadline, f"pool stuck at {stats}"
+        time.sleep(0.002)
+    return stats
+
+
 @pytest.mark.parametrize("task, args, expected", [
     (_tasks.kill_self, (signal.SIGKILL,), "was killed by SIGKILL"),
     (_tasks.kill_self, (signal.SIGTERM,), "was killed by SIGTERM"),
@@ -45,8 +55,8 @@ def test_dying_task_raises_worker_crashed(ex, task, args, expected):
     assert isinstance(info.value, cf.process.BrokenProcessPool)
     # The pool keeps accepting work, on a replacement worker.
     assert list(ex.map(_tasks.square, range(10))) == [i * i for i in range(10)]
-    stats = ex.statistics()
-    assert stats.workers == 2 and stats.workers_lost == 1 and stats.crashed == 1
+    stats = _wait_for_workers(ex, 2)
+    assert stats.workers_started == 3 and stats.workers_lost == 1 and stats.crashed == 1
 
 
 def test_worker_killed_from_outside_mid_task(ex, tmp_path):
@@ -79,7 +89,7 @@ def test_idle_worker_death_is_repaired(ex):
     pids = ex.statistics().worker_pids
     os.kill(pids[0], signal.SIGKILL)
     assert list(ex.map(_tasks.square, range(20), timeout=TIMEOUT)) == [i * i for i in range(20)]
-    assert ex.statistics().crashed == 0
+    assert _wait_for_workers(ex, 2).crashed == 0
 
 
 def test_every_worker_dies_repeatedly(ex):
