@@ -19,7 +19,8 @@ def test_showdown_reports_every_lane():
     assert out.returncode == 0, out.stderr
     figures = json.loads(out.stdout)
     assert figures["n"] == 20000 and figures["tasks"] == 2
-    assert set(figures["lanes"]) == {"sequential", "threads", "multiprocessing", "multilane"}
+    assert set(figures["lanes"]) == {"sequential", "threads", "multiprocessing", "multilane",
+                                     "ceiling"}
     for lane in figures["lanes"].values():
         assert lane["seconds"] > 0 and lane["speedup"] > 0
     assert figures["lanes"]["sequential"]["speedup"] == 1.0
@@ -29,7 +30,7 @@ def test_showdown_table():
     out = _multilane("showdown", "--n", "20000", "--tasks", "2", "--repeat", "1")
     assert out.returncode == 0, out.stderr
     assert "lane" in out.stdout and "speedup" in out.stdout
-    for lane in ("sequential", "threads", "multiprocessing", "multilane"):
+    for lane in ("sequential", "threads", "multiprocessing", "multilane", "ceiling"):
         assert out.stdout.count(lane) >= 2  # a table row and a bar
 
 

@@ -16,6 +16,7 @@ _ROWS = [
     ("threads", "the GIL lets one thread run Python at a time: no faster, often slower"),
     ("multiprocessing", "a process per core, each with its own GIL: parallel, costly to start"),
     ("multilane", "pre-started workers fed through shared memory: parallel, cheap to feed"),
+    ("ceiling", "bare os.fork() children, no pool at all: the most this machine gives"),
 ]
 
 
@@ -65,8 +66,25 @@ def _multilane(n: int, tasks: int, workers: int) -> float:
     return _time(go)
 
 
+def _ceiling(n: int, tasks: int, workers: int) -> float:
+    """Forked children splitting the tasks, nothing else: what the cores can give now."""
+    def go() -> None:
+        pids = []
+        for w in range(workers):
+            mine = len(range(w, tasks, workers))
+            pid = os.fork()
+            if pid == 0:
+                for _ in range(mine):
+                    countdown(n)
+                os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            os.waitpid(pid, 0)
+    return _time(go)
+
+
 _RUNNERS = {"sequential": _sequential, "threads": _threads,
-            "multiprocessing": _multiprocessing, "multilane": _multilane}
+            "multiprocessing": _multiprocessing, "multilane": _multilane, "ceiling": _ceiling}
 
 
 def run(n: int | None, tasks: int, workers: int | None, as_json: bool, repeat: int = 3) -> int:
@@ -97,6 +115,8 @@ def run(n: int | None, tasks: int, workers: int | None, as_json: bool, repeat: i
     for name, _ in _ROWS:
         bar = "#" * max(1, round(40 * times[name] / longest))
         print(f"{name:<16} {bar} {times[name]:.2f}s")
-    print("\nShorter is better. On this machine, CPU-bound Python needs processes; "
-          "multilane makes them cheap.")
+    ceiling = times["ceiling"]
+    print(f"\nShorter is better. This machine's cores give {base / ceiling:.2f}x right now "
+          f"(the ceiling row); multilane reaches {ceiling / times['multilane']:.0%} of it. "
+          "Threads cannot: the GIL runs one at a time.")
     return 0
