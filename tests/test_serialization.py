@@ -157,3 +157,13 @@ def test_bound_methods_are_pickled_with_current_state(ex):
     assert ex.submit(counter.value).result(timeout=TIMEOUT) == 0
     counter.n = 5
     assert ex.submit(counter.value).result(timeout=TIMEOUT) == 5
+
+
+def test_throwaway_functions_are_forgotten(ex):
+    """Each new lambda is cached for its lifetime only; workers are told to forget it."""
+    import gc
+    for i in range(300):
+        assert ex.submit(lambda x, i=i: x + i, 1).result(timeout=TIMEOUT) == 1 + i
+    gc.collect()
+    assert len(ex._functions) < 10  # noqa: SLF001 -- the cache itself is what is tested
+    assert ex.submit(_tasks.identity, "still fine").result(timeout=TIMEOUT) == "still fine"

@@ -301,8 +301,10 @@ class ProcessPoolExecutor(Executor):
         self._workers: dict[int, _Worker] = {}
         self._task_ids = itertools.count(1)
         self._function_ids = itertools.count(1)
-        self._functions: weakref.WeakKeyDictionary[Any, tuple[int, bytes]] = (
-            weakref.WeakKeyDictionary())
+        # id(fn) -> (weak reference to fn, (function id, pickled fn)). Keyed by id() rather
+        # than a WeakKeyDictionary, whose get() builds a weakref on every submit; the entry
+        # is dropped by a finalizer when fn dies, before its id can be reused.
+        self._functions: dict[int, tuple[Any, tuple[int, bytes]]] = {}
         self._builtin_functions: dict[Any, tuple[int, bytes]] = {}
         self._forgotten: list[int] = []  # ids of collected functions, to FORGET in workers
         self._depth = 2
@@ -458,15 +460,19 @@ class ProcessPoolExecutor(Executor):
         """(id, pickled function) for functions sent once per worker; None to inline."""
         if not cacheable(fn):
             return None
-        # Builtins cannot be weakly referenced; they live as long as their module anyway.
-        table: Any = (self._builtin_functions if type(fn) is types.BuiltinFunctionType
-                      else self._functions)
-        entry = table.get(fn)
-        if entry is None:
-            entry = (next(self._function_ids), dumps_function(fn))
-            table[fn] = entry
-            if table is self._functions:
-                weakref.finalize(fn, self._forgotten.append, entry[0])
+        if type(fn) is types.BuiltinFunctionType:
+            # Builtins cannot be weakly referenced; they live as long as their module anyway.
+            entry = self._builtin_functions.get(fn)
+            if entry is None:
+                entry = self._builtin_functions[fn] = (next(self._function_ids),
+                                                       dumps_function(fn))
+            return entry
+        found = self._functions.get(id(fn))
+        if found is not None and found[0]() is fn:
+            return found[1]
+        entry = (next(self._function_ids), dumps_function(fn))
+        self._functions[id(fn)] = (weakref.ref(fn), entry)
+        weakref.finalize(fn, _forget_function, self._functions, self._forgotten, id(fn), entry[0])
         return entry
 
     def _enqueue(self, fn: Any, fid: int, fn_payload: bytes | None, payload: bytes,
@@ -806,6 +812,12 @@ def _how_it_ended(exitcode: int, signum: int) -> str:
             name = f"signal {signum}"
         return f"was killed by {name}"
     return f"exited with code {exitcode}"
+
+
+def _forget_function(table: dict, forgotten: list[int], key: int, fid: int) -> None:
+    """Finalizer of a cached function: drop its entry; workers are told to FORGET it."""
+    table.pop(key, None)
+    forgotten.append(fid)
 
 
 def _cancel_all(futures: list[Future]) -> None:
