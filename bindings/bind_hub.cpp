@@ -64,20 +64,6 @@ void bind_hub(nb::module_& m) {
           nb::arg("slot"), nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"),
           "Sends a frame without blocking; False if the worker's ring is full.")
       .def(
-          "wait",
-          [](Hub& hub, const nb::object& timeout, std::size_t max_events) {
-            const auto t = to_timeout(timeout);
-            std::vector<HubEvent> events;
-            {
-              nb::gil_scoped_release release;
-              events = hub.wait(t, max_events);
-            }
-            return events_list(events);
-          },
-          nb::arg("timeout").none() = nb::none(), nb::arg("max_events") = 1024,
-          "Waits for frames or exits: a list of (slot, (kind, task_id, aux, flags, payload)) and "
-          "(slot, (KIND_EXIT, running_task, exit_code, exit_signal, pid)).")
-      .def(
           "wait_ready",
           [](Hub& hub, const nb::object& timeout, double spin_us, bool background) {
             const auto t = to_timeout(timeout);

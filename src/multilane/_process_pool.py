@@ -2,18 +2,20 @@
 
 Data flow (who reads and writes what)::
 
-    caller threads                      collector thread (one per pool)
-    --------------                      -------------------------------
-    submit()/map()                      hub.wait()  <- every worker's reply ring and
-      pickle args (no lock)                 |          every worker exit, in one futex sleep
-      lock: pending.append(task) --+        v          with the GIL released
-            dispatch()             |      lock: match replies to in-flight tasks,
-                                   |            requeue a dead worker's unstarted tasks,
-                                   +-------->   dispatch() the next pending tasks
-                                                unlock: unpickle, set futures, respawn
+    caller threads                          collector thread (one per pool)
+    --------------                          -------------------------------
+    submit()/map(): pickle (no lock)        hub.wait_ready(background): one futex sleep
+      lock free?  pending.append(task)        for every worker's replies and exits,
+                  dispatch()                  GIL released, no spinning
+      lock taken? incoming.append(task)     collect lock + pool lock: drain, match replies
+                  (the holder dispatches      to in-flight tasks, requeue a dead worker's
+                   it; see _PoolLock)         unstarted tasks, dispatch() pending tasks
+    future.result(): spin-drain replies     no locks: unpickle, set futures; respawn
+      itself for up to 150 us (same
+      drain-and-handle path), then sleep
 
-    dispatch() (under the lock) moves tasks from ``pending`` to a worker's ring
-    (shared memory, written only under the lock, read only by that worker) and into
+    dispatch() (under the pool lock) moves tasks from ``pending`` to a worker's ring
+    (shared memory, written only under the pool lock, read only by that worker) and into
     that worker's ``inflight``; a worker gets at most ``depth`` tasks ahead of it.
 
 A worker publishes the id of the task it runs in its link region. When a worker dies,
