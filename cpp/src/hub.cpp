@@ -139,7 +139,9 @@ bool Hub::wait_ready(std::chrono::nanoseconds timeout, SpinPolicy spin, bool bac
 }
 
 std::vector<HubEvent> Hub::wait(std::chrono::nanoseconds timeout, std::size_t max_events) {
-  wait_ready(timeout, options_.spin, false);
+  // The single collector's wait: as the background waiter it also returns for a wake()
+  // that came before it started waiting (found by Hub.WakeEndsAWaitAtOnce under TSan).
+  wait_ready(timeout, options_.spin, true);
   return drain(max_events);
 }
 

@@ -59,7 +59,7 @@ TEST(Hub, ReportsSignalsAndNumbersSlotsForLife) {
 
 TEST(Hub, WakeEndsAWaitAtOnce) {
   Hub hub;
-  hub.spawn({"/bin/sleep", "30"});
+  hub.spawn(shell("exec sleep 30"));
   const auto start = std::chrono::steady_clock::now();
   std::thread waker([&] { hub.wake(); });
   EXPECT_TRUE(hub.wait(10s, 16).empty());
@@ -71,7 +71,7 @@ TEST(Hub, SendToAWorkerThatDoesNotReadFillsTheRingWithoutBlocking) {
   HubOptions options;
   options.ring_capacity = 4096;
   Hub hub(options);
-  const Hub::Spawned w = hub.spawn({"/bin/sleep", "30"});
+  const Hub::Spawned w = hub.spawn(shell("exec sleep 30"));
   const std::vector<std::byte> payload(200);
   int sent = 0;
   while (hub.try_send(w.slot, {static_cast<std::uint64_t>(sent + 1), 4, 0, 0}, payload)) ++sent;
@@ -85,7 +85,7 @@ TEST(Hub, DestructionKillsWorkersAndClosesDescriptors) {
   pid_t pid = 0;
   {
     Hub hub;
-    pid = hub.spawn({"/bin/sleep", "30"}).pid;
+    pid = hub.spawn(shell("exec sleep 30")).pid;
     ASSERT_EQ(kill(pid, 0), 0);
   }
   EXPECT_EQ(kill(pid, 0), -1);

@@ -59,7 +59,8 @@ class Hub {
   [[nodiscard]] bool try_send(int slot, const FrameHeader& header, std::span<const std::byte> payload);
   /// Waits up to `timeout` (negative: forever) until something happens, then returns up to
   /// `max_events` events (more when a worker's exit needs its last frames delivered first).
-  /// An empty result means a timeout or a `wake()`. Same as `wait_ready` then `drain`.
+  /// An empty result means a timeout or a `wake()`. Same as a background `wait_ready`
+  /// then `drain`: for a program with one collector thread and no helpers.
   std::vector<HubEvent> wait(std::chrono::nanoseconds timeout, std::size_t max_events);
   /// Waits (spinning for `spin` first) until a frame or an exit is waiting, or a `wake()`.
   /// False after `timeout`. A `background` waiter also ignores frames while a helper (see
