@@ -142,7 +142,35 @@ class _Future(Future):
             self._waiters: list[Any] = []
             self._done_callbacks: list[Any] = []
 
+        # Fast paths for the common transitions, with the base's semantics; anything
+        # unusual (cancelled, already finished) goes to the base implementation.
+        def set_running_or_notify_cancel(self) -> bool:
+            with self._condition._lock:
+                if self._state == "PENDING":
+                    self._state = "RUNNING"
+                    return True
+            return super().set_running_or_notify_cancel()
+
+        def set_result(self, result: Any) -> None:
+            condition = self._condition
+            with condition._lock:
+                fast = self._state == "RUNNING" or self._state == "PENDING"
+                if fast:
+                    self._result = result
+                    self._state = "FINISHED"
+                    for waiter in self._waiters:
+                        waiter.add_result(self)
+                    if condition._waiters:
+                        condition.notify_all()
+            if not fast:
+                super().set_result(result)  # raises InvalidStateError as the base does
+            elif self._done_callbacks:
+                self._invoke_callbacks()  # type: ignore[attr-defined]
+
     def result(self, timeout: float | None = None) -> Any:
+        # Finished without an exception: _result was written before _state, under the GIL.
+        if self._state == "FINISHED" and self._exception is None:
+            return self._result
         pool = self._pool
         if pool is not None and not self.done():
             pool._help(self, timeout)
