@@ -145,14 +145,15 @@ class _Future(Future):
         # Fast paths for the common transitions, with the base's semantics; anything
         # unusual (cancelled, already finished) goes to the base implementation.
         def set_running_or_notify_cancel(self) -> bool:
-            with self._condition._lock:
+            condition: Any = self._condition  # always a _Condition here
+            with condition._lock:
                 if self._state == "PENDING":
                     self._state = "RUNNING"
                     return True
             return super().set_running_or_notify_cancel()
 
         def set_result(self, result: Any) -> None:
-            condition = self._condition
+            condition: Any = self._condition  # always a _Condition here
             with condition._lock:
                 fast = self._state == "RUNNING" or self._state == "PENDING"
                 if fast:
