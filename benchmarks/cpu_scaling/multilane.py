@@ -7,5 +7,7 @@ import multilane
 
 def run(n: int, runs: int) -> float:
     with multilane.ProcessPoolExecutor(2) as ex:
-        list(ex.map(countdown, [1000] * 4))
+        # Warm: one full round, discarded. A new pool runs slower for about a second while
+        # the OS settles its fresh processes (placement, caches); the target is warm pools.
+        list(ex.map(countdown, [n] * 4))
         return min(timed(lambda: list(ex.map(countdown, [n] * 4))) for _ in range(runs))
