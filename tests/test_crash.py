@@ -106,3 +106,23 @@ def test_worker_crashed_pickles_with_its_attributes():
     error = multilane.WorkerCrashed("gone", pid=12, exitcode=None, signal=9)
     copy = pickle.loads(pickle.dumps(error))
     assert (str(copy), copy.pid, copy.exitcode, copy.signal) == ("gone", 12, None, 9)
+
+
+def test_dispatch_prefers_ready_workers(ex):
+    """A worker still starting (a new pool, a replacement) gets tasks only when no ready
+    worker has room: otherwise a task would wait out its start-up."""
+    import time
+    deadline = time.monotonic() + TIMEOUT
+    while not all(w.ready for w in ex._workers.values()):  # noqa: SLF001 -- policy under test
+        assert time.monotonic() < deadline
+        ex.submit(_tasks.identity, 0).result(timeout=TIMEOUT)
+    with ex._lock:  # noqa: SLF001
+        first, second = ex._workers.values()  # noqa: SLF001
+        try:
+            second.ready = False
+            assert ex._pick_worker_locked() is first  # noqa: SLF001
+            first.full = True  # no room on the ready one: the starting one is used
+            assert ex._pick_worker_locked() is second  # noqa: SLF001
+        finally:
+            first.full = False
+            second.ready = True

@@ -575,14 +575,21 @@ class ProcessPoolExecutor(Executor):
                 task.future.set_running_or_notify_cancel()
 
     def _pick_worker_locked(self) -> _Worker | None:
+        """The least loaded worker with room, preferring workers that are ready: a task
+        queued on a worker still starting (or a replacement) would wait out its start-up
+        while a ready one could run it. Starting workers get tasks only when no ready
+        worker has room, so a new pool still queues work at once."""
         best = None
+        best_key = 0
         depth = self._depth
         for worker in self._workers.values():
             if worker.retiring or worker.full or worker.closing:
                 continue
             load = len(worker.inflight)
-            if load < depth and (best is None or load < len(best.inflight)):
-                best = worker
+            if load < depth:
+                key = load if worker.ready else depth + load  # every ready one ranks first
+                if best is None or key < best_key:
+                    best, best_key = worker, key
         return best
 
     def _send_task_locked(self, worker: _Worker, task: _Task) -> bool:

@@ -1,0 +1,20 @@
+"""The examples run as a user would run them, and say what they promise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import TIMEOUT
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
+
+
+def test_drop_in_example():
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "drop_in.py")],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    assert "lambda: 42" in out.stdout
+    assert "crashed as expected:" in out.stdout and "was killed by SIGKILL" in out.stdout
+    assert "the other tasks: [0, 1, 4, 9, 16, 25, 36, 49]" in out.stdout
