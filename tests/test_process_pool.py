@@ -194,3 +194,16 @@ def test_results_of_every_type_round_trip(ex):
     out = list(ex.map(_tasks.identity, values, timeout=TIMEOUT))
     assert out[:-1] == values[:-1]
     assert isinstance(out[-1], ValueError) and out[-1].args == ("as a value",)
+
+
+def test_functions_are_sent_once_per_worker_then_named_by_id(no_leaks):
+    with multilane.ProcessPoolExecutor(max_workers=2) as executor:
+        futures = [executor.submit(_tasks.square, i) for i in range(200)]
+        assert [f.result(timeout=TIMEOUT) for f in futures] == [i * i for i in range(200)]
+        entries = list(executor._functions.values())  # noqa: SLF001 -- what is tested
+        assert len(entries) == 1
+        fid = entries[0][1][0]
+        workers = list(executor._workers.values())  # noqa: SLF001
+        assert all(w.functions == {fid} for w in workers if w.dispatched)
+        # A module-level function travels by reference: a few bytes, not its code.
+        assert len(entries[0][1][1]) < 64
