@@ -5,7 +5,7 @@ import pickle
 from _harness import timed
 from _work import identity
 
-from multilane._process_pool import _Future
+from multilane._future import LaneFuture as _Future
 
 
 def _one(i: int) -> None:

@@ -35,7 +35,6 @@ import threading
 import time
 import types
 import weakref
-from _thread import RLock as _RLock
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
@@ -44,6 +43,7 @@ from typing import Any, Literal
 
 from . import _core
 from . import _protocol as P
+from ._future import LaneFuture, interrupted, note_interrupt
 from ._serialize import (
     cacheable,
     describe,
@@ -69,7 +69,6 @@ _HELP_SPIN_US = 150.0
 
 _live_executors: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 _interpreter_exiting = False
-_interrupted = False  # a KeyboardInterrupt reached a caller waiting on one of our futures
 
 
 @dataclass(frozen=True)
@@ -85,113 +84,6 @@ class PoolStatistics:
     workers_started: int  # including replacements
     workers_lost: int  # workers that died unexpectedly
     depth: int  # tasks queued ahead of each worker
-
-
-class _Condition(threading.Condition):
-    """A ``threading.Condition`` over an RLock that delegates through class methods.
-
-    The standard one stores five bound methods of its lock on every instance; a pool with
-    100k futures in flight then spends a third of its time in the cyclic GC. Same
-    behaviour, fewer objects.
-    """
-
-    def __init__(self) -> None:  # noqa: D107 -- deliberately not calling the base
-        self._lock = _RLock()  # the C type; threading.RLock is a Python wrapper around it
-        self._waiters: collections.deque[Any] = collections.deque()
-
-    def acquire(self, *args: Any) -> bool:
-        return self._lock.acquire(*args)
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def _release_save(self) -> Any:
-        return self._lock._release_save()  # type: ignore[attr-defined]
-
-    def _acquire_restore(self, state: Any) -> None:
-        self._lock._acquire_restore(state)  # type: ignore[attr-defined]
-
-    def _is_owned(self) -> bool:
-        return self._lock._is_owned()  # type: ignore[attr-defined]
-
-
-# Future.__init__ is replaced below only while it sets exactly these attributes (3.11-3.13);
-# a CPython that adds one gets the standard constructor.
-_FUTURE_ATTRS = {"_condition", "_state", "_result", "_exception", "_waiters",
-                 "_done_callbacks"}
-_LIGHT_FUTURES = set(vars(Future())) == _FUTURE_ATTRS
-
-
-class _Future(Future):
-    """A standard Future that helps its pool while a caller waits for it.
-
-    ``result()`` first drains the pool's reply rings itself for a moment, so a short
-    task's result reaches the caller without waking two threads. It also remembers when
-    a caller was interrupted while waiting: after a Ctrl-C the pool is torn down at exit
-    instead of drained.
-    """
-
-    _pool: ProcessPoolExecutor | None = None
-
-    if _LIGHT_FUTURES:
-        def __init__(self) -> None:  # noqa: D107 -- the base's fields, a lighter condition
-            self._condition = _Condition()
-            self._state = "PENDING"
-            self._result = None
-            self._exception = None
-            self._waiters: list[Any] = []
-            self._done_callbacks: list[Any] = []
-
-        # Fast paths for the common transitions, with the base's semantics; anything
-        # unusual (cancelled, already finished) goes to the base implementation.
-        def set_running_or_notify_cancel(self) -> bool:
-            condition: Any = self._condition  # always a _Condition here
-            with condition._lock:
-                if self._state == "PENDING":
-                    self._state = "RUNNING"
-                    return True
-            return super().set_running_or_notify_cancel()
-
-        def set_result(self, result: Any) -> None:
-            condition: Any = self._condition  # always a _Condition here
-            with condition._lock:
-                fast = self._state == "RUNNING" or self._state == "PENDING"
-                if fast:
-                    self._result = result
-                    self._state = "FINISHED"
-                    for waiter in self._waiters:
-                        waiter.add_result(self)
-                    if condition._waiters:
-                        condition.notify_all()
-            if not fast:
-                super().set_result(result)  # raises InvalidStateError as the base does
-            elif self._done_callbacks:
-                self._invoke_callbacks()  # type: ignore[attr-defined]
-
-    def result(self, timeout: float | None = None) -> Any:
-        # Finished without an exception: _result was written before _state, under the GIL.
-        if self._state == "FINISHED" and self._exception is None:
-            return self._result
-        pool = self._pool
-        if pool is not None and not self.done():
-            pool._help(self, timeout)
-        try:
-            return super().result(timeout)
-        except KeyboardInterrupt:
-            _note_interrupt()
-            raise
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        try:
-            return super().exception(timeout)
-        except KeyboardInterrupt:
-            _note_interrupt()
-            raise
-
-
-def _note_interrupt() -> None:
-    global _interrupted
-    _interrupted = True
 
 
 class _PoolLock:
@@ -508,8 +400,8 @@ class ProcessPoolExecutor(Executor):
 
     def _enqueue(self, fn: Any, fid: int, fn_payload: bytes | None, payload: bytes,
                  flags: int) -> Future:
-        future = _Future()
-        future._pool = self
+        future = LaneFuture()
+        future._helper = self
         task = _Task(next(self._task_ids), future, fn, fid, fn_payload, payload, flags)
         lock = self._lock
         if lock.try_acquire():
@@ -926,7 +818,7 @@ def _result_iterator(futures: list[Future], end_time: float | None) -> Iterator[
             yield value
             del value
     except KeyboardInterrupt:
-        _note_interrupt()
+        note_interrupt()
         raise
     finally:
         for future in futures:
@@ -942,7 +834,7 @@ def _python_exit() -> None:
     dying_of_interrupt = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
     for executor in list(_live_executors):
         try:
-            if _interrupted or dying_of_interrupt:
+            if interrupted() or dying_of_interrupt:
                 executor.terminate()
             else:
                 executor.shutdown(wait=True)
