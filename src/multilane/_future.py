@@ -100,18 +100,18 @@ class LaneFuture(Future):
                 return value
 
         # The base class reads these three attributes; each is made on first use.
-        @property  # type: ignore[override]
-        def _condition(self) -> _Condition:
+        @property
+        def _condition(self) -> _Condition:  # type: ignore[override]
             cond = self._cond
             return cond if cond is not None else self._make("_cond",
                                                             lambda: _Condition(self._lk))
 
-        @property  # type: ignore[override]
-        def _waiters(self) -> list[Any]:
+        @property
+        def _waiters(self) -> list[Any]:  # type: ignore[override]
             waiters = self._w
             return waiters if waiters is not None else self._make("_w", list)
 
-        @property  # type: ignore[override]
+        @property
         def _done_callbacks(self) -> list[Any]:
             callbacks = self._cb
             return callbacks if callbacks is not None else self._make("_cb", list)
