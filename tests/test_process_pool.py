@@ -55,6 +55,18 @@ def test_map_with_chunksize(ex, chunksize):
     assert list(ex.map(_tasks.square, items, chunksize=chunksize)) == [i * i for i in items]
 
 
+@pytest.mark.parametrize("make", [list, tuple, range, iter], ids=["list", "tuple", "range", "iter"])
+@pytest.mark.parametrize("chunksize", [None, 1, 7])
+def test_map_takes_its_items_when_called(ex, make, chunksize):
+    """Lists, tuples and ranges are sliced per chunk, not copied first: the items are still
+    the ones the sequence held when map() was called."""
+    source = list(range(60))
+    items = {list: source, range: range(60)}.get(make) or make(source)
+    results = ex.map(_tasks.square, items, **({} if chunksize is None else {"chunksize": chunksize}))
+    source[:] = [-1] * 60  # the list passed in is this very object
+    assert list(results) == [i * i for i in range(60)]
+
+
 def test_map_empty(ex):
     assert list(ex.map(_tasks.square, [])) == []
 

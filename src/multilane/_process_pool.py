@@ -35,7 +35,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -66,6 +66,7 @@ _TARGET_QUEUED_NS = 200_000  # keep about this much work queued ahead of each wo
 # before it sleeps and leaves the work to the collector thread: it saves two thread
 # wake-ups per round trip for short tasks and costs at most this much CPU for long ones.
 _HELP_SPIN_US = 150.0
+_SLICEABLE = (list, tuple, range)
 
 _live_executors: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 _interpreter_exiting = False
@@ -291,8 +292,13 @@ class ProcessPoolExecutor(Executor):
         end_time = None if timeout is None else timeout + time.monotonic()
         self._check_open()
         single = len(iterables) == 1
-        # One iterable: its items are the arguments, no need to build a tuple per item.
-        items = list(iterables[0]) if single else list(zip(*iterables, strict=False))
+        # One iterable: its items are the arguments, no need to build a tuple per item. A
+        # list, tuple or range is sliced per chunk rather than copied first, and a slice of
+        # a range is a range: it pickles in a few bytes whatever its length.
+        if single:
+            items = iterables[0] if type(iterables[0]) in _SLICEABLE else list(iterables[0])
+        else:
+            items = list(zip(*iterables, strict=False))
         if chunksize is None:
             chunksize = self._auto_chunksize(len(items))
         if chunksize == 1:
@@ -419,7 +425,7 @@ class ProcessPoolExecutor(Executor):
                 self._reject_incoming_locked()
         return future
 
-    def _submit_chunk(self, fn: Any, items: list, start: int, stop: int,
+    def _submit_chunk(self, fn: Any, items: Sequence[Any], start: int, stop: int,
                       single: bool) -> Future:
         """One task for ``items[start:stop]``: single arguments or argument tuples."""
         flags = P.CALL_CHUNK | (P.CALL_CHUNK_SINGLE if single else 0)
