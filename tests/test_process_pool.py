@@ -62,7 +62,8 @@ def test_map_takes_its_items_when_called(ex, make, chunksize):
     the ones the sequence held when map() was called."""
     source = list(range(60))
     items = {list: source, range: range(60)}.get(make) or make(source)
-    results = ex.map(_tasks.square, items, **({} if chunksize is None else {"chunksize": chunksize}))
+    options = {} if chunksize is None else {"chunksize": chunksize}
+    results = ex.map(_tasks.square, items, **options)
     source[:] = [-1] * 60  # the list passed in is this very object
     assert list(results) == [i * i for i in range(60)]
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from . import _core
 from . import _protocol as P
@@ -295,8 +295,10 @@ class ProcessPoolExecutor(Executor):
         # One iterable: its items are the arguments, no need to build a tuple per item. A
         # list, tuple or range is sliced per chunk rather than copied first, and a slice of
         # a range is a range: it pickles in a few bytes whatever its length.
+        items: Sequence[Any]
         if single:
-            items = iterables[0] if type(iterables[0]) in _SLICEABLE else list(iterables[0])
+            first = iterables[0]
+            items = cast(Sequence[Any], first) if type(first) in _SLICEABLE else list(first)
         else:
             items = list(zip(*iterables, strict=False))
         if chunksize is None:
