@@ -8,6 +8,8 @@ import signal
 import threading
 import time
 
+import multilane
+
 
 def identity(x):
     return x
@@ -109,3 +111,66 @@ def big_bytes(n):
 
 def length(data):
     return len(data)
+
+
+# ---------------------------------------------------------------- for multilane.Executor
+
+_barriers: dict[int, threading.Barrier] = {}
+_barriers_lock = threading.Lock()
+
+
+def meet(n, timeout=30.0):
+    """Returns once ``n`` calls are inside this function at the same time in this process:
+    proof that they run concurrently. Raises BrokenBarrierError otherwise."""
+    with _barriers_lock:
+        barrier = _barriers.setdefault(n, threading.Barrier(n))
+    barrier.wait(timeout)
+    return os.getpid()
+
+
+_arrived: dict[int, list] = {}
+
+
+async def meet_async(n, timeout=30.0):
+    """The coroutine form of ``meet``: ``n`` coroutines waiting together on one loop."""
+    import asyncio
+
+    arrived, event = _arrived.setdefault(n, [0, asyncio.Event()])
+    _arrived[n][0] = arrived + 1
+    if arrived + 1 == n:
+        event.set()
+    await asyncio.wait_for(event.wait(), timeout)
+    return os.getpid()
+
+
+async def double_async(x):
+    import asyncio
+
+    await asyncio.sleep(0)
+    return 2 * x
+
+
+async def raise_async(message):
+    raise ValueError(message)
+
+
+async def where_async(_=None):
+    """(pid, thread name, loop class) of the loop this coroutine runs on."""
+    import asyncio
+
+    return os.getpid(), threading.current_thread().name, type(asyncio.get_running_loop()).__name__
+
+
+def where(_=None):
+    return os.getpid(), threading.current_thread().name
+
+
+@multilane.task(lane="process")
+def cube_in_process(x):
+    """A @task function: workers find it by module and name."""
+    return x ** 3
+
+
+@multilane.task(lane="async")
+async def triple_async(x):
+    return 3 * x

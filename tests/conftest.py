@@ -14,6 +14,21 @@ sys.path.insert(0, os.path.dirname(__file__))
 TIMEOUT = 30  # seconds: any wait longer than this in a test is a deadlock
 
 
+def wait_for_file(path: str) -> int:
+    """Bounded wait for a task to announce itself (the task writes its pid atomically)."""
+    deadline = time.monotonic() + TIMEOUT
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.002)
+    with open(path) as f:
+        return int(f.read())
+
+
+def children() -> set[int]:
+    """Our live child processes (multiprocessing's resource tracker aside)."""
+    return _children()
+
+
 def _children() -> set[int]:
     me = str(os.getpid())
     found = set()

@@ -8,7 +8,7 @@ import signal
 
 import _tasks
 import pytest
-from conftest import TIMEOUT
+from conftest import TIMEOUT, wait_for_file
 
 import multilane
 
@@ -17,17 +17,6 @@ import multilane
 def ex(no_leaks):
     with multilane.ProcessPoolExecutor(max_workers=2) as executor:
         yield executor
-
-
-def _wait_for_file(path):
-    """Bounded wait for a task to announce itself (the task writes the file atomically)."""
-    import time
-    deadline = time.monotonic() + TIMEOUT
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.002)
-    with open(path) as f:
-        return int(f.read())
 
 
 def _wait_for_workers(ex, count):
@@ -63,7 +52,7 @@ def test_worker_killed_from_outside_mid_task(ex, tmp_path):
     marker = str(tmp_path / "pid")
     victim = ex.submit(_tasks.announce_and_block, marker)
     others = [ex.submit(_tasks.square, i) for i in range(200)]
-    pid = _wait_for_file(marker)
+    pid = wait_for_file(marker)
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(multilane.WorkerCrashed) as info:
         victim.result(timeout=TIMEOUT)
@@ -77,7 +66,7 @@ def test_queued_tasks_of_a_dead_worker_run_elsewhere(no_leaks, tmp_path):
         marker = str(tmp_path / "pid")
         victim = ex.submit(_tasks.announce_and_block, marker)
         queued = [ex.submit(_tasks.get_pid) for _ in range(5)]
-        pid = _wait_for_file(marker)
+        pid = wait_for_file(marker)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(multilane.WorkerCrashed):
             victim.result(timeout=TIMEOUT)

@@ -18,3 +18,15 @@ def test_drop_in_example():
     assert "lambda: 42" in out.stdout
     assert "crashed as expected:" in out.stdout and "was killed by SIGKILL" in out.stdout
     assert "the other tasks: [0, 1, 4, 9, 16, 25, 36, 49]" in out.stdout
+
+
+def test_lanes_example():
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "lanes.py")],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    assert "thread lane: 40 pages" in out.stdout
+    assert "process lane: top words [('lane', 40)]" in out.stdout
+    assert "async lane: 5 pages from a coroutine" in out.stdout
+    assert "hybrid lane: 40 pages downloaded and counted" in out.stdout
+    assert "lanes started: thread, process, async, hybrid" in out.stdout
+    assert "@multilane.task: status 200, plain call 200" in out.stdout

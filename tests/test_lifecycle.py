@@ -168,3 +168,46 @@ def test_exit_without_shutdown_finishes_work_and_reaps():
     out, err = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 0, err
     assert out.strip() == "last 2401"
+
+
+@pytest.mark.parametrize("wait_on", ["process", "hybrid", "thread", "async"])
+def test_ctrl_c_in_an_executor_stops_every_lane(wait_on):
+    """Ctrl-C while waiting on any lane of a multilane.Executor: KeyboardInterrupt within
+    1 s, every process worker gone, and the program exits without waiting for the
+    blocked thread or coroutine."""
+    proc = _start(f"""
+        import asyncio, json, time, multilane, _tasks
+
+        async def forever():
+            await asyncio.sleep(3600)
+
+        with multilane.Executor(processes=1, hybrid_processes=1, threads=2) as ex:
+            futures = {{
+                "process": ex.submit(_tasks.countdown, 10**10, lane="process"),
+                "hybrid": ex.submit(_tasks.countdown, 10**10, lane="hybrid"),
+                "thread": ex.submit(_tasks.block_until_file, "/nonexistent", 3600, lane="thread"),
+                "async": ex.submit(forever),
+            }}
+            pids = [p for lane in ("process", "hybrid")
+                    for p in ex._lanes[lane].statistics().worker_pids]
+            try:
+                print(json.dumps(pids), flush=True)
+                futures["{wait_on}"].result()
+            except KeyboardInterrupt:
+                print(json.dumps(time.monotonic()), flush=True)
+                raise
+    """)
+    try:
+        pids = json.loads(_read_line(proc))
+        import time
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        raised = json.loads(_read_line(proc))
+        assert raised - sent < 1.0, f"KeyboardInterrupt took {raised - sent:.2f} s"
+        proc.wait(timeout=5)
+        assert "KeyboardInterrupt" in proc.stderr.read()
+        for pid in pids:
+            assert _gone_within(pid, 1.0), f"worker {pid} outlived its parent's Ctrl-C"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -29,9 +29,15 @@ from concurrent.futures import (
 )
 from concurrent.futures.process import BrokenProcessPool as BrokenProcessPool
 
+from ._executor import LANES as LANES
+from ._executor import Executor as Executor
 from ._process_pool import PoolStatistics as PoolStatistics
 from ._process_pool import ProcessPoolExecutor as ProcessPoolExecutor
+from ._task import TaskFunction as TaskFunction
+from ._task import default_executor as default_executor
+from ._task import task as task
 from .errors import Error as Error
+from .errors import LaneError as LaneError
 from .errors import RemoteTraceback as RemoteTraceback
 from .errors import SerializationError as SerializationError
 from .errors import WorkerCrashed as WorkerCrashed
@@ -45,14 +51,20 @@ __all__ = [
     "BrokenProcessPool",
     "CancelledError",
     "Error",
+    "Executor",
     "Future",
+    "LANES",
+    "LaneError",
     "PoolStatistics",
     "ProcessPoolExecutor",
     "RemoteTraceback",
     "SerializationError",
+    "TaskFunction",
     "TimeoutError",
     "WorkerCrashed",
     "__version__",
     "as_completed",
+    "default_executor",
+    "task",
     "wait",
 ]

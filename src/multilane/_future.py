@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from _thread import RLock as _RLock
+from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["LaneFuture", "interrupted", "note_interrupt"]
+__all__ = ["LaneFuture", "interrupted", "iterate_results", "note_interrupt"]
 
 _interrupted = False  # a KeyboardInterrupt reached a caller waiting on one of our futures
 
@@ -163,3 +165,24 @@ class LaneFuture(Future):
         except KeyboardInterrupt:
             note_interrupt()
             raise
+
+
+def iterate_results(futures: list[Future], end_time: float | None) -> Iterator[Any]:
+    """Yields results in order, cancelling what is left if the consumer stops early."""
+    futures.reverse()
+    try:
+        while futures:
+            future = futures[-1]
+            if end_time is None:
+                value = future.result()
+            else:
+                value = future.result(end_time - time.monotonic())
+            futures.pop()
+            yield value
+            del value
+    except KeyboardInterrupt:
+        note_interrupt()
+        raise
+    finally:
+        for future in futures:
+            future.cancel()

@@ -43,7 +43,7 @@ from typing import Any, Literal, cast
 
 from . import _core
 from . import _protocol as P
-from ._future import LaneFuture, interrupted, note_interrupt
+from ._future import LaneFuture, interrupted, iterate_results
 from ._serialize import (
     cacheable,
     describe,
@@ -187,7 +187,9 @@ class ProcessPoolExecutor(Executor):
 
     def __init__(self, max_workers: int | None = None, mp_context: Any = None,
                  initializer: Callable[..., Any] | None = None, initargs: tuple = (),
-                 max_tasks_per_child: int | None = None) -> None:
+                 max_tasks_per_child: int | None = None, *, _concurrency: int = 1) -> None:
+        # _concurrency > 1 makes hybrid workers (for multilane.Executor's hybrid lane): each
+        # runs that many tasks at once on inner threads and its own event loop.
         if max_workers is None:
             max_workers = _default_workers()
         elif max_workers <= 0:
@@ -208,7 +210,8 @@ class ProcessPoolExecutor(Executor):
             initializer_payload = None if initializer is None else dumps(
                 (initializer, tuple(initargs)))
             self._init_payload = dumps({"sys_path": list(sys.path),
-                                        "initializer": initializer_payload})
+                                        "initializer": initializer_payload,
+                                        "concurrency": _concurrency})
         except Exception as exc:
             raise SerializationError(
                 f"cannot pickle the initializer {describe(initializer)} or its initargs: "
@@ -231,7 +234,10 @@ class ProcessPoolExecutor(Executor):
         self._functions: dict[int, tuple[Any, tuple[int, bytes]]] = {}
         self._builtin_functions: dict[Any, tuple[int, bytes]] = {}
         self._forgotten: list[int] = []  # ids of collected functions, to FORGET in workers
-        self._depth = 2
+        self._concurrency = _concurrency
+        # Tasks sent ahead to each worker: adapts to the task time, or a hybrid worker's
+        # concurrency (they all run at once there).
+        self._depth = 2 if _concurrency == 1 else _concurrency
         self._mean_task_ns = 0.0
         self._shutdown = False
         self._terminating = False
@@ -287,9 +293,19 @@ class ProcessPoolExecutor(Executor):
         ``timeout`` bounds the whole iteration: ``TimeoutError`` if a result is not
         ready by then.
         """
+        end_time = None if timeout is None else timeout + time.monotonic()
+        futures, chunked = self._map_futures(fn, iterables, chunksize)
+        if not chunked:
+            return iterate_results(futures, end_time)
+        # The chunks' lists are flattened in C: no Python frame per item.
+        return itertools.chain.from_iterable(iterate_results(futures, end_time))
+
+    def _map_futures(self, fn: Callable[..., Any], iterables: tuple[Iterable[Any], ...],
+                     chunksize: int | None) -> tuple[list[Future], bool]:
+        """Submits a map: (futures in order, whether each one's result is a list of results
+        for a chunk of items)."""
         if chunksize is not None and chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
-        end_time = None if timeout is None else timeout + time.monotonic()
         self._check_open()
         single = len(iterables) == 1
         # One iterable: its items are the arguments, no need to build a tuple per item. A
@@ -304,13 +320,10 @@ class ProcessPoolExecutor(Executor):
         if chunksize is None:
             chunksize = self._auto_chunksize(len(items))
         if chunksize == 1:
-            futures = [self.submit(fn, item) if single else self.submit(fn, *item)
-                       for item in items]
-            return _result_iterator(futures, end_time)
-        futures = [self._submit_chunk(fn, items, i, i + chunksize, single)
-                   for i in range(0, len(items), chunksize)]
-        # The chunks' lists are flattened in C: no Python frame per item.
-        return itertools.chain.from_iterable(_result_iterator(futures, end_time))
+            return [self.submit(fn, item) if single else self.submit(fn, *item)
+                    for item in items], False
+        return [self._submit_chunk(fn, items, i, i + chunksize, single)
+                for i in range(0, len(items), chunksize)], True
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stops accepting work; workers exit once the submitted tasks are done.
@@ -442,7 +455,9 @@ class ProcessPoolExecutor(Executor):
         return self._enqueue(fn, entry[0], entry[1], payload, flags)
 
     def _auto_chunksize(self, n: int) -> int:
-        chunks = self._max_workers * 4
+        # About four chunks per task a worker runs at once: a hybrid worker's inner threads
+        # would otherwise run a chunk's items one after another.
+        chunks = self._max_workers * self._concurrency * 4
         size, extra = divmod(n, chunks)
         return max(1, size + (1 if extra else 0))
 
@@ -544,10 +559,13 @@ class ProcessPoolExecutor(Executor):
             self._startup_failures += 1
         if self._broken is not None:
             return 0
-        crashed = worker.inflight.pop(running_task, None)
-        if crashed is not None:
-            self._crashed += 1
-            completions.append(task_crash(crashed, worker, exitcode, signum))
+        # A hybrid worker may have started every task it was sent: none can be rerun.
+        doomed = list(worker.inflight) if self._concurrency > 1 else [running_task]
+        for task_id in doomed:
+            crashed = worker.inflight.pop(task_id, None)
+            if crashed is not None:
+                self._crashed += 1
+                completions.append(task_crash(crashed, worker, exitcode, signum))
         # The rest never started: run them elsewhere, first.
         self._pending.extendleft(reversed(worker.inflight.values()))
         worker.inflight.clear()
@@ -688,6 +706,8 @@ class ProcessPoolExecutor(Executor):
     def _observe(self, elapsed_ns: float) -> None:
         """Adapts the queue depth to the task time (a batch's mean): deep for tiny tasks,
         1 for long ones."""
+        if self._concurrency > 1:
+            return
         mean = self._mean_task_ns
         mean = elapsed_ns if mean == 0 else mean + 0.2 * (elapsed_ns - mean)
         self._mean_task_ns = mean
@@ -810,27 +830,6 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
             future.set_exception(value)
     except Exception:  # InvalidStateError: cancelled meanwhile; nothing to report
         pass
-
-
-def _result_iterator(futures: list[Future], end_time: float | None) -> Iterator[Any]:
-    """Yields results in order, cancelling what is left if the consumer stops early."""
-    futures.reverse()
-    try:
-        while futures:
-            future = futures[-1]
-            if end_time is None:
-                value = future.result()
-            else:
-                value = future.result(end_time - time.monotonic())
-            futures.pop()
-            yield value
-            del value
-    except KeyboardInterrupt:
-        note_interrupt()
-        raise
-    finally:
-        for future in futures:
-            future.cancel()
 
 
 def _python_exit() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import types
 from collections.abc import Callable, Sequence
@@ -117,6 +118,25 @@ def cacheable(fn: Any) -> bool:
 
     Plain functions and builtins: their identity is their behaviour. Bound methods,
     partials and callable objects carry state that may change between calls, so they
-    are pickled with every call, as the standard library does.
+    are pickled with every call, as the standard library does. Functions made by
+    ``@multilane.task`` are plain functions with methods attached.
     """
-    return isinstance(fn, (types.FunctionType, types.BuiltinFunctionType))
+    return isinstance(fn, (types.FunctionType, types.BuiltinFunctionType)) or getattr(
+        type(fn), "_multilane_cacheable", False)
+
+
+def is_coroutine_function(fn: Any) -> bool:
+    """True for ``async def`` functions, partials of them, objects whose ``__call__`` is
+    one, and ``@multilane.task`` functions that wrap one."""
+    if type(fn) is types.FunctionType:
+        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
+    marked = getattr(fn, "_multilane_async", None)
+    if marked is not None:
+        return bool(marked)
+    if inspect.iscoroutinefunction(fn):
+        return True
+    try:
+        call = type(fn).__call__  # an instance of a class with async def __call__
+    except AttributeError:
+        return False
+    return inspect.iscoroutinefunction(call)

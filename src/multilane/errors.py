@@ -7,6 +7,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 __all__ = [
     "Error",
+    "LaneError",
     "RemoteTraceback",
     "SerializationError",
     "WorkerCrashed",
@@ -15,6 +16,14 @@ __all__ = [
 
 class Error(Exception):
     """Base class of every exception multilane raises itself."""
+
+
+class LaneError(Error, ValueError):
+    """A task was sent to a lane that does not exist or cannot run it.
+
+    The message names the valid lanes, or says which lane to use instead (a plain function
+    sent to the async lane, for instance). A ``ValueError``.
+    """
 
 
 class WorkerCrashed(Error, BrokenProcessPool):

@@ -8,6 +8,7 @@ thread here also exits the process when the parent's lifeline pipe reaches EOF.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -17,7 +18,8 @@ import traceback
 from typing import Any
 
 from . import _protocol as P
-from ._serialize import dumps, loads
+from ._lanes import new_event_loop
+from ._serialize import dumps, is_coroutine_function, loads
 
 _LIFELINE_EXIT = 70
 # How long an idle worker spins for its next frame before it sleeps on the futex. Longer
@@ -58,11 +60,61 @@ class _BrokenFunction:
         raise self.exc
 
 
-def _run(endpoint: Any) -> int:
+class _Loop:
+    """The worker's event loop, made on first use: coroutine functions sent to a process
+    worker run here. In a hybrid worker it runs in a thread of its own, so that many
+    coroutines wait at once while the inner threads run plain functions."""
+
+    def __init__(self, threaded: bool) -> None:
+        self._threaded = threaded
+        self._loop: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._loop is None:
+                self._loop = new_event_loop()
+                if self._threaded:
+                    threading.Thread(target=self._loop.run_forever, name="multilane-loop",
+                                     daemon=True).start()
+            return self._loop
+
+    def settle(self, value: Any) -> Any:
+        """``value``, or what it returns when awaited if it is a coroutine."""
+        if not asyncio.iscoroutine(value):
+            return value
+        if self._threaded:
+            return asyncio.run_coroutine_threadsafe(value, self.get()).result()
+        return self.get().run_until_complete(value)
+
+
+def _call(fn: Any, flags: int, args: Any, kwargs: dict, loop: _Loop) -> Any:
+    settle = loop.settle
+    if flags & P.CALL_CHUNK_SINGLE:
+        return [settle(fn(item)) for item in args]
+    if flags & P.CALL_CHUNK:
+        return [settle(fn(*item)) for item in args]
+    return settle(fn(*args, **kwargs))
+
+
+def _result_payload(result: Any) -> bytes:
+    try:
+        return dumps(result)
+    except Exception as exc:
+        from .errors import SerializationError
+
+        raise SerializationError(
+            f"cannot pickle the return value ({type(result).__name__}): "
+            f"{type(exc).__name__}: {exc}") from exc
+
+
+def _start(endpoint: Any) -> dict | None:
+    """Reads INIT, adopts the parent's sys.path, runs the initializer; the settings, or None
+    if the worker must stop."""
     kind, _, _, _, payload = endpoint.recv(None)
     if kind != P.INIT:
         print(f"multilane.worker: expected INIT, got frame kind {kind}", file=sys.stderr)
-        return 2
+        return None
     settings = loads(payload)
     sys.path[:] = settings["sys_path"]
     if settings["initializer"] is not None:
@@ -72,14 +124,23 @@ def _run(endpoint: Any) -> int:
         except BaseException as exc:
             flags, data = _error_payload(exc)
             endpoint.send(P.READY, 0, 0, P.READY_FAILED | flags, data)
-            return 1
+            return None
     endpoint.send(P.READY, 0, os.getpid(), 0, b"")
+    return settings
 
+
+def _run(endpoint: Any) -> int:
+    settings = _start(endpoint)
+    if settings is None:
+        return 1
+    if settings.get("concurrency", 1) > 1:
+        return _run_hybrid(endpoint, settings["concurrency"])
     functions: dict[int, Any] = {}
     send = endpoint.send
     set_running = endpoint.set_running
     recv = endpoint.recv
     clock = time.perf_counter_ns
+    loop = _Loop(threaded=False)
     while True:
         kind, task_id, aux, flags, payload = recv(None)
         if kind == P.CALL:
@@ -91,36 +152,95 @@ def _run(endpoint: Any) -> int:
                 else:
                     fn = functions[aux]
                     args, kwargs = loads(payload)
-                if flags & P.CALL_CHUNK_SINGLE:
-                    result = [fn(item) for item in args]
-                elif flags & P.CALL_CHUNK:
-                    result = [fn(*item) for item in args]
-                else:
-                    result = fn(*args, **kwargs)
-                try:
-                    data = dumps(result)
-                except Exception as exc:
-                    from .errors import SerializationError
-
-                    raise SerializationError(
-                        f"cannot pickle the return value ({type(result).__name__}): "
-                        f"{type(exc).__name__}: {exc}") from exc
-                del result
+                data = _result_payload(_call(fn, flags, args, kwargs, loop))
                 send(P.RESULT, task_id, clock() - start, 0, data)
             except BaseException as exc:  # the task's own exception, SystemExit included
                 eflags, data = _error_payload(exc)
                 del exc
                 send(P.ERROR, task_id, clock() - start, eflags, data)
             set_running(0)
-        elif kind == P.FUNCTION:
-            try:
-                functions[aux] = loads(payload)
-            except BaseException as exc:
-                functions[aux] = _BrokenFunction(exc)
-        elif kind == P.FORGET:
-            functions.pop(aux, None)
-        elif kind == P.SHUTDOWN:
+        elif not _control(kind, aux, payload, functions):
             return 0
+
+
+def _control(kind: int, aux: int, payload: bytes, functions: dict[int, Any]) -> bool:
+    """Handles a frame that is not a CALL; False on SHUTDOWN."""
+    if kind == P.FUNCTION:
+        try:
+            functions[aux] = loads(payload)
+        except BaseException as exc:
+            functions[aux] = _BrokenFunction(exc)
+    elif kind == P.FORGET:
+        functions.pop(aux, None)
+    return kind != P.SHUTDOWN
+
+
+def _run_hybrid(endpoint: Any, concurrency: int) -> int:
+    """A hybrid worker: up to ``concurrency`` tasks at once, plain functions on inner
+    threads and coroutine functions on the worker's event loop thread. Replies are sent
+    under a lock: the reply ring has one producer at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    functions: dict[int, Any] = {}
+    send_lock = threading.Lock()
+    clock = time.perf_counter_ns
+    loop = _Loop(threaded=True)
+    threads = ThreadPoolExecutor(concurrency, thread_name_prefix="multilane-hybrid")
+
+    def reply(task_id: int, start: int, result: Any = None,
+              error: BaseException | None = None) -> None:
+        if error is None:
+            try:
+                kind, flags, data = P.RESULT, 0, _result_payload(result)
+            except BaseException as exc:
+                error = exc
+        if error is not None:
+            kind = P.ERROR
+            flags, data = _error_payload(error)
+        with send_lock:
+            endpoint.send(kind, task_id, clock() - start, flags, data)
+
+    def run_in_thread(task_id: int, start: int, fn: Any, flags: int, args: Any,
+                      kwargs: dict) -> None:
+        try:
+            result = _call(fn, flags, args, kwargs, loop)
+        except BaseException as exc:
+            reply(task_id, start, error=exc)
+        else:
+            reply(task_id, start, result)
+
+    async def run_on_loop(task_id: int, start: int, fn: Any, args: Any, kwargs: dict) -> None:
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            reply(task_id, start, error=exc)
+        else:
+            reply(task_id, start, result)
+
+    try:
+        while True:
+            kind, task_id, aux, flags, payload = endpoint.recv(None)
+            if kind != P.CALL:
+                if not _control(kind, aux, payload, functions):
+                    return 0
+                continue
+            start = clock()
+            try:
+                if flags & P.CALL_INLINE_FN:
+                    fn, args, kwargs = loads(payload)
+                else:
+                    fn = functions[aux]
+                    args, kwargs = loads(payload)
+            except BaseException as exc:
+                reply(task_id, start, error=exc)
+                continue
+            if not flags & P.CALL_CHUNK and is_coroutine_function(fn):
+                asyncio.run_coroutine_threadsafe(
+                    run_on_loop(task_id, start, fn, args, kwargs), loop.get())
+            else:
+                threads.submit(run_in_thread, task_id, start, fn, flags, args, kwargs)
+    finally:
+        threads.shutdown(wait=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,105 @@
+"""One executor, every lane: download pages with threads or coroutines, count words in
+processes, or do both per page in the hybrid lane.
+
+Runs against a small HTTP server it starts on 127.0.0.1 and stops at the end.
+
+    python examples/lanes.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import re
+import threading
+import time
+import urllib.request
+from collections import Counter
+
+import multilane
+
+WORDS = "lane thread process loop queue future worker ring".split()
+
+
+class Pages(http.server.BaseHTTPRequestHandler):
+    """Page N is 2,000 words, chosen deterministically from N."""
+
+    def do_GET(self) -> None:  # noqa: N802 -- the http.server API
+        n = int(self.path.rsplit("/", 1)[-1] or 0)
+        body = " ".join(WORDS[(n * i) % len(WORDS)] for i in range(2000)).encode()
+        time.sleep(0.01)  # a slow server: waiting dominates the download
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connections: clients retry after 1 s
+    daemon_threads = True
+
+
+def download(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
+async def download_async(url: str) -> str:
+    # The standard library has no asyncio HTTP client: a thread does the blocking part.
+    # With aiohttp installed you would await session.get(url) here instead.
+    return await asyncio.to_thread(download, url)
+
+
+def top_word(text: str) -> str:
+    """Pure-Python CPU work: it holds the GIL, so it belongs in a process."""
+    counts = Counter(re.findall(r"\w+", text))
+    return counts.most_common(1)[0][0]
+
+
+def download_and_count(url: str) -> str:
+    return top_word(download(url))
+
+
+@multilane.task(lane="thread")
+def fetch_status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status
+
+
+def main() -> None:
+    server = Server(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    urls = [f"http://127.0.0.1:{server.server_port}/{n}" for n in range(40)]
+    try:
+        with multilane.Executor(threads=16) as ex:
+            start = time.perf_counter()
+            pages = list(ex.map(download, urls, lane="thread"))
+            print(f"thread lane: {len(pages)} pages in {time.perf_counter() - start:.2f} s")
+
+            start = time.perf_counter()
+            words = list(ex.map(top_word, pages, lane="process"))
+            print(f"process lane: top words {Counter(words).most_common(2)} "
+                  f"in {time.perf_counter() - start:.2f} s")
+
+            async def from_a_loop() -> list[str]:
+                return [page async for page in ex.map_async(download_async, urls[:5])]
+
+            print(f"async lane: {len(asyncio.run(from_a_loop()))} pages from a coroutine")
+
+            start = time.perf_counter()
+            both = list(ex.map(download_and_count, urls, lane="hybrid"))
+            print(f"hybrid lane: {len(both)} pages downloaded and counted "
+                  f"in {time.perf_counter() - start:.2f} s")
+            print(f"lanes started: {', '.join(ex.lanes())}")
+        print(f"@multilane.task: status {fetch_status.submit(urls[0]).result()}, "
+              f"plain call {fetch_status(urls[1])}")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""multilane.Executor: one ``concurrent.futures`` executor, every lane.
+
+Each lane starts on first use, so a program that only uses threads never starts a
+process:
+
+=========  ==============================================================================
+lane       runs the call
+=========  ==============================================================================
+process    in a pool of worker processes (:class:`multilane.ProcessPoolExecutor`)
+thread     on a pool of threads: blocking I/O, and code that releases the GIL
+async      on an event loop in a thread of its own (uvloop when installed); coroutine
+           functions only
+inline     in the caller, at once; the future is finished when ``submit`` returns
+hybrid     in a process worker that runs many tasks at once on inner threads and its
+           own event loop: I/O waits overlap while sibling processes compute
+=========  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import inspect
+import itertools
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import Executor as _BaseExecutor
+from concurrent.futures import Future
+from typing import Any, Literal
+
+from ._future import LaneFuture, iterate_results, note_interrupt
+from ._lanes import AsyncLane, ThreadLane, settle
+from ._process_pool import ProcessPoolExecutor
+from ._serialize import describe, is_coroutine_function
+from .errors import LaneError
+
+__all__ = ["LANES", "Executor"]
+
+LANES = ("process", "thread", "async", "inline", "hybrid")
+_PROCESS_LANES = ("process", "hybrid")
+_HYBRID_CONCURRENCY = 32
+
+
+def _default_threads() -> int:
+    # As ThreadPoolExecutor: enough for I/O, bounded for machines with many cores.
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+def _check_count(name: str, value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value}")
+
+
+def unknown_lane(lane: object) -> LaneError:
+    valid = ", ".join(repr(name) for name in LANES)
+    close = difflib.get_close_matches(str(lane), LANES, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return LaneError(f"unknown lane {lane!r}{hint}; the lanes are {valid}")
+
+
+def plain_on_async(fn: object) -> LaneError:
+    return LaneError(
+        f"{describe(fn)} is a plain function, and lane='async' runs coroutine functions "
+        "(async def) on an event loop, where blocking code would stall every other task: "
+        "use lane='thread' for blocking I/O, lane='process' for computing, or make it an "
+        "async def")
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _not_callable(fn: object) -> TypeError:
+    if inspect.iscoroutine(fn):
+        name = getattr(fn, "__qualname__", "the coroutine")
+        fn.close()  # it will never run: no "never awaited" warning on top of this error
+        return TypeError(
+            f"{name}(...) is a coroutine object, not a coroutine function: pass the function "
+            f"and its arguments, as in submit({name}, arg), not submit({name}(arg))")
+    return TypeError(f"{fn!r} is not callable")
+
+
+class Executor(_BaseExecutor):
+    """One executor for every lane; a drop-in ``concurrent.futures.Executor``.
+
+    ``processes`` and ``threads`` size the process and thread lanes (defaults: one
+    process per core; as many threads as ``ThreadPoolExecutor``). The hybrid lane has
+    ``hybrid_processes`` workers (default: one per core), each running up to
+    ``hybrid_concurrency`` tasks at once. ``lane`` is where ``submit`` and ``map`` send a
+    plain function when the call names no lane; coroutine functions go to ``"async"``.
+
+    ``submit(fn, *args, lane=..., **kwargs)`` and ``map(fn, *iterables, lane=...)``
+    return standard futures and results; ``await ex.run(fn, *args, lane=...)`` and
+    ``async for r in ex.map_async(...)`` do the same from a running event loop, and
+    ``loop.run_in_executor(ex, fn, *args)`` works. ``lane`` is taken by multilane, never
+    passed to ``fn``: bind a parameter of that name with ``functools.partial``.
+
+    Example::
+
+        with multilane.Executor(threads=64) as ex:
+            pages = list(ex.map(download, urls, lane="thread"))
+            sizes = list(ex.map(parse, pages, lane="process"))
+    """
+
+    def __init__(self, processes: int | None = None, threads: int | None = None, *,
+                 hybrid_processes: int | None = None,
+                 hybrid_concurrency: int = _HYBRID_CONCURRENCY,
+                 lane: str = "process") -> None:
+        _check_count("processes", processes)
+        _check_count("threads", threads)
+        _check_count("hybrid_processes", hybrid_processes)
+        _check_count("hybrid_concurrency", hybrid_concurrency)
+        if lane not in LANES:
+            raise unknown_lane(lane)
+        self._processes = processes
+        self._threads = threads or _default_threads()
+        self._hybrid_processes = hybrid_processes
+        self._hybrid_concurrency = hybrid_concurrency
+        self._default_lane = lane
+        self._lanes: dict[str, Any] = {}  # started lanes, by name
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    # ------------------------------------------------------------------ public API
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any,  # type: ignore[override]
+               lane: str | None = None, **kwargs: Any) -> Future:
+        """Schedules ``fn(*args, **kwargs)`` on ``lane``; returns its Future."""
+        name = self._resolve(fn, lane)
+        if name == "inline":
+            return self._inline(fn, args, kwargs)
+        started = self._lanes.get(name) or self._start(name)
+        if name in _PROCESS_LANES:
+            return started.submit(fn, *args, **kwargs)
+        return started.submit(fn, args, kwargs)
+
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], lane: str | None = None,
+            timeout: float | None = None, chunksize: int | None = None) -> Iterator[Any]:
+        """Like the built-in ``map`` on ``lane``; results come back in order.
+
+        Every item is submitted at once. ``chunksize`` applies to the process lanes (the
+        pool chooses one when it is None); the other lanes run each item as its own task.
+        ``timeout`` bounds the whole iteration.
+        """
+        end_time = None if timeout is None else timeout + time.monotonic()
+        futures, chunked = self._map_futures(fn, iterables, lane, chunksize)
+        results = iterate_results(futures, end_time)
+        return itertools.chain.from_iterable(results) if chunked else results
+
+    async def run(self, fn: Callable[..., Any], /, *args: Any, lane: str | None = None,
+                  **kwargs: Any) -> Any:
+        """``await ex.run(fn, *args, lane=...)``: the result, without blocking the loop.
+
+        On the inline lane the call runs right here, on the running loop (a coroutine
+        function is awaited directly). Cancelling the awaiting task cancels the call if
+        it has not started.
+        """
+        name = self._resolve(fn, lane)
+        if name == "inline":
+            self._check_open()
+            result = fn(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+        return await asyncio.wrap_future(self.submit(fn, *args, lane=name, **kwargs))
+
+    async def map_async(self, fn: Callable[..., Any], *iterables: Iterable[Any],
+                        lane: str | None = None,
+                        chunksize: int | None = None) -> AsyncIterator[Any]:
+        """``async for result in ex.map_async(fn, items, lane=...)``: results in order.
+
+        Every item is submitted at once; leaving the loop early cancels what has not
+        started.
+        """
+        futures, chunked = self._map_futures(fn, iterables, lane, chunksize)
+        try:
+            for index, future in enumerate(futures):
+                value = await asyncio.wrap_future(future)
+                futures[index] = None  # type: ignore[call-overload]  # let results go
+                if chunked:
+                    for item in value:
+                        yield item
+                else:
+                    yield value
+        finally:
+            for future in futures:
+                if future is not None:
+                    future.cancel()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stops every started lane; with ``wait``, returns once their tasks are done."""
+        with self._lock:
+            self._shutdown = True
+            lanes = list(self._lanes.values())
+        for started in lanes:  # all told first, then all waited for: they stop in parallel
+            started.shutdown(wait=False, cancel_futures=cancel_futures)
+        if wait:
+            for started in lanes:
+                started.shutdown(wait=True, cancel_futures=cancel_futures)
+
+    def terminate(self) -> None:
+        """Stops at once: process workers are killed, queued calls cancelled, the event
+        loop stopped. Running threads cannot be stopped; they are not waited for."""
+        with self._lock:
+            self._shutdown = True
+            lanes = list(self._lanes.items())
+        for name, started in lanes:
+            if name in _PROCESS_LANES:
+                started.terminate()
+            elif name == "async":
+                started.abandon()
+            else:
+                started.shutdown(wait=False, cancel_futures=True)
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> Literal[False]:
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            note_interrupt()  # Ctrl-C (or SystemExit) in the block: do not wait for tasks
+            self.terminate()
+        else:
+            self.shutdown(wait=True)
+        return False
+
+    def lanes(self) -> tuple[str, ...]:
+        """The lanes started so far, in the order they started."""
+        return tuple(self._lanes)
+
+    # ------------------------------------------------------------------ internals
+
+    def _resolve(self, fn: Any, lane: str | None) -> str:
+        """The lane for ``fn``: checked, with a clear error for every misuse."""
+        if not callable(fn):
+            raise _not_callable(fn)
+        if lane is None:
+            return "async" if is_coroutine_function(fn) else self._default_lane
+        if lane == "async":
+            if not is_coroutine_function(fn):
+                raise plain_on_async(fn)
+            return lane
+        if lane not in LANES:
+            raise unknown_lane(lane)
+        return lane
+
+    def _check_open(self) -> None:
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    def _start(self, name: str) -> Any:
+        with self._lock:
+            self._check_open()
+            started = self._lanes.get(name)
+            if started is None:
+                started = self._lanes[name] = self._make_lane(name)
+            return started
+
+    def _make_lane(self, name: str) -> Any:
+        if name == "process":
+            return ProcessPoolExecutor(self._processes)
+        if name == "hybrid":
+            return ProcessPoolExecutor(self._hybrid_processes,
+                                       _concurrency=self._hybrid_concurrency)
+        if name == "thread":
+            return ThreadLane(self._threads)
+        return AsyncLane()
+
+    def _inline(self, fn: Any, args: tuple, kwargs: dict) -> Future:
+        self._check_open()
+        if is_coroutine_function(fn) and _loop_running():
+            raise LaneError(
+                f"lane='inline' cannot run the coroutine function {describe(fn)} here: an "
+                "event loop is already running in this thread; use "
+                "`await ex.run(fn, ..., lane='inline')` to await it on this loop, or "
+                "lane='async'")
+        future = LaneFuture()
+        future.set_running_or_notify_cancel()
+        try:
+            result = settle(fn(*args, **kwargs))
+        except Exception as exc:  # a Ctrl-C in the caller's own code goes to the caller
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
+
+    def _map_futures(self, fn: Any, iterables: tuple[Iterable[Any], ...], lane: str | None,
+                     chunksize: int | None) -> tuple[list[Future], bool]:
+        if chunksize is not None and chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        name = self._resolve(fn, lane)
+        if name in _PROCESS_LANES:
+            pool = self._lanes.get(name) or self._start(name)
+            return pool._map_futures(fn, iterables, chunksize)
+        calls = zip(*iterables, strict=False)
+        if name == "inline":
+            return [self._inline(fn, args, {}) for args in calls], False
+        started = self._lanes.get(name) or self._start(name)
+        submit = started.submit
+        empty: dict[str, Any] = {}
+        return [submit(fn, args, empty) for args in calls], False

@@ -1,0 +1,235 @@
+"""The in-process lanes of :class:`multilane.Executor`: threads and an event loop.
+
+Both return :class:`LaneFuture` objects and follow ``concurrent.futures`` semantics: a
+future cancelled before its call starts is skipped; ``shutdown(wait=True)`` lets every
+submitted call finish; ``cancel_futures=True`` cancels those that have not started. At
+interpreter exit they are drained like the standard executors, unless a Ctrl-C reached
+a waiting caller: then nothing is waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import queue
+import threading
+import weakref
+from typing import Any
+
+from ._future import LaneFuture, interrupted
+
+__all__ = ["AsyncLane", "ThreadLane", "new_event_loop"]
+
+_live_lanes: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when uvloop is installed (it is faster), asyncio's otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def settle(value: Any) -> Any:
+    """``value``, or what it returns when run if it is a coroutine (a coroutine function
+    sent to the thread lane runs on a loop of its own, in that thread)."""
+    return asyncio.run(value) if asyncio.iscoroutine(value) else value
+
+
+class ThreadLane:
+    """Runs calls on up to ``max_threads`` threads, started as calls arrive.
+
+    A thread is started only when no thread is idle, as ``ThreadPoolExecutor`` does; the
+    per-call cost is lower because the future is lighter and there is no work item.
+    """
+
+    def __init__(self, max_threads: int, name: str = "multilane-thread") -> None:
+        self._max_threads = max_threads
+        self._name = name
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._shutdown = False
+        _live_lanes.add(self)
+
+    def submit(self, fn: Any, args: tuple, kwargs: dict) -> LaneFuture:
+        future = LaneFuture()
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._queue.put((future, fn, args, kwargs))
+            if not self._idle.acquire(False) and len(self._threads) < self._max_threads:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"{self._name}-{len(self._threads)}")
+                thread.start()
+                self._threads.append(thread)
+        return future
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is None:
+                self._queue.put(None)  # tells the next thread too
+                return
+            future, fn, args, kwargs = item
+            del item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = settle(fn(*args, **kwargs))
+                except BaseException as exc:
+                    future.set_exception(exc)
+                    del exc
+                else:
+                    future.set_result(result)
+                    del result
+            del future, fn, args, kwargs
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None and item[0].cancel():
+                        item[0].set_running_or_notify_cancel()  # tells wait()/as_completed()
+            self._queue.put(None)
+        if wait:
+            for thread in list(self._threads):
+                thread.join()
+
+    def threads(self) -> int:
+        return sum(thread.is_alive() for thread in self._threads)
+
+
+class AsyncLane:
+    """Runs coroutine functions on an event loop in a thread of its own.
+
+    Submissions from other threads are queued and the loop is woken once per batch, not
+    once per call.
+    """
+
+    def __init__(self, name: str = "multilane-async") -> None:
+        self._loop = new_event_loop()
+        self._incoming: collections.deque[Any] = collections.deque()
+        self._scheduled = False  # a wake-up of the loop is pending
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._lock = threading.Lock()
+        self._shutdown = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        _live_lanes.add(self)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def _run(self) -> None:
+        loop = self._loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            for task in asyncio.all_tasks(loop):  # only when stopped without waiting
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+    def submit(self, fn: Any, args: tuple, kwargs: dict) -> LaneFuture:
+        future = LaneFuture()
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._incoming.append((future, fn, args, kwargs))
+            wake = not self._scheduled
+            self._scheduled = True
+        if wake:
+            self._loop.call_soon_threadsafe(self._start_incoming)
+        return future
+
+    def _start_incoming(self) -> None:
+        with self._lock:
+            items = list(self._incoming)
+            self._incoming.clear()
+            self._scheduled = False
+        create_task = self._loop.create_task
+        for future, fn, args, kwargs in items:
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                task = create_task(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+                continue
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._finish, future))
+
+    def _finish(self, future: LaneFuture, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            future.set_exception(asyncio.CancelledError("the coroutine was cancelled"))
+            return
+        exc = task.exception()
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(task.result())
+
+    async def _drain_and_stop(self) -> None:
+        while self._tasks or self._incoming:
+            self._start_incoming()
+            if self._tasks:
+                await asyncio.wait(list(self._tasks))
+        self._loop.stop()
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                for future, *_ in self._incoming:
+                    if future.cancel():
+                        future.set_running_or_notify_cancel()
+                self._incoming.clear()
+            first = not self._stopping
+            self._stopping = True
+        if first and self._thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(self._drain_and_stop(), self._loop)
+            except RuntimeError:  # the loop is already closed
+                pass
+        if wait and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def abandon(self) -> None:
+        """Stops the loop now: running coroutines are cancelled (used after a Ctrl-C)."""
+        with self._lock:
+            self._shutdown = True
+        if self._thread.is_alive():
+            try:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            except RuntimeError:
+                pass
+
+
+def _at_exit() -> None:
+    for lane in list(_live_lanes):
+        if interrupted():
+            if isinstance(lane, AsyncLane):
+                lane.abandon()
+            else:
+                lane.shutdown(wait=False, cancel_futures=True)
+        else:
+            lane.shutdown(wait=True)
+
+
+threading._register_atexit(_at_exit)  # type: ignore[attr-defined]  # as concurrent.futures
