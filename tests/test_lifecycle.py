@@ -42,6 +42,28 @@ def _gone_within(pid: int, seconds: float) -> bool:
         os.close(fd)
 
 
+def _interrupt_and_check(proc: subprocess.Popen, worker_grace: float) -> None:
+    """The child prints its workers' pids, then the time it caught KeyboardInterrupt:
+    Ctrl-C must reach it within 1 s, end it within 5 s and take every worker along."""
+    import time
+
+    try:
+        pids = json.loads(_read_line(proc))
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        raised = json.loads(_read_line(proc))
+        assert raised - sent < 1.0, f"KeyboardInterrupt took {raised - sent:.2f} s"
+        proc.wait(timeout=TIMEOUT)
+        assert time.monotonic() - sent < 5.0
+        assert "KeyboardInterrupt" in proc.stderr.read()
+        assert proc.returncode != 0
+        for pid in pids:
+            assert _gone_within(pid, worker_grace), f"worker {pid} outlived its parent's Ctrl-C"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.mark.parametrize("wait_in", ["result", "map", "as_completed"])
 def test_ctrl_c_while_waiting(wait_in):
     proc = _start(f"""
@@ -62,22 +84,7 @@ def test_ctrl_c_while_waiting(wait_in):
             print(json.dumps(time.monotonic()), flush=True)
             raise
     """)
-    try:
-        pids = json.loads(_read_line(proc))
-        import time
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        raised = json.loads(_read_line(proc))
-        assert raised - sent < 1.0, f"KeyboardInterrupt took {raised - sent:.2f} s"
-        proc.wait(timeout=TIMEOUT)
-        assert time.monotonic() - sent < 5.0
-        assert "KeyboardInterrupt" in proc.stderr.read()
-        assert proc.returncode != 0
-        for pid in pids:
-            assert _gone_within(pid, 0.5), f"worker {pid} outlived its parent's Ctrl-C"
-    finally:
-        proc.kill()
-        proc.wait()
+    _interrupt_and_check(proc, worker_grace=0.5)
 
 
 def test_ctrl_c_inside_with_block_does_not_wait_for_tasks():
@@ -197,17 +204,4 @@ def test_ctrl_c_in_an_executor_stops_every_lane(wait_on):
                 print(json.dumps(time.monotonic()), flush=True)
                 raise
     """)
-    try:
-        pids = json.loads(_read_line(proc))
-        import time
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        raised = json.loads(_read_line(proc))
-        assert raised - sent < 1.0, f"KeyboardInterrupt took {raised - sent:.2f} s"
-        proc.wait(timeout=5)
-        assert "KeyboardInterrupt" in proc.stderr.read()
-        for pid in pids:
-            assert _gone_within(pid, 1.0), f"worker {pid} outlived its parent's Ctrl-C"
-    finally:
-        proc.kill()
-        proc.wait()
+    _interrupt_and_check(proc, worker_grace=1.0)

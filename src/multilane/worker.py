@@ -147,11 +147,7 @@ def _run(endpoint: Any) -> int:
             set_running(task_id)
             start = clock()
             try:
-                if flags & P.CALL_INLINE_FN:
-                    fn, args, kwargs = loads(payload)
-                else:
-                    fn = functions[aux]
-                    args, kwargs = loads(payload)
+                fn, args, kwargs = _decode_call(flags, aux, payload, functions)
                 data = _result_payload(_call(fn, flags, args, kwargs, loop))
                 send(P.RESULT, task_id, clock() - start, 0, data)
             except BaseException as exc:  # the task's own exception, SystemExit included
@@ -161,6 +157,14 @@ def _run(endpoint: Any) -> int:
             set_running(0)
         elif not _control(kind, aux, payload, functions):
             return 0
+
+
+def _decode_call(flags: int, aux: int, payload: bytes, functions: dict[int, Any]) -> tuple:
+    """(function, args, kwargs) of a CALL frame."""
+    if flags & P.CALL_INLINE_FN:
+        return loads(payload)
+    args, kwargs = loads(payload)
+    return functions[aux], args, kwargs
 
 
 def _control(kind: int, aux: int, payload: bytes, functions: dict[int, Any]) -> bool:
@@ -226,11 +230,7 @@ def _run_hybrid(endpoint: Any, concurrency: int) -> int:
                 continue
             start = clock()
             try:
-                if flags & P.CALL_INLINE_FN:
-                    fn, args, kwargs = loads(payload)
-                else:
-                    fn = functions[aux]
-                    args, kwargs = loads(payload)
+                fn, args, kwargs = _decode_call(flags, aux, payload, functions)
             except BaseException as exc:
                 reply(task_id, start, error=exc)
                 continue
