@@ -6,8 +6,10 @@ VENV         := .venv
 PY           := $(VENV)/bin/python
 PIP          := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DEPS   := scikit-build-core nanobind cmake ninja
-TEST_DEPS    := cloudpickle pytest hypothesis pytest-timeout
-BENCH_DEPS   := loky joblib mpire
+TEST_DEPS    := cloudpickle pytest hypothesis pytest-timeout numpy
+# The main venv also tests the async lane on uvloop; the other interpreters test plain asyncio.
+EXTRA_DEPS   ?= uvloop
+BENCH_DEPS   := loky joblib mpire aiohttp uvloop
 CPP_BUILD    := build/cpp
 JOBS         ?= 2
 # Other interpreters that must build and pass (pyenv provides them here).
@@ -20,9 +22,9 @@ demo: build
 
 test: build test-cpp test-python test-pythons
 
-$(VENV)/.ready: pyproject.toml
+$(VENV)/.ready: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install $(BUILD_DEPS) $(TEST_DEPS)
+	$(PIP) install $(BUILD_DEPS) $(TEST_DEPS) $(EXTRA_DEPS)
 	touch $@
 
 build: $(VENV)/.ready
@@ -52,7 +54,7 @@ test-pythons:
 	    continue; \
 	  fi; \
 	  echo "=== Python $$v ($$py)"; \
-	  $(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py test-python || exit 1; \
+	  $(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py EXTRA_DEPS= test-python || exit 1; \
 	done
 
 bench: build

@@ -33,16 +33,18 @@ void bind_endpoint(nb::module_& m) {
             if (!got) return nb::none();
             return frame_tuple(frame);
           },
-          nb::arg("timeout").none() = nb::none(), "The parent's next frame (kind, task_id, aux, flags, payload), or None.")
+          nb::arg("timeout").none() = nb::none(),
+          "The parent's next frame (kind, task_id, aux, flags, payload, attachment), or None.")
       .def(
           "send",
           [](Endpoint& ep, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
-             const nb::bytes& payload) {
+             const nb::bytes& payload, const Attachment* attachment) {
             const FrameHeader header{task_id, kind, flags, aux};
-            nb::gil_scoped_release release;  // `payload` stays alive: the caller holds it
-            ep.send(header, as_span(payload));
+            nb::gil_scoped_release release;  // `payload` and `attachment` stay alive: the caller holds them
+            ep.send(header, as_span(payload), attachment);
           },
-          nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"))
+          nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"),
+          nb::arg("attachment").none() = nb::none())
       .def("set_running", &Endpoint::set_running, nb::arg("task_id"));
 }
 

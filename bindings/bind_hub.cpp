@@ -13,9 +13,9 @@ namespace nb = nanobind;
 namespace multilane::bindings {
 
 namespace {
-nb::list events_list(const std::vector<HubEvent>& events) {
+nb::list events_list(std::vector<HubEvent>& events) {
   nb::list out;
-  for (const HubEvent& e : events) {
+  for (HubEvent& e : events) {
     if (e.type == HubEvent::Type::kFrame) {
       out.append(nb::make_tuple(e.slot, frame_tuple(e.frame)));
     } else {
@@ -55,14 +55,15 @@ void bind_hub(nb::module_& m) {
       .def(
           "try_send",
           [](Hub& hub, int slot, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
-             const nb::bytes& payload) {
+             const nb::bytes& payload, const Attachment* attachment) {
             const FrameHeader header{task_id, kind, flags, aux};
-            if (payload.size() <= hub.options().inline_max) return hub.try_send(slot, header, as_span(payload));
+            if (payload.size() <= hub.options().inline_max) return hub.try_send(slot, header, as_span(payload), attachment);
             nb::gil_scoped_release release;  // a blob copies the payload into a memfd
-            return hub.try_send(slot, header, as_span(payload));
+            return hub.try_send(slot, header, as_span(payload), attachment);
           },
           nb::arg("slot"), nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"),
-          "Sends a frame without blocking; False if the worker's ring is full.")
+          nb::arg("attachment").none() = nb::none(),
+          "Sends a frame (and an Attachment) without blocking; False if the worker's ring is full.")
       .def(
           "wait_ready",
           [](Hub& hub, const nb::object& timeout, double spin_us, bool background) {

@@ -26,10 +26,12 @@ inline std::span<const std::byte> as_span(const nanobind::bytes& b) {
   return {reinterpret_cast<const std::byte*>(b.c_str()), b.size()};
 }
 
-/// (kind, task_id, aux, flags, payload)
-inline nanobind::tuple frame_tuple(const Frame& f) {
+/// (kind, task_id, aux, flags, payload, attachment or None); takes the frame's attachment.
+inline nanobind::tuple frame_tuple(Frame& f) {
+  nanobind::object attachment = f.attachment.empty() ? nanobind::none() : nanobind::cast(std::move(f.attachment));
   return nanobind::make_tuple(f.header.kind, f.header.task_id, f.header.aux, f.header.flags,
-                              nanobind::bytes(reinterpret_cast<const char*>(f.payload.data()), f.payload.size()));
+                              nanobind::bytes(reinterpret_cast<const char*>(f.payload.data()), f.payload.size()),
+                              attachment);
 }
 
 }  // namespace multilane::bindings

@@ -174,3 +174,36 @@ def cube_in_process(x):
 @multilane.task(lane="async")
 async def triple_async(x):
     return 3 * x
+
+
+# ---------------------------------------------------------------- large buffers
+
+
+def describe_bytes(value):
+    return type(value).__name__, bytes(value[:8]), len(value)
+
+
+def make_bytes(kind, n):
+    data = bytes(range(256)) * (n // 256)
+    return {"bytes": bytes, "bytearray": bytearray, "memoryview": memoryview}[kind](
+        bytearray(data) if kind == "memoryview" else data)
+
+
+def array_sum(array):
+    return float(array.sum())
+
+
+def array_double(array):
+    return array * 2
+
+
+def sum_after_file(array, path):
+    block_until_file(path)
+    return float(array.sum())
+
+
+def hold_array_and_announce(array, path):
+    """Touches every page of ``array`` (so the worker really maps it), then waits to be
+    killed."""
+    float(array.sum())
+    announce_and_block(path)

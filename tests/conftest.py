@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
@@ -75,6 +76,26 @@ def _settled_tasks(before: set[str], bound: float = 2.0) -> set[str]:
         if not extra or time.monotonic() > deadline:
             return extra
         time.sleep(0.001)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _process_wide_singletons():
+    """libuv (under uvloop) opens one pipe per process, for signals, the first time a loop
+    runs in a thread, and keeps it for the life of the process. Open it before any test
+    counts descriptors, so it is not mistaken for a leak of the first async lane."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+
+    def run():
+        loop = uvloop.new_event_loop()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(TIMEOUT)
 
 
 @pytest.fixture

@@ -42,31 +42,57 @@ bool Channel::send_blob(const FrameHeader& header, std::span<const std::byte> pa
   return true;
 }
 
-bool Channel::try_send(const FrameHeader& header, std::span<const std::byte> payload) {
-  if (header.flags & kFlagBlob) throw std::invalid_argument("kFlagBlob is reserved for the channel");
+std::size_t Channel::in_ring(std::size_t payload_size) const noexcept {
+  // The frame as it will sit in the ring: a blob only puts its 8-byte length there.
+  return sizeof(FrameHeader) + (payload_size > inline_max_ ? sizeof(std::uint64_t) : payload_size);
+}
+
+bool Channel::send_attached(const FrameHeader& header, std::span<const std::byte> payload,
+                            const Attachment& attachment) {
+  // As for blobs: the descriptor goes first, and only once the frame is sure to fit.
+  if (Ring::footprint(in_ring(payload.size())) > tx_.capacity() - tx_.used()) return false;
+  platform::send_fd(socket_, attachment.fd());
+  FrameHeader attached = header;
+  attached.flags |= kFlagAttachment;
+  const bool sent = payload.size() > inline_max_ ? send_blob(attached, payload)
+                                                 : tx_.try_push(bytes_of(attached), payload);
+  if (!sent) throw CorruptFrame("ring lost room it had for an attached frame (two producers?)");
+  return true;
+}
+
+bool Channel::try_send(const FrameHeader& header, std::span<const std::byte> payload,
+                       const Attachment* attachment) {
+  if (header.flags & kChannelFlags) throw std::invalid_argument("the top two flag bits are reserved for the channel");
+  if (attachment != nullptr && !attachment->empty()) return send_attached(header, payload, *attachment);
   if (payload.size() > inline_max_) return send_blob(header, payload);
   return tx_.try_push(bytes_of(header), payload);
 }
 
 bool Channel::send(const FrameHeader& header, std::span<const std::byte> payload, std::chrono::nanoseconds timeout,
-                   SpinPolicy policy) {
-  // The frame as it will sit in the ring: a blob only puts its 8-byte length there.
-  const std::size_t in_ring = sizeof(FrameHeader) + (payload.size() > inline_max_ ? sizeof(std::uint64_t) : payload.size());
+                   SpinPolicy policy, const Attachment* attachment) {
+  const std::size_t in_ring_size = in_ring(payload.size());
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   for (;;) {
-    if (try_send(header, payload)) return true;
+    if (try_send(header, payload, attachment)) return true;
     std::chrono::nanoseconds left{-1};
     if (timeout.count() >= 0) {
       left = timeout - std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
       if (left.count() <= 0) return false;
     }
-    if (!tx_.wait_for_room(in_ring, left, policy)) return false;
+    if (!tx_.wait_for_room(in_ring_size, left, policy)) return false;
   }
 }
 
 void Channel::finish_recv(Frame& out) {
   out.header = decode_header(scratch_);
+  out.attachment = Attachment();
+  if (out.header.flags & kFlagAttachment) {
+    const int fd = platform::recv_fd(socket_, false);
+    if (fd < 0) throw CorruptFrame("attached frame arrived without its descriptor");
+    out.attachment = Attachment(fd);  // checks the table; closes fd if it is not valid
+    out.header.flags &= ~kFlagAttachment;
+  }
   const std::span<const std::byte> rest{scratch_.data() + sizeof(FrameHeader), scratch_.size() - sizeof(FrameHeader)};
   if ((out.header.flags & kFlagBlob) == 0) {
     out.payload.assign(rest.begin(), rest.end());

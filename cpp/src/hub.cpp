@@ -74,8 +74,9 @@ std::shared_ptr<Hub::Slot> Hub::find(int slot) const {
   return slots_[slot];
 }
 
-bool Hub::try_send(int slot, const FrameHeader& header, std::span<const std::byte> payload) {
-  return find(slot)->channel.try_send(header, payload);
+bool Hub::try_send(int slot, const FrameHeader& header, std::span<const std::byte> payload,
+                   const Attachment* attachment) {
+  return find(slot)->channel.try_send(header, payload, attachment);
 }
 
 bool Hub::signal(int slot, int sig) { return supervisor_.signal(find(slot)->pid, sig); }

@@ -96,8 +96,8 @@ Endpoint::Endpoint(int link_fd, int hub_fd, int socket_fd, SpinPolicy policy)
 
 Endpoint::~Endpoint() { platform::close_fd(socket_); }
 
-void Endpoint::send(const FrameHeader& header, std::span<const std::byte> payload) {
-  channel_.send(header, payload, std::chrono::nanoseconds(-1), policy_);
+void Endpoint::send(const FrameHeader& header, std::span<const std::byte> payload, const Attachment* attachment) {
+  channel_.send(header, payload, std::chrono::nanoseconds(-1), policy_, attachment);
 }
 
 void Endpoint::set_running(std::uint64_t task_id) noexcept {

@@ -51,10 +51,38 @@ std::size_t file_size(int fd) {
   return static_cast<std::size_t>(st.st_size);
 }
 
-void* map_shared(int fd, std::size_t size) {
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+void* map_shared(int fd, std::size_t size, bool populate) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
   if (p == MAP_FAILED) throw SystemError("mmap", errno);
   return p;
+}
+
+void* map_private(int fd, std::size_t size) {
+  // Not MAP_POPULATE: on a private writable mapping it write-faults every page, which
+  // copies them all. MADV_POPULATE_READ (Linux 5.14) maps the pages read-only in one go
+  // and keeps copy-on-write; on older kernels pages fault in as they are read.
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) throw SystemError("mmap", errno);
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+  (void)::madvise(p, size, MADV_POPULATE_READ);
+  return p;
+}
+
+void read_at(int fd, void* out, std::size_t size, std::size_t offset) {
+  auto* dst = static_cast<char*>(out);
+  while (size > 0) {
+    const ssize_t n = ::pread(fd, dst, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw SystemError("pread", errno);
+    }
+    if (n == 0) throw SystemError("pread: the file is shorter than expected", EIO);
+    dst += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::size_t>(n);
+  }
 }
 
 void unmap(void* addr, std::size_t size) noexcept {

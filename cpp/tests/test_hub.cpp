@@ -24,7 +24,7 @@ std::size_t open_fds() {
 HubEvent wait_for_exit(Hub& hub) {
   for (int i = 0; i < 100; ++i) {
     for (HubEvent& e : hub.wait(5s, 16)) {
-      if (e.type == HubEvent::Type::kExit) return e;
+      if (e.type == HubEvent::Type::kExit) return std::move(e);
     }
   }
   ADD_FAILURE() << "no exit event";

@@ -33,6 +33,39 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def start_loop_thread(name: str) -> tuple[threading.Thread, asyncio.AbstractEventLoop]:
+    """A daemon thread running a new event loop until it is stopped; then the loop's
+    leftover tasks are cancelled and it is closed, in that thread.
+
+    The loop is made in the thread that runs it: uvloop made in the main thread keeps a
+    signal pipe open that only closing it there would release.
+    """
+    made: list[asyncio.AbstractEventLoop] = []
+    ready = threading.Event()
+
+    def run() -> None:
+        loop = new_event_loop()
+        asyncio.set_event_loop(loop)
+        made.append(loop)
+        ready.set()
+        try:
+            loop.run_forever()
+            for task in asyncio.all_tasks(loop):  # only when stopped without waiting
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+            # Drops the thread's reference to the closed loop.
+            asyncio.set_event_loop(None)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    if not ready.wait(60):
+        raise RuntimeError(f"the event loop thread {name} did not start")
+    return thread, made[0]
+
+
 def settle(value: Any) -> Any:
     """``value``, or what it returns when run if it is a coroutine (a coroutine function
     sent to the thread lane runs on a loop of its own, in that thread)."""
@@ -118,32 +151,18 @@ class AsyncLane:
     """
 
     def __init__(self, name: str = "multilane-async") -> None:
-        self._loop = new_event_loop()
         self._incoming: collections.deque[Any] = collections.deque()
         self._scheduled = False  # a wake-up of the loop is pending
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock = threading.Lock()
         self._shutdown = False
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._thread, self._loop = start_loop_thread(name)
         _live_lanes.add(self)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
-
-    def _run(self) -> None:
-        loop = self._loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_forever()
-            for task in asyncio.all_tasks(loop):  # only when stopped without waiting
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
 
     def submit(self, fn: Any, args: tuple, kwargs: dict) -> LaneFuture:
         future = LaneFuture()

@@ -50,8 +50,11 @@ from ._serialize import (
     dumps,
     dumps_call,
     dumps_function,
+    dumps_oob,
     loads,
+    loads_oob,
     name_unpicklable_item,
+    outband_call,
 )
 from .errors import RemoteTraceback, SerializationError, WorkerCrashed
 
@@ -124,10 +127,11 @@ class _PoolLock:
 
 
 class _Task:
-    __slots__ = ("id", "future", "fn", "fid", "fn_payload", "payload", "flags", "started")
+    __slots__ = ("id", "future", "fn", "fid", "fn_payload", "payload", "flags", "started",
+                 "attachment")
 
     def __init__(self, task_id: int, future: Future, fn: Any, fid: int, fn_payload: bytes | None,
-                 payload: bytes, flags: int) -> None:
+                 payload: bytes, flags: int, attachment: Any) -> None:
         self.id = task_id
         self.future = future
         self.fn = fn
@@ -136,6 +140,9 @@ class _Task:
         self.payload = payload
         self.flags = flags
         self.started = False  # its future is RUNNING (set when first sent to a worker)
+        # Large buffers of the call (a memfd), kept until the task ends: a task requeued
+        # after a crash is sent again from it.
+        self.attachment = attachment
 
 
 class _Worker:
@@ -276,12 +283,13 @@ class ProcessPoolExecutor(Executor):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         entry = self._function_entry(fn)
+        args, kwargs = outband_call(args, kwargs)
         if entry is None:
-            payload = dumps_call(fn, (fn, args, kwargs), args, kwargs)
-            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN)
+            payload, attachment = dumps_call(fn, (fn, args, kwargs), args, kwargs)
+            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachment)
         fid, fn_payload = entry
-        payload = dumps_call(fn, (args, kwargs), args, kwargs)
-        return self._enqueue(fn, fid, fn_payload, payload, 0)
+        payload, attachment = dumps_call(fn, (args, kwargs), args, kwargs)
+        return self._enqueue(fn, fid, fn_payload, payload, 0, attachment)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
             chunksize: int | None = None) -> Iterator[Any]:
@@ -420,10 +428,11 @@ class ProcessPoolExecutor(Executor):
         return entry
 
     def _enqueue(self, fn: Any, fid: int, fn_payload: bytes | None, payload: bytes,
-                 flags: int) -> Future:
+                 flags: int, attachment: Any = None) -> Future:
         future = LaneFuture()
         future._helper = self
-        task = _Task(next(self._task_ids), future, fn, fid, fn_payload, payload, flags)
+        task = _Task(next(self._task_ids), future, fn, fid, fn_payload, payload, flags,
+                     attachment)
         lock = self._lock
         if lock.try_acquire():
             try:
@@ -447,12 +456,12 @@ class ProcessPoolExecutor(Executor):
         chunk = items[start:stop]
         entry = self._function_entry(fn)
         try:
-            payload = dumps((chunk, {}) if entry else (fn, chunk, {}))
+            payload, attachment = dumps_oob((chunk, {}) if entry else (fn, chunk, {}))
         except Exception as exc:
             raise name_unpicklable_item(fn, chunk, start, exc) from exc
         if entry is None:
-            return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN)
-        return self._enqueue(fn, entry[0], entry[1], payload, flags)
+            return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN, attachment)
+        return self._enqueue(fn, entry[0], entry[1], payload, flags, attachment)
 
     def _auto_chunksize(self, n: int) -> int:
         # About four chunks per task a worker runs at once: a hybrid worker's inner threads
@@ -513,7 +522,8 @@ class ProcessPoolExecutor(Executor):
             if not hub.try_send(worker.slot, P.FUNCTION, 0, task.fid, 0, task.fn_payload):
                 return False
             worker.functions.add(task.fid)
-        if not hub.try_send(worker.slot, P.CALL, task.id, task.fid, task.flags, task.payload):
+        if not hub.try_send(worker.slot, P.CALL, task.id, task.fid, task.flags, task.payload,
+                            task.attachment):
             return False
         worker.inflight[task.id] = task
         worker.dispatched += 1
@@ -810,10 +820,11 @@ def _decode_error(flags: int, payload: bytes) -> BaseException:
 def _complete(task: _Task, kind: int, value: Any) -> None:
     future = task.future
     task.payload = b""
+    task.attachment = None  # closes the memfd: the worker holds its own mapping, if any
     try:
         if kind == P.RESULT:
             try:
-                result = loads(value[4])
+                result = loads_oob(value[4], value[5])
             except Exception as exc:
                 future.set_exception(SerializationError(
                     f"cannot unpickle the return value of {describe(task.fn)}: "

@@ -1,4 +1,11 @@
-"""Pickling across the process boundary: protocol 5, cloudpickle where plain pickle cannot."""
+"""Pickling across the process boundary: protocol 5, cloudpickle where plain pickle cannot.
+
+Calls and results travel with their large buffers out of band: pickle protocol 5 hands
+each contiguous buffer (NumPy arrays, and bytes, bytearray or memoryview passed as an
+argument or returned) to a callback instead of copying it into the pickle; buffers of
+``OOB_MIN`` bytes or more are copied once into an Attachment (a memfd) and the receiver
+maps them instead of copying them again.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +21,16 @@ PROTOCOL = 5
 # What plain pickle raises for objects it cannot handle (locks, lambdas, local classes...).
 _PICKLE_FAILURES = (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError)
 _MAIN = b"__main__"
+# Buffers at least this large travel out of band; smaller ones are cheaper to copy inline.
+OOB_MIN = 1 << 16
+# Types pickle always copies inline; as a call's arguments or a result they are wrapped.
+_RAW_TYPES = frozenset({bytes, bytearray, memoryview})
 
 
-def _cloudpickle_dumps(obj: Any) -> bytes:
+def _cloudpickle_dumps(obj: Any, buffer_callback: Any = None) -> bytes:
     import cloudpickle  # imported on first need: most tasks never pay for it
 
-    return cloudpickle.dumps(obj, protocol=PROTOCOL)
+    return cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=buffer_callback)
 
 
 def dumps(obj: Any) -> bytes:
@@ -30,13 +41,99 @@ def dumps(obj: Any) -> bytes:
     classes do not pickle by reference at all: both go through cloudpickle, which pickles
     them by value. Raises whatever pickling raised if both fail.
     """
+    return _dumps(obj, None, None)
+
+
+def _dumps(obj: Any, buffer_callback: Any, buffers: list | None) -> bytes:
     try:
-        data = pickle.dumps(obj, protocol=PROTOCOL)
+        data = pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=buffer_callback)
+        # Maybe a __main__ reference: a false alarm only costs a slower pickle.
+        if _MAIN not in data:
+            return data
     except _PICKLE_FAILURES:
-        return _cloudpickle_dumps(obj)
-    if _MAIN in data:  # maybe a __main__ reference; a false alarm only costs a slower pickle
-        return _cloudpickle_dumps(obj)
-    return data
+        pass
+    if buffers:
+        buffers.clear()  # cloudpickle hands them over again
+    return _cloudpickle_dumps(obj, buffer_callback)
+
+
+def dumps_oob(obj: Any) -> tuple[bytes, Any]:
+    """(pickle, Attachment or None): ``obj`` pickled with its large buffers apart.
+
+    If no memfd can be made (memory is short), the buffers are pickled inline instead.
+    """
+    raws: list[memoryview] = []
+
+    def take(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            raw = buffer.raw()
+        except BufferError:  # not contiguous: pickled inline
+            return True
+        if raw.nbytes < OOB_MIN:
+            return True
+        raws.append(raw)
+        return False
+
+    data = _dumps(obj, take, raws)
+    if not raws:
+        return data, None
+    from ._core import pack_buffers
+
+    try:
+        return data, pack_buffers(raws)
+    except OSError:
+        return dumps(obj), None
+
+
+def loads_oob(data: bytes, attachment: Any) -> Any:
+    """Unpickles what ``dumps_oob`` made; the attachment's buffers are mapped, not copied."""
+    if attachment is None:
+        return pickle.loads(data)
+    return pickle.loads(data, buffers=attachment.map())
+
+
+class _Raw:
+    """A large bytes, bytearray or memoryview sent as an argument or a result: pickle has
+    no out-of-band path for these types, so they are wrapped in one that has."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[Any, ...]]:
+        kind = type(self.value)
+        return _unraw, (0 if kind is bytes else 1 if kind is bytearray else 2,
+                        pickle.PickleBuffer(self.value))
+
+
+def _unraw(kind: int, buffer: Any) -> Any:
+    if kind == 2:
+        return memoryview(buffer)  # the mapping itself: no copy
+    return bytes(buffer) if kind == 0 else bytearray(buffer)  # these types own their bytes
+
+
+def outband(value: Any) -> Any:
+    """``value``, wrapped to travel out of band if it is a large bytes-like object."""
+    if type(value) in _RAW_TYPES and memoryview(value).nbytes >= OOB_MIN:
+        try:
+            pickle.PickleBuffer(value).raw()
+        except (BufferError, TypeError):
+            return value
+        return _Raw(value)
+    return value
+
+
+def outband_call(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """A call's arguments with large bytes-like ones wrapped (usually returned as they are)."""
+    for value in args:
+        if type(value) in _RAW_TYPES:
+            break
+    else:
+        if not kwargs:
+            return args, kwargs
+    return (tuple(outband(value) for value in args),
+            {name: outband(value) for name, value in kwargs.items()})
 
 
 def dumps_function(fn: Callable[..., Any]) -> bytes:
@@ -49,10 +146,12 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
         ) from exc
 
 
-def dumps_call(fn: Callable[..., Any], payload: Any, args: Sequence[Any], kwargs: dict) -> bytes:
-    """Pickles a call's payload; on failure names the argument that failed and why."""
+def dumps_call(fn: Callable[..., Any], payload: Any, args: Sequence[Any],
+               kwargs: dict) -> tuple[bytes, Any]:
+    """Pickles a call's payload, large buffers apart (see ``dumps_oob``); on failure names
+    the argument that failed and why."""
     try:
-        return dumps(payload)
+        return dumps_oob(payload)
     except Exception as exc:
         raise _name_culprit(fn, args, kwargs, exc) from exc
 

@@ -18,8 +18,8 @@ import traceback
 from typing import Any
 
 from . import _protocol as P
-from ._lanes import new_event_loop
-from ._serialize import dumps, is_coroutine_function, loads
+from ._lanes import new_event_loop, start_loop_thread
+from ._serialize import dumps, dumps_oob, is_coroutine_function, loads, loads_oob, outband
 
 _LIFELINE_EXIT = 70
 # How long an idle worker spins for its next frame before it sleeps on the futex. Longer
@@ -73,10 +73,10 @@ class _Loop:
     def get(self) -> Any:
         with self._lock:
             if self._loop is None:
-                self._loop = new_event_loop()
                 if self._threaded:
-                    threading.Thread(target=self._loop.run_forever, name="multilane-loop",
-                                     daemon=True).start()
+                    self._loop = start_loop_thread("multilane-loop")[1]
+                else:
+                    self._loop = new_event_loop()
             return self._loop
 
     def settle(self, value: Any) -> Any:
@@ -97,9 +97,10 @@ def _call(fn: Any, flags: int, args: Any, kwargs: dict, loop: _Loop) -> Any:
     return settle(fn(*args, **kwargs))
 
 
-def _result_payload(result: Any) -> bytes:
+def _result_payload(result: Any) -> tuple[bytes, Any]:
+    """(pickle, Attachment or None) for a task's return value."""
     try:
-        return dumps(result)
+        return dumps_oob(outband(result))
     except Exception as exc:
         from .errors import SerializationError
 
@@ -111,7 +112,7 @@ def _result_payload(result: Any) -> bytes:
 def _start(endpoint: Any) -> dict | None:
     """Reads INIT, adopts the parent's sys.path, runs the initializer; the settings, or None
     if the worker must stop."""
-    kind, _, _, _, payload = endpoint.recv(None)
+    kind, _, _, _, payload, _ = endpoint.recv(None)
     if kind != P.INIT:
         print(f"multilane.worker: expected INIT, got frame kind {kind}", file=sys.stderr)
         return None
@@ -142,14 +143,17 @@ def _run(endpoint: Any) -> int:
     clock = time.perf_counter_ns
     loop = _Loop(threaded=False)
     while True:
-        kind, task_id, aux, flags, payload = recv(None)
+        kind, task_id, aux, flags, payload, attachment = recv(None)
         if kind == P.CALL:
             set_running(task_id)
             start = clock()
             try:
-                fn, args, kwargs = _decode_call(flags, aux, payload, functions)
-                data = _result_payload(_call(fn, flags, args, kwargs, loop))
-                send(P.RESULT, task_id, clock() - start, 0, data)
+                fn, args, kwargs = _decode_call(flags, aux, payload, attachment, functions)
+                del attachment  # the mapping lives as long as the arguments need it
+                data, attachment = _result_payload(_call(fn, flags, args, kwargs, loop))
+                del fn, args, kwargs
+                send(P.RESULT, task_id, clock() - start, 0, data, attachment)
+                del data, attachment
             except BaseException as exc:  # the task's own exception, SystemExit included
                 eflags, data = _error_payload(exc)
                 del exc
@@ -159,11 +163,12 @@ def _run(endpoint: Any) -> int:
             return 0
 
 
-def _decode_call(flags: int, aux: int, payload: bytes, functions: dict[int, Any]) -> tuple:
+def _decode_call(flags: int, aux: int, payload: bytes, attachment: Any,
+                 functions: dict[int, Any]) -> tuple:
     """(function, args, kwargs) of a CALL frame."""
     if flags & P.CALL_INLINE_FN:
-        return loads(payload)
-    args, kwargs = loads(payload)
+        return loads_oob(payload, attachment)
+    args, kwargs = loads_oob(payload, attachment)
     return functions[aux], args, kwargs
 
 
@@ -193,16 +198,18 @@ def _run_hybrid(endpoint: Any, concurrency: int) -> int:
 
     def reply(task_id: int, start: int, result: Any = None,
               error: BaseException | None = None) -> None:
+        attachment = None
         if error is None:
             try:
-                kind, flags, data = P.RESULT, 0, _result_payload(result)
+                kind, flags = P.RESULT, 0
+                data, attachment = _result_payload(result)
             except BaseException as exc:
                 error = exc
         if error is not None:
             kind = P.ERROR
             flags, data = _error_payload(error)
         with send_lock:
-            endpoint.send(kind, task_id, clock() - start, flags, data)
+            endpoint.send(kind, task_id, clock() - start, flags, data, attachment)
 
     def run_in_thread(task_id: int, start: int, fn: Any, flags: int, args: Any,
                       kwargs: dict) -> None:
@@ -223,14 +230,15 @@ def _run_hybrid(endpoint: Any, concurrency: int) -> int:
 
     try:
         while True:
-            kind, task_id, aux, flags, payload = endpoint.recv(None)
+            kind, task_id, aux, flags, payload, attachment = endpoint.recv(None)
             if kind != P.CALL:
                 if not _control(kind, aux, payload, functions):
                     return 0
                 continue
             start = clock()
             try:
-                fn, args, kwargs = _decode_call(flags, aux, payload, functions)
+                fn, args, kwargs = _decode_call(flags, aux, payload, attachment, functions)
+                del attachment
             except BaseException as exc:
                 reply(task_id, start, error=exc)
                 continue

@@ -23,11 +23,14 @@ class Channel {
   Channel(Ring tx, Ring rx, int socket_fd, std::size_t inline_max) noexcept
       : tx_(tx), rx_(rx), socket_(socket_fd), inline_max_(inline_max) {}
 
-  /// Sends now or returns false if the ring has no room (never blocks).
-  [[nodiscard]] bool try_send(const FrameHeader& header, std::span<const std::byte> payload);
+  /// Sends now or returns false if the ring has no room (never blocks). A non-empty
+  /// `attachment` travels with the frame (its descriptor is duplicated; the caller keeps
+  /// it, so the same attachment can be sent again, to this receiver or another).
+  [[nodiscard]] bool try_send(const FrameHeader& header, std::span<const std::byte> payload,
+                              const Attachment* attachment = nullptr);
   /// Sends, waiting while the ring is full (back-pressure). False after `timeout`.
   bool send(const FrameHeader& header, std::span<const std::byte> payload, std::chrono::nanoseconds timeout,
-            SpinPolicy policy = {});
+            SpinPolicy policy = {}, const Attachment* attachment = nullptr);
   /// Receives one frame if one is waiting.
   [[nodiscard]] bool try_recv(Frame& out);
   /// Waits up to `timeout` (negative: forever) for a frame.
@@ -38,6 +41,9 @@ class Channel {
 
  private:
   [[nodiscard]] bool send_blob(const FrameHeader& header, std::span<const std::byte> payload);
+  [[nodiscard]] bool send_attached(const FrameHeader& header, std::span<const std::byte> payload,
+                                   const Attachment& attachment);
+  [[nodiscard]] std::size_t in_ring(std::size_t payload_size) const noexcept;
   void finish_recv(Frame& out);
 
   Ring tx_;

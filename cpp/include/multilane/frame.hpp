@@ -7,6 +7,8 @@
 #include <span>
 #include <vector>
 
+#include "multilane/attachment.hpp"
+
 namespace multilane {
 
 /// Message kinds. The core only moves frames; the meaning of each kind is the Python
@@ -26,6 +28,10 @@ enum class FrameKind : std::uint32_t {
 /// Set in `flags` when the payload travels as a memfd over the link's socket; the ring then
 /// carries only the payload's length (8 bytes).
 inline constexpr std::uint32_t kFlagBlob = 1U << 31;
+/// Set in `flags` when an Attachment's descriptor went over the socket before the frame.
+inline constexpr std::uint32_t kFlagAttachment = 1U << 30;
+/// The flags the channel owns; senders may not set them.
+inline constexpr std::uint32_t kChannelFlags = kFlagBlob | kFlagAttachment;
 
 struct FrameHeader {
   std::uint64_t task_id = 0;
@@ -38,6 +44,7 @@ static_assert(sizeof(FrameHeader) == 24);
 struct Frame {
   FrameHeader header;
   std::vector<std::byte> payload;
+  Attachment attachment;  // empty unless the sender attached buffers
 };
 
 /// Splits a raw ring frame into header and payload. Throws CorruptFrame if it is too short.

@@ -29,7 +29,12 @@ namespace platform {
 int memfd(const char* name, std::size_t size);
 /// Size in bytes of the file behind `fd`.
 std::size_t file_size(int fd);
-void* map_shared(int fd, std::size_t size);
+/// A shared read-write mapping; `populate` faults every page in at once (MAP_POPULATE).
+void* map_shared(int fd, std::size_t size, bool populate = false);
+/// A private copy-on-write mapping: writes stay in this process, the file is never written.
+void* map_private(int fd, std::size_t size);
+/// Reads exactly `size` bytes at `offset` (pread); throws SystemError (EIO if too short).
+void read_at(int fd, void* out, std::size_t size, std::size_t offset);
 void unmap(void* addr, std::size_t size) noexcept;
 void close_fd(int fd) noexcept;
 

@@ -1,0 +1,88 @@
+// bindings/bind_attachment.cpp
+// Binds Attachment (out-of-band buffers in a memfd) and MappedBuffer, a buffer-protocol view
+// of one buffer in a private mapping. Packing copies with the GIL released.
+#include <nanobind/nanobind.h>
+
+#include <memory>
+#include <vector>
+
+#include "bindings.hpp"
+#include "multilane/attachment.hpp"
+
+namespace nb = nanobind;
+
+namespace multilane::bindings {
+
+namespace {
+
+/// One buffer of a mapped attachment. The mapping lives as long as any MappedBuffer (or a
+/// memoryview or array made from one) refers to it.
+struct MappedBuffer {
+  std::shared_ptr<const AttachmentMap> map;
+  std::span<std::byte> data;
+};
+
+int mapped_getbuffer(PyObject* self, Py_buffer* view, int flags) {
+  auto* buffer = nb::inst_ptr<MappedBuffer>(self);
+  return PyBuffer_FillInfo(view, self, buffer->data.data(), static_cast<Py_ssize_t>(buffer->data.size()),
+                           /*readonly=*/0, flags);
+}
+
+PyType_Slot mapped_slots[] = {{Py_bf_getbuffer, reinterpret_cast<void*>(mapped_getbuffer)}, {0, nullptr}};
+
+/// Holds Py_buffer views for the duration of a pack (the exporters stay locked meanwhile).
+class Views {
+ public:
+  explicit Views(const nb::list& objects) {
+    views_.reserve(objects.size());
+    for (nb::handle obj : objects) {
+      Py_buffer view;
+      if (PyObject_GetBuffer(obj.ptr(), &view, PyBUF_ANY_CONTIGUOUS) != 0) throw nb::python_error();
+      views_.push_back(view);
+      spans_.emplace_back(static_cast<const std::byte*>(view.buf), static_cast<std::size_t>(view.len));
+    }
+  }
+  ~Views() {
+    for (Py_buffer& view : views_) PyBuffer_Release(&view);
+  }
+  Views(const Views&) = delete;
+  Views& operator=(const Views&) = delete;
+  [[nodiscard]] std::span<const std::span<const std::byte>> spans() const { return spans_; }
+
+ private:
+  std::vector<Py_buffer> views_;
+  std::vector<std::span<const std::byte>> spans_;
+};
+
+}  // namespace
+
+void bind_attachment(nb::module_& m) {
+  nb::class_<MappedBuffer>(m, "MappedBuffer", nb::type_slots(mapped_slots),
+                           "One received buffer, mapped copy-on-write (writes stay in this process).")
+      .def("__len__", [](const MappedBuffer& b) { return b.data.size(); });
+
+  nb::class_<Attachment>(m, "Attachment", "Buffers packed into one memfd, to send beside a frame.")
+      .def_prop_ro("count", &Attachment::count)
+      .def_prop_ro("size", &Attachment::size)
+      .def_prop_ro("payload_bytes", &Attachment::payload_bytes)
+      .def(
+          "map",
+          [](const Attachment& attachment) {
+            auto map = std::make_shared<const AttachmentMap>(attachment);
+            nb::list out;
+            for (std::size_t i = 0; i < map->count(); ++i) out.append(nb::cast(MappedBuffer{map, map->buffer(i)}));
+            return out;
+          },
+          "Maps the memfd privately; returns one MappedBuffer per buffer (no copy).");
+
+  m.def(
+      "pack_buffers",
+      [](const nb::list& buffers) {
+        Views views(buffers);
+        nb::gil_scoped_release release;
+        return Attachment::pack(views.spans());
+      },
+      nb::arg("buffers"), "Copies contiguous buffers (bytes, memoryview, PickleBuffer.raw()...) into an Attachment.");
+}
+
+}  // namespace multilane::bindings

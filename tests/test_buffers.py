@@ -1,0 +1,176 @@
+"""Large buffers travel out of band: mapped by the receiver, not copied, both ways."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import _tasks
+import numpy as np
+import pytest
+from conftest import TIMEOUT, wait_for_file
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import multilane
+from multilane._serialize import OOB_MIN, dumps_oob, loads_oob
+
+BIG = OOB_MIN // 8 * 4  # float64 elements: four times the out-of-band threshold
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with multilane.ProcessPoolExecutor(2) as ex:
+        yield ex
+
+
+def _roundtrip(obj):
+    data, attachment = dumps_oob(obj)
+    return loads_oob(data, attachment), attachment
+
+
+# ---------------------------------------------------------------- in one process
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(BIG, dtype=np.float64),
+    np.arange(BIG, dtype=np.int8).reshape(-1, 64),
+    np.asfortranarray(np.arange(BIG, dtype=np.float32).reshape(256, -1)),
+    np.zeros((0, 10)),
+    np.arange(BIG * 2, dtype=np.int64)[::2],  # not contiguous: pickled inline
+    np.array([{"a": 1}, None, "x"] * 1000, dtype=object),  # objects: pickled inline
+    np.arange(BIG, dtype=np.complex128).view([("re", "f8"), ("im", "f8")]),
+], ids=["f64", "i8-2d", "fortran", "empty", "strided", "object", "structured"])
+def test_arrays_round_trip_exactly(array):
+    back, attachment = _roundtrip(array)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    if array.flags.f_contiguous and not array.flags.c_contiguous:
+        assert back.flags.f_contiguous  # Fortran order is kept
+    assert np.array_equal(back, array) if array.dtype != object else list(back) == list(array)
+    contiguous = array.flags.c_contiguous or array.flags.f_contiguous
+    big = array.nbytes >= OOB_MIN and array.dtype != object
+    assert (attachment is not None) == (contiguous and big)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hnp.arrays(dtype=hnp.scalar_dtypes(), shape=hnp.array_shapes(max_dims=3, max_side=300)),
+       st.booleans())
+def test_any_array_round_trips(array, fortran):
+    if fortran:
+        array = np.asfortranarray(array)
+    back, _ = _roundtrip({"array": array, "tail": [array[::-1]]})
+    np.testing.assert_array_equal(back["array"], array)
+    np.testing.assert_array_equal(back["tail"][0], array[::-1])
+
+
+def test_received_arrays_are_writable_and_private():
+    array = np.arange(BIG, dtype=np.float64)
+    data, attachment = dumps_oob(array)
+    first, second = loads_oob(data, attachment), loads_oob(data, attachment)
+    first[:] = -1
+    assert np.array_equal(second, array)  # a write reaches no other receiver
+    assert np.array_equal(loads_oob(data, attachment), array)  # nor the memfd
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_large_bytes_like_arguments_travel_out_of_band(pool, kind):
+    value = kind(os.urandom(OOB_MIN * 3))
+    assert pool.submit(_tasks.describe_bytes, value).result(TIMEOUT) == (
+        kind.__name__, bytes(value)[:8], len(value))
+    back = pool.submit(_tasks.make_bytes, kind.__name__, OOB_MIN * 2).result(TIMEOUT)
+    assert type(back) is kind and len(back) == OOB_MIN * 2
+
+
+# ---------------------------------------------------------------- through a pool
+
+
+@pytest.mark.parametrize("shape", [(BIG,), (BIG // 64, 64), (0,)])
+def test_arrays_to_a_worker_and_back(pool, shape):
+    array = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+    assert pool.submit(_tasks.array_sum, array).result(TIMEOUT) == array.sum()
+    doubled = pool.submit(_tasks.array_double, array).result(TIMEOUT)
+    assert np.array_equal(doubled, array * 2)
+    assert doubled.flags.writeable
+    doubled += 1  # the result is the caller's to modify
+
+
+def test_a_result_outlives_its_pool(no_leaks):
+    with multilane.ProcessPoolExecutor(1) as ex:
+        result = ex.submit(_tasks.array_double, np.ones(BIG)).result(TIMEOUT)
+    assert result.sum() == 2 * BIG  # the mapping stays while the array does
+    del result
+
+
+def test_the_sender_cannot_change_what_the_worker_received(no_leaks, tmp_path):
+    """The worker's view is a private mapping of a copy made at submit time."""
+    array = np.zeros(BIG)
+    gate = str(tmp_path / "gate")
+    with multilane.ProcessPoolExecutor(1) as ex:
+        future = ex.submit(_tasks.sum_after_file, array, gate)
+        array[:] = 5  # after submit: the worker must still see zeros
+        open(gate, "w").close()
+        assert future.result(TIMEOUT) == 0.0
+
+
+def test_map_chunks_carry_arrays(pool):
+    arrays = [np.full(BIG, i, dtype=np.float64) for i in range(6)]
+    assert list(pool.map(_tasks.array_sum, arrays, chunksize=2)) == [BIG * i for i in range(6)]
+
+
+def test_a_crash_with_a_buffer_in_flight_loses_nothing(no_leaks, tmp_path):
+    """The worker dies holding a mapped argument: its future fails, the pool goes on, and
+    the memory goes back (no descriptor, no mapping kept: no_leaks and /proc/meminfo)."""
+    shmem_before = _shmem_kib()
+    with multilane.ProcessPoolExecutor(1) as ex:
+        path = str(tmp_path / "pid")
+        future = ex.submit(_tasks.hold_array_and_announce, np.ones(BIG * 256), path)
+        os.kill(wait_for_file(path), signal.SIGKILL)
+        with pytest.raises(multilane.WorkerCrashed):
+            future.result(TIMEOUT)
+        assert ex.submit(_tasks.array_sum, np.ones(BIG)).result(TIMEOUT) == BIG
+    del future
+    assert _shmem_kib() - shmem_before < BIG * 256 * 8 // 1024 // 2  # 64 MiB sent
+
+
+def test_soak_of_large_tasks_keeps_memory_and_descriptors_flat(no_leaks):
+    array = np.ones(BIG * 4)
+    with multilane.ProcessPoolExecutor(2) as ex:
+        for _ in range(50):  # warm: workers settle their own allocations
+            ex.submit(_tasks.array_double, array).result(TIMEOUT)
+        rss, shmem, fds = _rss_kib(), _shmem_kib(), len(os.listdir("/proc/self/fd"))
+        for _ in range(10):
+            results = list(ex.map(_tasks.array_double, [array] * 50, chunksize=1))
+            assert all(r[0] == 2.0 for r in results)
+            del results
+        assert len(os.listdir("/proc/self/fd")) == fds
+        assert _rss_kib() - rss < 20 * 1024
+        assert _shmem_kib() - shmem < 20 * 1024
+
+
+@pytest.mark.skipif(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") < 16 * 2**30,
+                    reason="needs 16 GiB of memory")
+def test_an_array_over_2_gib(no_leaks):
+    array = np.ones(2**31 // 8 + 1024, dtype=np.float64)  # 2 GiB + 8 KiB
+    with multilane.ProcessPoolExecutor(1) as ex:
+        assert ex.submit(_tasks.array_sum, array).result(TIMEOUT * 4) == array.size
+
+
+def _meminfo_kib(field):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _shmem_kib():
+    return _meminfo_kib("Shmem")
+
+
+def _rss_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise KeyError("VmRSS")
