@@ -3,6 +3,9 @@
 // of one buffer in a private mapping. Packing copies with the GIL released.
 #include <nanobind/nanobind.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -54,6 +57,18 @@ class Views {
   std::vector<std::span<const std::byte>> spans_;
 };
 
+/// The process's arena: free blocks up to an eighth of memory, at most 1 GiB. Never
+/// destroyed (blocks may be released by Python objects freed during interpreter exit).
+Arena& process_arena() {
+  static Arena* arena = [] {
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long page = ::sysconf(_SC_PAGE_SIZE);
+    const std::size_t memory = pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
+    return new Arena(std::min<std::size_t>(std::size_t{1} << 30, memory / 8));
+  }();
+  return *arena;
+}
+
 }  // namespace
 
 void bind_attachment(nb::module_& m) {
@@ -61,10 +76,11 @@ void bind_attachment(nb::module_& m) {
                            "One received buffer, mapped copy-on-write (writes stay in this process).")
       .def("__len__", [](const MappedBuffer& b) { return b.data.size(); });
 
-  nb::class_<Attachment>(m, "Attachment", "Buffers packed into one memfd, to send beside a frame.")
+  nb::class_<Attachment>(m, "Attachment", "Buffers packed into a memfd block, to send beside a frame.")
       .def_prop_ro("count", &Attachment::count)
       .def_prop_ro("size", &Attachment::size)
       .def_prop_ro("payload_bytes", &Attachment::payload_bytes)
+      .def("taint", &Attachment::taint, "The block went to a process that died: never reuse it.")
       .def(
           "map",
           [](const Attachment& attachment) {
@@ -73,16 +89,32 @@ void bind_attachment(nb::module_& m) {
             for (std::size_t i = 0; i < map->count(); ++i) out.append(nb::cast(MappedBuffer{map, map->buffer(i)}));
             return out;
           },
-          "Maps the memfd privately; returns one MappedBuffer per buffer (no copy).");
+          "Maps the block privately; returns one MappedBuffer per buffer (no copy). A received "
+          "attachment can be mapped once.");
 
   m.def(
       "pack_buffers",
       [](const nb::list& buffers) {
         Views views(buffers);
         nb::gil_scoped_release release;
-        return Attachment::pack(views.spans());
+        return process_arena().pack(views.spans());
       },
-      nb::arg("buffers"), "Copies contiguous buffers (bytes, memoryview, PickleBuffer.raw()...) into an Attachment.");
+      nb::arg("buffers"),
+      "Copies contiguous buffers (bytes, memoryview, PickleBuffer.raw()...) into a block of this "
+      "process's arena.");
+
+  m.def(
+      "arena_trim", [] { process_arena().trim(); }, "Closes the arena's free blocks (no pool is left).");
+
+  m.def("arena_stats", [] {
+    const Arena::Stats s = process_arena().stats();
+    nb::dict out;
+    out["blocks_made"] = s.blocks_made;
+    out["blocks_reused"] = s.blocks_reused;
+    out["free_bytes"] = s.free_bytes;
+    out["lent_blocks"] = s.lent_blocks;
+    return out;
+  });
 }
 
 }  // namespace multilane::bindings

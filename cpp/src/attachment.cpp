@@ -1,8 +1,11 @@
 // cpp/src/attachment.cpp
-// Attachment: pack buffers into a memfd, read and check its table, map it privately.
+// Attachment: blocks of an Arena (sender), receipts (receiver), private mappings of either.
 #include "multilane/attachment.hpp"
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -16,94 +19,301 @@ namespace {
 constexpr std::uint64_t kMagic = 0x48434154'54414c4dULL;  // "MLATTACH", little-endian
 constexpr std::size_t kPage = 4096;
 
+/// At offset 0 of every block, followed by `count` entries.
 struct TableHeader {
   std::uint64_t magic;
   std::uint64_t count;
+  std::atomic<std::int64_t> outstanding;  // deliveries not yet released by their receiver
+  std::uint64_t used;                     // bytes of the block in use (table and buffers)
 };
+static_assert(sizeof(TableHeader) == 32);
+static_assert(std::atomic<std::int64_t>::is_always_lock_free, "the count is shared between processes");
 
 constexpr std::size_t align_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
-std::size_t table_bytes(std::size_t count) {
-  return sizeof(TableHeader) + count * sizeof(Attachment::Entry);
-}
+std::size_t table_bytes(std::size_t count) { return sizeof(TableHeader) + count * sizeof(Attachment::Entry); }
+
+/// A memfd the sender keeps mapped (shared) for as long as it owns the block.
+struct Block {
+  int fd = -1;
+  std::size_t capacity = 0;
+  std::byte* base = nullptr;
+  bool tainted = false;
+  std::uint64_t generation = 0;  // bumped each time the block is reused
+
+  explicit Block(std::size_t size) : capacity(size) {
+    fd = platform::memfd("multilane-buffers", size);
+    try {
+      base = static_cast<std::byte*>(platform::map_shared(fd, size, /*populate=*/true));
+    } catch (...) {
+      platform::close_fd(fd);
+      throw;
+    }
+  }
+  ~Block() {
+    platform::unmap(base, capacity);
+    platform::close_fd(fd);
+  }
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+  [[nodiscard]] TableHeader* header() const { return reinterpret_cast<TableHeader*>(base); }
+  [[nodiscard]] bool released() const { return header()->outstanding.load(std::memory_order_acquire) == 0; }
+};
 
 }  // namespace
 
-Attachment::Attachment(int fd) : fd_(fd) {
-  try {
-    size_ = platform::file_size(fd);
-    TableHeader header{};
-    if (size_ < sizeof header) throw CorruptFrame("attachment smaller than its table");
-    platform::read_at(fd, &header, sizeof header, 0);
-    if (header.magic != kMagic) throw CorruptFrame("attachment without its table");
-    if (header.count > (size_ - sizeof header) / sizeof(Entry)) throw CorruptFrame("attachment table too long");
-    entries_.resize(header.count);
-    if (header.count) platform::read_at(fd, entries_.data(), header.count * sizeof(Entry), sizeof header);
-    const std::size_t data_start = table_bytes(header.count);
-    for (const Entry& e : entries_) {
-      if (e.offset < data_start || e.offset > size_ || e.length > size_ - e.offset) {
-        throw CorruptFrame("attachment buffer outside the memfd");
+struct Arena::Shared {
+  std::mutex mu;
+  std::size_t keep_bytes;
+  std::vector<std::unique_ptr<Block>> free;       // reusable now
+  std::vector<std::unique_ptr<Block>> returning;  // no sender handle, receivers still mapped
+  std::size_t free_bytes = 0;
+  std::size_t lent = 0;
+  std::size_t made = 0;
+  std::size_t reused = 0;
+
+  explicit Shared(std::size_t keep) : keep_bytes(keep) {}
+
+  void sweep_locked() {
+    for (std::size_t i = 0; i < returning.size();) {
+      if (returning[i]->released()) {
+        free_bytes += returning[i]->capacity;
+        free.push_back(std::move(returning[i]));
+        returning[i] = std::move(returning.back());
+        returning.pop_back();
+      } else {
+        ++i;
       }
     }
-  } catch (...) {
-    platform::close_fd(fd_);
-    fd_ = -1;
-    throw;
+    while ((free_bytes > keep_bytes || free.size() > Arena::kMaxFreeBlocks) && !free.empty()) {
+      // Drop the largest first.
+      std::size_t largest = 0;
+      for (std::size_t i = 1; i < free.size(); ++i) {
+        if (free[i]->capacity > free[largest]->capacity) largest = i;
+      }
+      free_bytes -= free[largest]->capacity;
+      free[largest] = std::move(free.back());
+      free.pop_back();
+    }
   }
+
+  std::unique_ptr<Block> take(std::size_t needed) {
+    std::unique_ptr<Block> block;
+    {
+      std::lock_guard lock(mu);
+      sweep_locked();
+      std::size_t best = free.size();
+      for (std::size_t i = 0; i < free.size(); ++i) {
+        const std::size_t cap = free[i]->capacity;
+        // Big enough, and not wastefully big (a small payload would pin a huge block).
+        if (cap >= needed && cap <= needed * 2 + (std::size_t{1} << 20) &&
+            (best == free.size() || cap < free[best]->capacity)) {
+          best = i;
+        }
+      }
+      if (best != free.size()) {
+        block = std::move(free[best]);
+        free[best] = std::move(free.back());
+        free.pop_back();
+        free_bytes -= block->capacity;
+        ++block->generation;
+        ++reused;
+        ++lent;
+        return block;
+      }
+    }
+    block = std::make_unique<Block>(needed);  // outside the lock: faulting pages in is slow
+    std::lock_guard lock(mu);
+    ++made;
+    ++lent;
+    return block;
+  }
+
+  /// The block of a delivery whose sender handles are gone, if it still waits for that
+  /// delivery's receiver: nullptr once it was released (and maybe reused since).
+  Block* waiting_locked(const void* block, std::uint64_t generation) {
+    for (auto& b : returning) {
+      if (b.get() == block && b->generation == generation && !b->released()) return b.get();
+    }
+    return nullptr;
+  }
+
+  bool released(const void* block, std::uint64_t generation) {
+    std::lock_guard lock(mu);
+    return waiting_locked(block, generation) == nullptr;
+  }
+
+  void abandon(const void* block, std::uint64_t generation) {
+    std::lock_guard lock(mu);
+    if (Block* b = waiting_locked(block, generation)) {
+      std::erase_if(returning, [b](const std::unique_ptr<Block>& r) { return r.get() == b; });
+    }
+  }
+
+  void give_back(std::unique_ptr<Block> block) {
+    std::lock_guard lock(mu);
+    --lent;
+    if (block->tainted) return;  // destroyed: closed, and freed once its receivers are gone
+    returning.push_back(std::move(block));
+    sweep_locked();
+  }
+};
+
+/// What an Attachment handle shares: a block of an arena (sender) or a receipt (receiver).
+struct Attachment::State {
+  // Sender side.
+  std::unique_ptr<Block> block;
+  std::shared_ptr<Arena::Shared> arena;
+  // Receiver side: the descriptor until it is mapped, and the table mapped shared so the
+  // delivery can be released.
+  int fd = -1;
+  TableHeader* header = nullptr;
+  std::size_t header_bytes = 0;
+  // Both.
+  std::size_t used = 0;
+  std::vector<Entry> entries;
+
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() {
+    if (block) {
+      arena->give_back(std::move(block));
+      return;
+    }
+    if (header != nullptr) {
+      header->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+      platform::unmap(header, header_bytes);
+    }
+    platform::close_fd(fd);
+  }
+  [[nodiscard]] int descriptor() const noexcept { return block ? block->fd : fd; }
+};
+
+Attachment::Attachment(int fd) {
+  auto state = std::make_shared<State>();
+  state->fd = fd;  // closed by the state from here on, whatever happens
+  const std::size_t file = platform::file_size(fd);
+  TableHeader header{};
+  if (file < sizeof header) throw CorruptFrame("attachment smaller than its table");
+  platform::read_at(fd, &header, sizeof header, 0);
+  if (header.magic != kMagic) throw CorruptFrame("attachment without its table");
+  if (header.count > (file - sizeof header) / sizeof(Entry)) throw CorruptFrame("attachment table too long");
+  const std::size_t table = table_bytes(header.count);
+  if (header.used < table || header.used > file) throw CorruptFrame("attachment size does not match its table");
+  state->entries.resize(header.count);
+  if (header.count != 0) platform::read_at(fd, state->entries.data(), header.count * sizeof(Entry), sizeof header);
+  for (const Entry& e : state->entries) {
+    if (e.offset < table || e.offset > header.used || e.length > header.used - e.offset) {
+      throw CorruptFrame("attachment buffer outside its block");
+    }
+  }
+  state->used = header.used;
+  state->header_bytes = std::min(align_up(table, kPage), file);
+  state->header = static_cast<TableHeader*>(platform::map_shared(fd, state->header_bytes));
+  state_ = std::move(state);
 }
 
-Attachment::~Attachment() { platform::close_fd(fd_); }
+int Attachment::fd() const noexcept { return state_ ? state_->descriptor() : -1; }
+std::size_t Attachment::size() const noexcept { return state_ ? state_->used : 0; }
+std::size_t Attachment::count() const noexcept { return state_ ? state_->entries.size() : 0; }
 
-Attachment::Attachment(Attachment&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), size_(std::exchange(other.size_, 0)), entries_(std::move(other.entries_)) {}
-
-Attachment& Attachment::operator=(Attachment&& other) noexcept {
-  if (this != &other) {
-    platform::close_fd(fd_);
-    fd_ = std::exchange(other.fd_, -1);
-    size_ = std::exchange(other.size_, 0);
-    entries_ = std::move(other.entries_);
-  }
-  return *this;
+const std::vector<Attachment::Entry>& Attachment::entries() const noexcept {
+  static const std::vector<Entry> none;
+  return state_ ? state_->entries : none;
 }
 
 std::size_t Attachment::payload_bytes() const noexcept {
   std::size_t total = 0;
-  for (const Entry& e : entries_) total += e.length;
+  for (const Entry& e : entries()) total += e.length;
   return total;
 }
 
-Attachment Attachment::pack(std::span<const std::span<const std::byte>> buffers) {
-  std::vector<Entry> entries;
+void Attachment::note_sent() const {
+  if (!state_ || !state_->block) throw std::logic_error("only the process that packed an attachment can send it");
+  state_->block->header()->outstanding.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void Attachment::taint() const noexcept {
+  if (state_ && state_->block) state_->block->tainted = true;
+}
+
+bool Attachment::released() const noexcept { return !state_ || !state_->block || state_->block->released(); }
+
+Delivery::Delivery(const Attachment& attachment) : state_(attachment.state_) {
+  if (attachment.state_ && attachment.state_->block) {
+    arena_ = attachment.state_->arena;
+    block_ = attachment.state_->block.get();
+    generation_ = attachment.state_->block->generation;
+  }
+}
+
+bool Delivery::released() const {
+  if (arena_ == nullptr) return true;  // not a block of an arena
+  if (const auto state = state_.lock()) return state->block->released();
+  return arena_->released(block_, generation_);
+}
+
+void Delivery::abandon() const {
+  if (arena_ == nullptr) return;
+  if (const auto state = state_.lock()) {
+    if (!state->block->released()) state->block->tainted = true;
+    return;
+  }
+  arena_->abandon(block_, generation_);
+}
+
+void Arena::trim() {
+  std::lock_guard lock(shared_->mu);
+  shared_->sweep_locked();
+  shared_->free.clear();
+  shared_->free_bytes = 0;
+}
+
+Arena::Arena(std::size_t keep_bytes) : shared_(std::make_shared<Shared>(keep_bytes)) {}
+Arena::~Arena() = default;
+
+Attachment Arena::pack(std::span<const std::span<const std::byte>> buffers) {
+  std::vector<Attachment::Entry> entries;
   entries.reserve(buffers.size());
   std::size_t offset = align_up(table_bytes(buffers.size()), kPage);
   for (const auto& b : buffers) {
     entries.push_back({offset, b.size()});
     offset = align_up(offset + b.size(), kPage);
   }
-  const std::size_t size = offset;
-  Attachment out;
-  out.fd_ = platform::memfd("multilane-buffers", size);
-  out.size_ = size;
-  out.entries_ = std::move(entries);
-  void* map = platform::map_shared(out.fd_, size, /*populate=*/true);
-  auto* base = static_cast<std::byte*>(map);
-  const TableHeader header{kMagic, buffers.size()};
-  std::memcpy(base, &header, sizeof header);
-  if (!out.entries_.empty()) {
-    std::memcpy(base + sizeof header, out.entries_.data(), out.entries_.size() * sizeof(Entry));
+  const std::size_t used = offset;
+  auto state = std::make_shared<Attachment::State>();
+  state->block = shared_->take(used);
+  state->arena = shared_;
+  state->used = used;
+  std::byte* base = state->block->base;
+  auto* header = new (base) TableHeader{kMagic, buffers.size(), {0}, used};
+  (void)header;
+  if (!entries.empty()) {
+    std::memcpy(base + sizeof(TableHeader), entries.data(), entries.size() * sizeof(Attachment::Entry));
   }
   for (std::size_t i = 0; i < buffers.size(); ++i) {
-    if (!buffers[i].empty()) std::memcpy(base + out.entries_[i].offset, buffers[i].data(), buffers[i].size());
+    if (!buffers[i].empty()) std::memcpy(base + entries[i].offset, buffers[i].data(), buffers[i].size());
   }
-  platform::unmap(map, size);
-  return out;
+  state->entries = std::move(entries);
+  return Attachment(std::move(state));
+}
+
+Arena::Stats Arena::stats() const {
+  std::lock_guard lock(shared_->mu);
+  return {shared_->made, shared_->reused, shared_->free_bytes, shared_->lent + shared_->returning.size()};
 }
 
 AttachmentMap::AttachmentMap(const Attachment& attachment)
-    : size_(attachment.size()), entries_(attachment.entries()) {
-  if (attachment.empty()) throw std::invalid_argument("cannot map an empty attachment");
-  base_ = static_cast<std::byte*>(platform::map_private(attachment.fd(), size_));
+    : hold_(attachment.state_), size_(attachment.size()), entries_(attachment.entries()) {
+  if (!hold_) throw std::invalid_argument("cannot map an empty attachment");
+  const int fd = hold_->descriptor();
+  if (fd < 0) throw std::logic_error("a received attachment can be mapped once");
+  base_ = static_cast<std::byte*>(platform::map_private(fd, size_));
+  if (!hold_->block) {  // a receipt: the mapping is all it needs from here on
+    platform::close_fd(hold_->fd);
+    hold_->fd = -1;
+  }
 }
 
 AttachmentMap::~AttachmentMap() { platform::unmap(base_, size_); }

@@ -51,7 +51,13 @@ bool Channel::send_attached(const FrameHeader& header, std::span<const std::byte
                             const Attachment& attachment) {
   // As for blobs: the descriptor goes first, and only once the frame is sure to fit.
   if (Ring::footprint(in_ring(payload.size())) > tx_.capacity() - tx_.used()) return false;
-  platform::send_fd(socket_, attachment.fd());
+  attachment.note_sent();  // before the receiver can possibly release it
+  try {
+    platform::send_fd(socket_, attachment.fd());
+  } catch (...) {
+    attachment.taint();  // its count can no longer reach zero: never reuse the block
+    throw;
+  }
   FrameHeader attached = header;
   attached.flags |= kFlagAttachment;
   const bool sent = payload.size() > inline_max_ ? send_blob(attached, payload)

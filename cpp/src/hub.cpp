@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "multilane/platform.hpp"
 
@@ -17,7 +18,19 @@ struct Hub::Slot {
   int parent_socket = -1;
   pid_t pid = 0;
   Channel channel;
-  ~Slot() { platform::close_fd(parent_socket); }
+  // Attachments sent to this worker that it may not have released yet. When the worker
+  // is gone (the slot is released), whatever it still held can never be released: those
+  // blocks are abandoned, so their arena closes them instead of reusing them.
+  std::vector<Delivery> delivered;
+
+  void note_delivery(const Attachment& attachment) {
+    std::erase_if(delivered, [](const Delivery& d) { return d.released(); });
+    delivered.emplace_back(attachment);
+  }
+  ~Slot() {
+    for (const Delivery& d : delivered) d.abandon();
+    platform::close_fd(parent_socket);
+  }
 };
 
 Hub::Hub(HubOptions options)
@@ -76,7 +89,10 @@ std::shared_ptr<Hub::Slot> Hub::find(int slot) const {
 
 bool Hub::try_send(int slot, const FrameHeader& header, std::span<const std::byte> payload,
                    const Attachment* attachment) {
-  return find(slot)->channel.try_send(header, payload, attachment);
+  const auto target = find(slot);
+  if (!target->channel.try_send(header, payload, attachment)) return false;
+  if (attachment != nullptr && !attachment->empty()) target->note_delivery(*attachment);
+  return true;
 }
 
 bool Hub::signal(int slot, int sig) { return supervisor_.signal(find(slot)->pid, sig); }

@@ -25,9 +25,23 @@ std::size_t open_fds() {
 
 std::vector<std::byte> bytes(std::span<const std::byte> s) { return {s.begin(), s.end()}; }
 
-Attachment pack(const std::vector<std::vector<std::byte>>& buffers) {
+Attachment pack(Arena& arena, const std::vector<std::vector<std::byte>>& buffers) {
   std::vector<std::span<const std::byte>> spans(buffers.begin(), buffers.end());
-  return Attachment::pack(spans);
+  return arena.pack(spans);
+}
+
+/// Keeps no free block, so descriptor counts go back to where they were.
+Arena& test_arena() {
+  static Arena arena(0);
+  return arena;
+}
+
+Attachment pack(const std::vector<std::vector<std::byte>>& buffers) { return pack(test_arena(), buffers); }
+
+/// What a receiving process gets: the same memfd behind a new descriptor.
+Attachment receive(const Attachment& sent) {
+  sent.note_sent();
+  return Attachment(::dup(sent.fd()));
 }
 
 /// A memfd holding `raw` bytes, as a peer (or an attacker) might send.
@@ -61,7 +75,7 @@ TEST(Attachment, EveryBufferSizeRoundTripsPageAligned) {
 }
 
 TEST(Attachment, NoBuffersIsValid) {
-  const Attachment a = Attachment::pack({});
+  const Attachment a = test_arena().pack({});
   EXPECT_EQ(a.count(), 0U);
   const AttachmentMap map(a);
   EXPECT_EQ(map.count(), 0U);
@@ -73,7 +87,7 @@ TEST(Attachment, WritesThroughOneMappingReachNobodyElse) {
   const AttachmentMap second(a);
   std::memset(first.buffer(0).data(), 0, 10000);
   EXPECT_EQ(bytes(second.buffer(0)), pattern(10000, 1));
-  const Attachment reread(::dup(a.fd()));  // the memfd itself is untouched too
+  const Attachment reread = receive(a);  // the memfd itself is untouched too
   EXPECT_EQ(bytes(AttachmentMap(reread).buffer(0)), pattern(10000, 1));
 }
 
@@ -82,10 +96,12 @@ TEST(Attachment, AMappingOutlivesItsAttachmentAndNothingLeaks) {
   std::unique_ptr<AttachmentMap> map;
   {
     const Attachment a = pack({pattern(5000, 2)});
-    map = std::make_unique<AttachmentMap>(a);
+    map = std::make_unique<AttachmentMap>(receive(a));
   }
-  EXPECT_EQ(open_fds(), before);
   EXPECT_EQ(bytes(map->buffer(0)), pattern(5000, 2));
+  map.reset();                      // releases the delivery...
+  (void)test_arena().pack({});      // ...so the next pack sweeps the block out (no budget)
+  EXPECT_EQ(open_fds(), before);
 }
 
 TEST(Attachment, AGarbledTableIsCorruptFrameAndClosesTheDescriptor) {
@@ -95,13 +111,15 @@ TEST(Attachment, AGarbledTableIsCorruptFrameAndClosesTheDescriptor) {
     std::vector<std::uint64_t> raw;
     std::size_t size;
   };
+  // {magic, count, outstanding, used, entries (offset, length)...}
   const std::vector<Case> cases = {
       {"too small", {kMagic}, 8},
-      {"bad magic", {0x1234, 0}, 4096},
-      {"count beyond the file", {kMagic, 1'000'000}, 4096},
-      {"buffer past the end", {kMagic, 1, 4096, 4096}, 4096},
-      {"length overflows", {kMagic, 1, 4096, ~0ULL}, 8192},
-      {"buffer over the table", {kMagic, 1, 8, 16}, 4096},
+      {"bad magic", {0x1234, 0, 0, 4096}, 4096},
+      {"count beyond the file", {kMagic, 1'000'000, 0, 4096}, 4096},
+      {"used beyond the file", {kMagic, 0, 0, 8192}, 4096},
+      {"buffer past the end", {kMagic, 1, 0, 8192, 4096, 8192}, 8192},
+      {"length overflows", {kMagic, 1, 0, 8192, 4096, ~0ULL}, 8192},
+      {"buffer over the table", {kMagic, 1, 0, 4096, 8, 16}, 4096},
   };
   for (const Case& c : cases) {
     EXPECT_THROW(Attachment(raw_memfd(c.raw, c.size)), CorruptFrame) << c.what;
@@ -177,4 +195,94 @@ TEST(Attachment, AFullRingSendsNoDescriptor) {
   EXPECT_EQ(platform::recv_fd(sockets[1], false), -1) << "the refused frame sent a descriptor";
   platform::close_fd(sockets[0]);
   platform::close_fd(sockets[1]);
+}
+
+TEST(Arena, ABlockIsReusedOnlyOnceEveryReceiverLetGo) {
+  Arena arena(std::size_t{64} << 20);
+  const std::vector<std::byte> data = pattern(1 << 20, 3);
+  std::unique_ptr<AttachmentMap> held;
+  {
+    const Attachment a = pack(arena, {data});
+    const Attachment received = receive(a);
+    held = std::make_unique<AttachmentMap>(received);
+  }
+  // The sender dropped its handle, but a receiver still maps the block: not reusable.
+  const Attachment b = pack(arena, {pattern(1 << 20, 4)});
+  EXPECT_EQ(arena.stats().blocks_made, 2U);
+  EXPECT_EQ(arena.stats().blocks_reused, 0U);
+  EXPECT_EQ(bytes(held->buffer(0)), data) << "a block was rewritten under its receiver";
+  held.reset();  // the receiver lets go: the first block is free again
+  const Attachment c = pack(arena, {pattern(1 << 20, 5)});
+  EXPECT_EQ(arena.stats().blocks_reused, 1U);
+  EXPECT_EQ(bytes(AttachmentMap(c).buffer(0)), pattern(1 << 20, 5));
+}
+
+TEST(Arena, AReceiptNeverMappedStillReleases) {
+  Arena arena(std::size_t{64} << 20);
+  { const Attachment received = receive(pack(arena, {pattern(5000, 1)})); }
+  (void)pack(arena, {pattern(5000, 2)});
+  EXPECT_EQ(arena.stats().blocks_reused, 1U);
+}
+
+TEST(Arena, ATaintedBlockIsNeverReused) {
+  Arena arena(std::size_t{64} << 20);
+  {
+    const Attachment a = pack(arena, {pattern(5000, 1)});
+    a.note_sent();  // sent to a process that then died without releasing it
+    a.taint();
+  }
+  (void)pack(arena, {pattern(5000, 2)});
+  EXPECT_EQ(arena.stats().blocks_reused, 0U);
+  EXPECT_EQ(arena.stats().blocks_made, 2U);
+}
+
+TEST(Arena, FreeBlocksAreKeptWithinTheBudgetAndSizedToFit) {
+  Arena arena(std::size_t{3} << 20);
+  const std::size_t before = open_fds();
+  {
+    const Attachment a = pack(arena, {pattern(1 << 20, 1)});
+    const Attachment b = pack(arena, {pattern(4 << 20, 2)});
+  }
+  EXPECT_LE(arena.stats().free_bytes, std::size_t{3} << 20) << "over budget";
+  EXPECT_EQ(open_fds(), before + 1) << "only the block within budget stays open";
+  (void)pack(arena, {pattern(10, 3)});  // too small to pin a 1 MiB block? no: within 2x + 1 MiB
+  EXPECT_EQ(arena.stats().blocks_reused, 1U);
+  (void)pack(arena, {pattern(8 << 20, 4)});  // bigger than any free block
+  EXPECT_EQ(arena.stats().blocks_made, 3U);
+  EXPECT_EQ(arena.stats().lent_blocks, 0U);
+}
+
+TEST(Arena, ADeliveryToAReceiverThatDiedIsAbandonedNotReused) {
+  Arena arena(std::size_t{64} << 20);
+  auto received = std::make_unique<Attachment>(Attachment());
+  std::unique_ptr<Delivery> delivery;
+  {
+    const Attachment a = pack(arena, {pattern(5000, 1)});
+    *received = receive(a);  // the receiver holds it...
+    delivery = std::make_unique<Delivery>(a);
+  }
+  EXPECT_FALSE(delivery->released());
+  delivery->abandon();  // ...and dies: the block must not come back
+  received->taint();    // (a receipt ignores taint)
+  received.reset();     // what the kernel does for a dead receiver
+  (void)pack(arena, {pattern(5000, 2)});
+  EXPECT_EQ(arena.stats().blocks_reused, 0U);
+  EXPECT_EQ(arena.stats().lent_blocks, 0U) << "the abandoned block is closed, not kept";
+}
+
+TEST(Arena, ADeliveryOfAReusedBlockCountsAsReleased) {
+  Arena arena(std::size_t{64} << 20);
+  std::unique_ptr<Delivery> first;
+  {
+    const Attachment a = pack(arena, {pattern(5000, 1)});
+    { const Attachment received = receive(a); }
+    first = std::make_unique<Delivery>(a);
+  }
+  EXPECT_TRUE(first->released());
+  const Attachment again = pack(arena, {pattern(5000, 2)});  // the same block, reused
+  ASSERT_EQ(arena.stats().blocks_reused, 1U);
+  const Attachment held = receive(again);
+  first->abandon();  // an old delivery must not taint the block's new life
+  EXPECT_TRUE(first->released());
+  EXPECT_FALSE(Delivery(again).released());
 }

@@ -565,6 +565,9 @@ class ProcessPoolExecutor(Executor):
                 completions.append((task, _BROKEN, BrokenProcessPool("the pool was terminated")))
             return 0
         self._workers_lost += 1
+        for task in worker.inflight.values():
+            if task.attachment is not None:
+                task.attachment.taint()  # the dead worker never released it: do not reuse it
         if not worker.ready:
             self._startup_failures += 1
         if self._broken is not None:
@@ -625,6 +628,8 @@ class ProcessPoolExecutor(Executor):
             if hub is not None:
                 hub.terminate_all(0.0)
             del hub  # the last reference: closes descriptors, joins the supervisor thread
+            if not _live_executors:
+                _core.arena_trim()  # no pool left to reuse the blocks: give their memory back
 
     def _drain(self, hub: Any) -> tuple[list, bool]:
         """Takes and handles waiting events; returns (completions, pool finished)."""

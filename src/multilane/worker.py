@@ -251,11 +251,25 @@ def _run_hybrid(endpoint: Any, concurrency: int) -> int:
         threads.shutdown(wait=True)
 
 
+def _raise_descriptor_limit() -> None:
+    """Each result whose buffers the parent still uses keeps one descriptor open here (its
+    arena block): allow as many as the system lets this process have."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     link_fd, hub_fd, sock_fd, lifeline_fd = P.parse_fds(argv)
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _raise_descriptor_limit()
     threading.Thread(target=_watch_lifeline, args=(lifeline_fd,), name="multilane-lifeline",
                      daemon=True).start()
     from ._core import Endpoint

@@ -1,58 +1,118 @@
 // cpp/include/multilane/attachment.hpp
-// Attachment: large out-of-band buffers that travel beside a frame, in one memfd.
+// Attachment: large out-of-band buffers that travel beside a frame, in a reusable memfd block.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 namespace multilane {
 
-/// Buffers packed into one anonymous memfd: a table at offset 0, then each buffer at a
-/// page-aligned offset. The sender copies the buffers in once (`pack`); the descriptor
-/// crosses to the receiver over the link's socket (SCM_RIGHTS), and the receiver maps it
-/// (`AttachmentMap`) instead of copying. The kernel frees the memory when the last
-/// descriptor and mapping are gone, so a process that dies holding one leaks nothing.
+class Arena;
+
+/// Buffers packed into one anonymous memfd (a block): a table at offset 0, then each
+/// buffer at a page-aligned offset. The sender copies the buffers in once (`Arena::pack`);
+/// the descriptor crosses to the receiver over the link's socket (SCM_RIGHTS), and the
+/// receiver maps it (`AttachmentMap`) instead of copying.
 ///
-/// Owns its descriptor; move-only.
+/// Blocks are reused: faulting in fresh pages costs far more than copying into pages that
+/// are already there. The block's table holds a shared count of deliveries not yet
+/// released; the sender counts one up per send, and a receiver counts it down once its
+/// last mapping of that delivery is gone. A block returns to its arena for reuse only
+/// when its sender's handles are gone and that count is zero, so no receiver ever sees a
+/// block rewritten under it. A block sent to a process that died is `taint`ed: it is
+/// closed instead of reused (its count can no longer reach zero). The kernel frees the
+/// memory when the last descriptor and mapping are gone, so nothing outlives the processes.
+///
+/// Copyable handle (shared ownership of the block or of the receipt).
 class Attachment {
  public:
-  Attachment() = default;
-  /// Adopts `fd`; throws CorruptFrame if the table in it is not valid.
-  explicit Attachment(int fd);
-  ~Attachment();
-  Attachment(Attachment&& other) noexcept;
-  Attachment& operator=(Attachment&& other) noexcept;
-  Attachment(const Attachment&) = delete;
-  Attachment& operator=(const Attachment&) = delete;
-
-  /// Copies `buffers` into a new memfd.
-  static Attachment pack(std::span<const std::span<const std::byte>> buffers);
-
-  [[nodiscard]] bool empty() const noexcept { return fd_ < 0; }
-  [[nodiscard]] int fd() const noexcept { return fd_; }
-  /// Bytes of the memfd (table, padding and buffers).
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  /// Bytes of the buffers themselves.
-  [[nodiscard]] std::size_t payload_bytes() const noexcept;
-  [[nodiscard]] std::size_t count() const noexcept { return entries_.size(); }
-
   struct Entry {
     std::uint64_t offset;
     std::uint64_t length;
   };
-  [[nodiscard]] const std::vector<Entry>& entries() const noexcept { return entries_; }
+
+  Attachment() = default;
+  /// Adopts a received descriptor; throws CorruptFrame if its table is not valid.
+  explicit Attachment(int fd);
+
+  [[nodiscard]] bool empty() const noexcept { return state_ == nullptr; }
+  [[nodiscard]] int fd() const noexcept;
+  /// Bytes of the memfd that hold the table and the buffers (the block may be larger).
+  [[nodiscard]] std::size_t size() const noexcept;
+  /// Bytes of the buffers themselves.
+  [[nodiscard]] std::size_t payload_bytes() const noexcept;
+  [[nodiscard]] std::size_t count() const noexcept;
+  [[nodiscard]] const std::vector<Entry>& entries() const noexcept;
+
+  /// Sender side: one more delivery to release (called by the channel as it sends).
+  void note_sent() const;
+  /// Sender side: the block went to a process that died; never reuse it.
+  void taint() const noexcept;
+  /// Sender side: every delivery of this block has been released (true on the receiver).
+  [[nodiscard]] bool released() const noexcept;
+
+  struct State;  // the block (sender) or the receipt (receiver)
 
  private:
-  int fd_ = -1;
-  std::size_t size_ = 0;
-  std::vector<Entry> entries_;
+  friend class Arena;
+  friend class AttachmentMap;
+  friend class Delivery;
+  explicit Attachment(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+/// Reusable blocks for the attachments one process sends. Keeps free blocks up to
+/// `keep_bytes` and `kMaxFreeBlocks` (their pages stay faulted in); thread-safe.
+class Arena {
+ public:
+  static constexpr std::size_t kMaxFreeBlocks = 64;  // each holds a descriptor
+  explicit Arena(std::size_t keep_bytes);
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  /// Copies `buffers` into a free block (or a new one) and returns it as an Attachment.
+  Attachment pack(std::span<const std::span<const std::byte>> buffers);
+  /// Closes every free block (e.g. once no pool is left to send with).
+  void trim();
+
+  struct Stats {
+    std::size_t blocks_made = 0;    // memfds created
+    std::size_t blocks_reused = 0;  // packs that found a free block
+    std::size_t free_bytes = 0;     // held by free blocks now
+    std::size_t lent_blocks = 0;    // blocks a handle or a receiver still holds
+  };
+  [[nodiscard]] Stats stats() const;
+
+  struct Shared;  // outlives the Arena while blocks are out
+
+ private:
+  std::shared_ptr<Shared> shared_;
+};
+
+/// A record of one send of an attachment, for whoever must clean up if its receiver dies:
+/// it does not keep the block from going back to its arena.
+class Delivery {
+ public:
+  explicit Delivery(const Attachment& attachment);
+  /// The receiver released this block (or the block has moved on since).
+  [[nodiscard]] bool released() const;
+  /// The receiver is gone without releasing it: the block must never be reused.
+  void abandon() const;
+
+ private:
+  std::weak_ptr<Attachment::State> state_;
+  std::shared_ptr<Arena::Shared> arena_;
+  const void* block_ = nullptr;
+  std::uint64_t generation_ = 0;
 };
 
 /// A private, copy-on-write mapping of an attachment: the receiver may read and write its
 /// buffers; writes stay in this process (the sender and other receivers never see them).
-/// Unmapped on destruction; outlives the Attachment it was made from.
+/// Unmapped on destruction; keeps the delivery (or, on the sender, the block) held until then.
 class AttachmentMap {
  public:
   explicit AttachmentMap(const Attachment& attachment);
@@ -64,6 +124,7 @@ class AttachmentMap {
   [[nodiscard]] std::span<std::byte> buffer(std::size_t index) const;
 
  private:
+  std::shared_ptr<Attachment::State> hold_;
   std::byte* base_ = nullptr;
   std::size_t size_ = 0;
   std::vector<Attachment::Entry> entries_;
