@@ -23,12 +23,13 @@ namespace {
 struct MappedBuffer {
   std::shared_ptr<const AttachmentMap> map;
   std::span<std::byte> data;
+  bool readonly = false;
 };
 
 int mapped_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   auto* buffer = nb::inst_ptr<MappedBuffer>(self);
   return PyBuffer_FillInfo(view, self, buffer->data.data(), static_cast<Py_ssize_t>(buffer->data.size()),
-                           /*readonly=*/0, flags);
+                           buffer->readonly ? 1 : 0, flags);
 }
 
 PyType_Slot mapped_slots[] = {{Py_bf_getbuffer, reinterpret_cast<void*>(mapped_getbuffer)}, {0, nullptr}};
@@ -72,9 +73,21 @@ Arena& process_arena() {
 }  // namespace
 
 void bind_attachment(nb::module_& m) {
-  nb::class_<MappedBuffer>(m, "MappedBuffer", nb::type_slots(mapped_slots),
+  nb::class_<MappedBuffer>(m, "MappedBuffer", nb::type_slots(mapped_slots), nb::is_weak_referenceable(),
                            "One received buffer, mapped copy-on-write (writes stay in this process).")
-      .def("__len__", [](const MappedBuffer& b) { return b.data.size(); });
+      .def("__len__", [](const MappedBuffer& b) { return b.data.size(); })
+      .def_prop_ro("address", [](const MappedBuffer& b) { return reinterpret_cast<std::uintptr_t>(b.data.data()); });
+
+  m.def(
+      "buffer_address",
+      [](const nb::handle& obj) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(obj.ptr(), &view, PyBUF_ANY_CONTIGUOUS) != 0) throw nb::python_error();
+        const auto address = reinterpret_cast<std::uintptr_t>(view.buf);
+        PyBuffer_Release(&view);
+        return address;
+      },
+      nb::arg("buffer"), "The address of a contiguous buffer's first byte.");
 
   nb::class_<Attachment>(m, "Attachment", "Buffers packed into a memfd block, to send beside a frame.")
       .def_prop_ro("count", &Attachment::count)
@@ -83,12 +96,15 @@ void bind_attachment(nb::module_& m) {
       .def("taint", &Attachment::taint, "The block went to a process that died: never reuse it.")
       .def(
           "map",
-          [](const Attachment& attachment) {
+          [](const Attachment& attachment, bool readonly) {
             auto map = std::make_shared<const AttachmentMap>(attachment);
             nb::list out;
-            for (std::size_t i = 0; i < map->count(); ++i) out.append(nb::cast(MappedBuffer{map, map->buffer(i)}));
+            for (std::size_t i = 0; i < map->count(); ++i) {
+              out.append(nb::cast(MappedBuffer{map, map->buffer(i), readonly}));
+            }
             return out;
           },
+          nb::arg("readonly") = false,
           "Maps the block privately; returns one MappedBuffer per buffer (no copy). A received "
           "attachment can be mapped once.");
 

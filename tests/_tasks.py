@@ -216,3 +216,17 @@ def stash(value):
     """Keeps ``value`` alive in the worker (so its buffers stay mapped); returns the pid."""
     _stash.append(value)
     return os.getpid()
+
+
+def try_to_write(array):
+    array[0] = 1.0
+    return "written"
+
+
+def sums(structure):
+    """Sum of every array in a dict of arrays and lists of arrays."""
+    total = 0.0
+    for value in structure.values():
+        for array in value if isinstance(value, list) else [value]:
+            total += float(array.sum())
+    return total

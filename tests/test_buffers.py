@@ -26,7 +26,7 @@ def pool(no_leaks):
 
 
 def _roundtrip(obj):
-    data, attachment = dumps_oob(obj)
+    data, attachment, _ = dumps_oob(obj)
     return loads_oob(data, attachment), attachment
 
 
@@ -66,7 +66,7 @@ def test_any_array_round_trips(array, fortran):
 
 def test_received_arrays_are_writable_and_private():
     array = np.arange(BIG, dtype=np.float64)
-    data, attachment = dumps_oob(array)
+    data, attachment, _ = dumps_oob(array)
     first, second = loads_oob(data, attachment), loads_oob(data, attachment)
     first[:] = -1
     assert np.array_equal(second, array)  # a write reaches no other receiver
@@ -188,3 +188,71 @@ def test_blocks_a_worker_never_released_are_closed_when_it_is_gone(no_leaks, end
         if ending == "killed":
             os.kill(pid, signal.SIGKILL)
             assert ex.submit(_tasks.array_sum, np.ones(BIG)).result(TIMEOUT) == BIG
+
+
+# ---------------------------------------------------------------- multilane.shared
+
+
+def test_a_shared_array_is_sent_to_each_worker_once(no_leaks):
+    from multilane import _core
+
+    array = multilane.shared(np.arange(BIG * 8, dtype=np.float64))
+    assert not array.flags.writeable
+    with multilane.ProcessPoolExecutor(2) as ex:
+        assert ex.submit(_tasks.array_sum, array).result(TIMEOUT) == array.sum()
+        made = _core.arena_stats()["blocks_made"]
+        results = list(ex.map(_tasks.array_sum, [array] * 20 + [array[100:BIG]] * 20,
+                              chunksize=1))
+        assert results == [array.sum()] * 20 + [array[100:BIG].sum()] * 20
+        assert _core.arena_stats()["blocks_made"] == made  # no call copied the array
+    del array
+
+
+def test_shared_objects_are_read_only_everywhere(no_leaks):
+    array = multilane.shared(np.zeros(BIG))
+    with pytest.raises(ValueError, match="read-only"):
+        array[0] = 1
+    with multilane.ProcessPoolExecutor(1) as ex:
+        with pytest.raises(ValueError, match="read-only"):
+            ex.submit(_tasks.try_to_write, array).result(TIMEOUT)
+
+
+def test_shared_structures_keep_their_shape(no_leaks):
+    data = multilane.shared({"x": np.ones(BIG), "y": [np.full(BIG, 2.0), np.arange(10.0)]})
+    assert data["y"][1].tolist() == list(range(10))
+    with multilane.ProcessPoolExecutor(2) as ex:
+        assert ex.submit(_tasks.sums, data).result(TIMEOUT) == BIG * 3 + 45
+    with multilane.Executor(threads=2) as ex:  # in-process lanes simply use the object
+        assert ex.submit(_tasks.sums, data, lane="thread").result(TIMEOUT) == BIG * 3 + 45
+
+
+def test_small_objects_are_not_worth_sharing():
+    small = {"a": np.arange(10)}
+    assert multilane.shared(small) is small
+
+
+def test_a_replacement_worker_gets_the_shared_region_again(no_leaks, tmp_path):
+    array = multilane.shared(np.ones(BIG))
+    with multilane.ProcessPoolExecutor(1) as ex:
+        assert ex.submit(_tasks.array_sum, array).result(TIMEOUT) == BIG
+        pid = ex.submit(_tasks.get_pid).result(TIMEOUT)
+        os.kill(pid, signal.SIGKILL)
+        assert ex.submit(_tasks.array_sum, array).result(TIMEOUT) == BIG
+        assert ex.submit(_tasks.get_pid).result(TIMEOUT) != pid
+
+
+def test_a_dropped_shared_object_is_forgotten_and_its_block_reused(no_leaks):
+    import gc
+
+    from multilane import _core
+
+    with multilane.ProcessPoolExecutor(1) as ex:
+        array = multilane.shared(np.ones(BIG * 4))
+        assert ex.submit(_tasks.array_sum, array).result(TIMEOUT) == BIG * 4
+        del array
+        gc.collect()
+        ex.submit(_tasks.identity, 0).result(TIMEOUT)  # the worker has read FORGET_SHARED
+        reused = _core.arena_stats()["blocks_reused"]
+        again = multilane.shared(np.ones(BIG * 4))  # same size: the freed block fits
+        assert _core.arena_stats()["blocks_reused"] == reused + 1
+        del again

@@ -33,6 +33,7 @@ from ._executor import LANES as LANES
 from ._executor import Executor as Executor
 from ._process_pool import PoolStatistics as PoolStatistics
 from ._process_pool import ProcessPoolExecutor as ProcessPoolExecutor
+from ._shared import shared as shared
 from ._task import TaskFunction as TaskFunction
 from ._task import default_executor as default_executor
 from ._task import task as task
@@ -65,6 +66,7 @@ __all__ = [
     "__version__",
     "as_completed",
     "default_executor",
+    "shared",
     "task",
     "wait",
 ]

@@ -41,7 +41,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from . import _core
+from . import _core, _shared
 from . import _protocol as P
 from ._future import LaneFuture, interrupted, iterate_results
 from ._serialize import (
@@ -128,10 +128,10 @@ class _PoolLock:
 
 class _Task:
     __slots__ = ("id", "future", "fn", "fid", "fn_payload", "payload", "flags", "started",
-                 "attachment")
+                 "attachment", "regions")
 
     def __init__(self, task_id: int, future: Future, fn: Any, fid: int, fn_payload: bytes | None,
-                 payload: bytes, flags: int, attachment: Any) -> None:
+                 payload: bytes, flags: int, attachment: Any, regions: tuple) -> None:
         self.id = task_id
         self.future = future
         self.fn = fn
@@ -143,17 +143,19 @@ class _Task:
         # Large buffers of the call (a memfd), kept until the task ends: a task requeued
         # after a crash is sent again from it.
         self.attachment = attachment
+        self.regions = regions  # multilane.shared regions the call names (held until it ends)
 
 
 class _Worker:
-    __slots__ = ("slot", "pid", "inflight", "functions", "ready", "dispatched", "retiring",
-                 "closing", "full")
+    __slots__ = ("slot", "pid", "inflight", "functions", "regions", "ready", "dispatched",
+                 "retiring", "closing", "full")
 
     def __init__(self, slot: int, pid: int) -> None:
         self.slot = slot
         self.pid = pid
         self.inflight: dict[int, _Task] = {}  # insertion order = order sent
         self.functions: set[int] = set()  # function ids this worker has
+        self.regions: set[int] = set()  # shared regions this worker has mapped
         self.ready = False
         self.dispatched = 0
         self.retiring = False  # reached max_tasks_per_child: no more tasks
@@ -241,6 +243,8 @@ class ProcessPoolExecutor(Executor):
         self._functions: dict[int, tuple[Any, tuple[int, bytes]]] = {}
         self._builtin_functions: dict[Any, tuple[int, bytes]] = {}
         self._forgotten: list[int] = []  # ids of collected functions, to FORGET in workers
+        self._forgotten_regions: list[int] = []  # shared regions gone, to FORGET_SHARED
+        _shared.on_forget(self)
         self._concurrency = _concurrency
         # Tasks sent ahead to each worker: adapts to the task time, or a hybrid worker's
         # concurrency (they all run at once there).
@@ -285,11 +289,11 @@ class ProcessPoolExecutor(Executor):
         entry = self._function_entry(fn)
         args, kwargs = outband_call(args, kwargs)
         if entry is None:
-            payload, attachment = dumps_call(fn, (fn, args, kwargs), args, kwargs)
-            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachment)
+            payload, attachment, regions = dumps_call(fn, (fn, args, kwargs), args, kwargs)
+            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachment, regions)
         fid, fn_payload = entry
-        payload, attachment = dumps_call(fn, (args, kwargs), args, kwargs)
-        return self._enqueue(fn, fid, fn_payload, payload, 0, attachment)
+        payload, attachment, regions = dumps_call(fn, (args, kwargs), args, kwargs)
+        return self._enqueue(fn, fid, fn_payload, payload, 0, attachment, regions)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
             chunksize: int | None = None) -> Iterator[Any]:
@@ -428,11 +432,13 @@ class ProcessPoolExecutor(Executor):
         return entry
 
     def _enqueue(self, fn: Any, fid: int, fn_payload: bytes | None, payload: bytes,
-                 flags: int, attachment: Any = None) -> Future:
+                 flags: int, attachment: Any = None, regions: tuple = ()) -> Future:
         future = LaneFuture()
         future._helper = self
+        if regions:
+            flags |= P.CALL_SHARED
         task = _Task(next(self._task_ids), future, fn, fid, fn_payload, payload, flags,
-                     attachment)
+                     attachment, regions)
         lock = self._lock
         if lock.try_acquire():
             try:
@@ -456,12 +462,13 @@ class ProcessPoolExecutor(Executor):
         chunk = items[start:stop]
         entry = self._function_entry(fn)
         try:
-            payload, attachment = dumps_oob((chunk, {}) if entry else (fn, chunk, {}))
+            payload, attachment, regions = dumps_oob((chunk, {}) if entry else (fn, chunk, {}))
         except Exception as exc:
             raise name_unpicklable_item(fn, chunk, start, exc) from exc
         if entry is None:
-            return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN, attachment)
-        return self._enqueue(fn, entry[0], entry[1], payload, flags, attachment)
+            return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN, attachment,
+                                 regions)
+        return self._enqueue(fn, entry[0], entry[1], payload, flags, attachment, regions)
 
     def _auto_chunksize(self, n: int) -> int:
         # About four chunks per task a worker runs at once: a hybrid worker's inner threads
@@ -474,7 +481,7 @@ class ProcessPoolExecutor(Executor):
 
     def _dispatch_locked(self) -> None:
         """Sends pending tasks to workers with room, least loaded first. Holds the lock."""
-        if self._forgotten:
+        if self._forgotten or self._forgotten_regions:
             self._forget_locked()
         self._absorb_locked()
         pending = self._pending
@@ -518,6 +525,12 @@ class ProcessPoolExecutor(Executor):
 
     def _send_task_locked(self, worker: _Worker, task: _Task) -> bool:
         hub = self._hub
+        for region in task.regions:
+            if region.id not in worker.regions:
+                if not hub.try_send(worker.slot, P.SHARED, 0, region.id, 0, b"",
+                                    region.attachment):
+                    return False
+                worker.regions.add(region.id)
         if task.fid and task.fid not in worker.functions:
             if not hub.try_send(worker.slot, P.FUNCTION, 0, task.fid, 0, task.fn_payload):
                 return False
@@ -533,11 +546,20 @@ class ProcessPoolExecutor(Executor):
 
     def _forget_locked(self) -> None:
         forgotten, self._forgotten[:] = list(self._forgotten), []
+        regions, self._forgotten_regions[:] = list(self._forgotten_regions), []
         for worker in self._workers.values():
             for fid in forgotten:
                 if fid in worker.functions and self._hub.try_send(
                         worker.slot, P.FORGET, 0, fid, 0, b""):
                     worker.functions.discard(fid)
+            for rid in regions:
+                if rid in worker.regions and self._hub.try_send(
+                        worker.slot, P.FORGET_SHARED, 0, rid, 0, b""):
+                    worker.regions.discard(rid)
+
+    def _forget_region(self, region_id: int) -> None:
+        """A shared region is gone from this process (called from a finalizer: no locks)."""
+        self._forgotten_regions.append(region_id)
 
     # ------------------------------------------------------------------ workers
 
@@ -826,6 +848,7 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
     future = task.future
     task.payload = b""
     task.attachment = None  # closes the memfd: the worker holds its own mapping, if any
+    task.regions = ()
     try:
         if kind == P.RESULT:
             try:

@@ -13,11 +13,14 @@ ERROR = 6
 CANCEL = 7
 FORGET = 8
 SHUTDOWN = 9
+SHARED = 10  # parent -> worker: the attachment holds shared region `aux` (multilane.shared)
+FORGET_SHARED = 11  # parent -> worker: drop shared region `aux`
 
 # CALL flags
 CALL_INLINE_FN = 1  # the payload is (fn, args, kwargs); aux is unused
 CALL_CHUNK = 2  # the payload is a list of argument tuples; the result is a list
 CALL_CHUNK_SINGLE = 4  # with CALL_CHUNK: a list of single arguments, not tuples
+CALL_SHARED = 8  # the payload is (plan, pickle): some buffers are in shared regions
 # READY flags
 READY_FAILED = 1  # the initializer raised; the payload is the pickled (exception, traceback)
 # ERROR flags

@@ -15,6 +15,7 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import _shared
 from .errors import SerializationError
 
 PROTOCOL = 5
@@ -44,7 +45,7 @@ def dumps(obj: Any) -> bytes:
     return _dumps(obj, None, None)
 
 
-def _dumps(obj: Any, buffer_callback: Any, buffers: list | None) -> bytes:
+def _dumps(obj: Any, buffer_callback: Any, reset: Any) -> bytes:
     try:
         data = pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=buffer_callback)
         # Maybe a __main__ reference: a false alarm only costs a slower pickle.
@@ -52,44 +53,80 @@ def _dumps(obj: Any, buffer_callback: Any, buffers: list | None) -> bytes:
             return data
     except _PICKLE_FAILURES:
         pass
-    if buffers:
-        buffers.clear()  # cloudpickle hands them over again
+    if reset is not None:
+        reset()  # cloudpickle hands the buffers over again
     return _cloudpickle_dumps(obj, buffer_callback)
 
 
-def dumps_oob(obj: Any) -> tuple[bytes, Any]:
-    """(pickle, Attachment or None): ``obj`` pickled with its large buffers apart.
+def dumps_oob(obj: Any) -> tuple[bytes, Any, tuple]:
+    """(pickle, Attachment or None, shared regions): ``obj`` pickled, large buffers apart.
 
-    If no memfd can be made (memory is short), the buffers are pickled inline instead.
+    A buffer that lies in a ``multilane.shared`` region is not copied: the pickle then
+    starts with a plan naming, for each out-of-band buffer, either its place in the
+    attachment or its region, buffer and offset (``loads_oob(..., regions=...)`` reads
+    it). If no memfd can be made (memory is short), everything is pickled inline.
     """
     raws: list[memoryview] = []
+    plan: list[Any] = []  # per out-of-band buffer: index into raws, or a region reference
+    regions: dict[int, Any] = {}
 
     def take(buffer: pickle.PickleBuffer) -> bool:
         try:
             raw = buffer.raw()
         except BufferError:  # not contiguous: pickled inline
             return True
-        if raw.nbytes < OOB_MIN:
+        nbytes = raw.nbytes
+        if nbytes < OOB_MIN:
             return True
+        if _shared.has_regions():
+            found = _shared.find(_address(raw), nbytes)
+            if found is not None:
+                region, index, offset = found
+                regions[region.id] = region
+                plan.append((region.id, index, offset, nbytes))
+                return False
+        plan.append(len(raws))
         raws.append(raw)
         return False
 
-    data = _dumps(obj, take, raws)
-    if not raws:
-        return data, None
-    from ._core import pack_buffers
+    def reset() -> None:
+        raws.clear()
+        plan.clear()
+        regions.clear()
 
-    try:
-        return data, pack_buffers(raws)
-    except OSError:
-        return dumps(obj), None
+    data = _dumps(obj, take, reset)
+    attachment = None
+    if raws:
+        from ._core import pack_buffers
+
+        try:
+            attachment = pack_buffers(raws)
+        except OSError:
+            return dumps(obj), None, ()
+    if regions:
+        data = pickle.dumps((plan, data), protocol=PROTOCOL)
+    return data, attachment, tuple(regions.values())
 
 
-def loads_oob(data: bytes, attachment: Any) -> Any:
-    """Unpickles what ``dumps_oob`` made; the attachment's buffers are mapped, not copied."""
-    if attachment is None:
-        return pickle.loads(data)
-    return pickle.loads(data, buffers=attachment.map())
+def loads_oob(data: bytes, attachment: Any, regions: dict[int, list] | None = None) -> Any:
+    """Unpickles what ``dumps_oob`` made; the attachment's buffers are mapped, not copied.
+    ``regions`` (id -> mapped buffers) is given when the pickle names shared regions."""
+    if regions is None:
+        if attachment is None:
+            return pickle.loads(data)
+        return pickle.loads(data, buffers=attachment.map())
+    plan, data = pickle.loads(data)
+    attached = attachment.map() if attachment is not None else []
+    buffers = [attached[step] if type(step) is int else
+               memoryview(regions[step[0]][step[1]])[step[2]:step[2] + step[3]]
+               for step in plan]
+    return pickle.loads(data, buffers=buffers)
+
+
+def _address(raw: memoryview) -> int:
+    from ._core import buffer_address
+
+    return buffer_address(raw)
 
 
 class _Raw:
@@ -147,7 +184,7 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
 
 
 def dumps_call(fn: Callable[..., Any], payload: Any, args: Sequence[Any],
-               kwargs: dict) -> tuple[bytes, Any]:
+               kwargs: dict) -> tuple[bytes, Any, tuple]:
     """Pickles a call's payload, large buffers apart (see ``dumps_oob``); on failure names
     the argument that failed and why."""
     try:

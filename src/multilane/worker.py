@@ -100,7 +100,8 @@ def _call(fn: Any, flags: int, args: Any, kwargs: dict, loop: _Loop) -> Any:
 def _result_payload(result: Any) -> tuple[bytes, Any]:
     """(pickle, Attachment or None) for a task's return value."""
     try:
-        return dumps_oob(outband(result))
+        data, attachment, _ = dumps_oob(outband(result))
+        return data, attachment
     except Exception as exc:
         from .errors import SerializationError
 
@@ -136,7 +137,7 @@ def _run(endpoint: Any) -> int:
         return 1
     if settings.get("concurrency", 1) > 1:
         return _run_hybrid(endpoint, settings["concurrency"])
-    functions: dict[int, Any] = {}
+    known = _Known()
     send = endpoint.send
     set_running = endpoint.set_running
     recv = endpoint.recv
@@ -148,7 +149,7 @@ def _run(endpoint: Any) -> int:
             set_running(task_id)
             start = clock()
             try:
-                fn, args, kwargs = _decode_call(flags, aux, payload, attachment, functions)
+                fn, args, kwargs = _decode_call(flags, aux, payload, attachment, known)
                 del attachment  # the mapping lives as long as the arguments need it
                 data, attachment = _result_payload(_call(fn, flags, args, kwargs, loop))
                 del fn, args, kwargs
@@ -159,28 +160,41 @@ def _run(endpoint: Any) -> int:
                 del exc
                 send(P.ERROR, task_id, clock() - start, eflags, data)
             set_running(0)
-        elif not _control(kind, aux, payload, functions):
+        elif not _control(kind, aux, payload, attachment, known):
             return 0
 
 
-def _decode_call(flags: int, aux: int, payload: bytes, attachment: Any,
-                 functions: dict[int, Any]) -> tuple:
+class _Known:
+    """What the parent sent once for many calls: functions by id, shared regions by id
+    (each a list of read-only mapped buffers)."""
+
+    def __init__(self) -> None:
+        self.functions: dict[int, Any] = {}
+        self.regions: dict[int, list] = {}
+
+
+def _decode_call(flags: int, aux: int, payload: bytes, attachment: Any, known: _Known) -> tuple:
     """(function, args, kwargs) of a CALL frame."""
+    regions = known.regions if flags & P.CALL_SHARED else None
     if flags & P.CALL_INLINE_FN:
-        return loads_oob(payload, attachment)
-    args, kwargs = loads_oob(payload, attachment)
-    return functions[aux], args, kwargs
+        return loads_oob(payload, attachment, regions)
+    args, kwargs = loads_oob(payload, attachment, regions)
+    return known.functions[aux], args, kwargs
 
 
-def _control(kind: int, aux: int, payload: bytes, functions: dict[int, Any]) -> bool:
+def _control(kind: int, aux: int, payload: bytes, attachment: Any, known: _Known) -> bool:
     """Handles a frame that is not a CALL; False on SHUTDOWN."""
     if kind == P.FUNCTION:
         try:
-            functions[aux] = loads(payload)
+            known.functions[aux] = loads(payload)
         except BaseException as exc:
-            functions[aux] = _BrokenFunction(exc)
+            known.functions[aux] = _BrokenFunction(exc)
     elif kind == P.FORGET:
-        functions.pop(aux, None)
+        known.functions.pop(aux, None)
+    elif kind == P.SHARED:
+        known.regions[aux] = attachment.map(readonly=True)
+    elif kind == P.FORGET_SHARED:
+        known.regions.pop(aux, None)
     return kind != P.SHUTDOWN
 
 
@@ -190,7 +204,7 @@ def _run_hybrid(endpoint: Any, concurrency: int) -> int:
     under a lock: the reply ring has one producer at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    functions: dict[int, Any] = {}
+    known = _Known()
     send_lock = threading.Lock()
     clock = time.perf_counter_ns
     loop = _Loop(threaded=True)
@@ -232,12 +246,12 @@ def _run_hybrid(endpoint: Any, concurrency: int) -> int:
         while True:
             kind, task_id, aux, flags, payload, attachment = endpoint.recv(None)
             if kind != P.CALL:
-                if not _control(kind, aux, payload, functions):
+                if not _control(kind, aux, payload, attachment, known):
                     return 0
                 continue
             start = clock()
             try:
-                fn, args, kwargs = _decode_call(flags, aux, payload, attachment, functions)
+                fn, args, kwargs = _decode_call(flags, aux, payload, attachment, known)
                 del attachment
             except BaseException as exc:
                 reply(task_id, start, error=exc)

@@ -23,6 +23,8 @@ enum class FrameKind : std::uint32_t {
   kCancel = 7,    // parent -> worker: drop queued task `task_id` (reserved)
   kForget = 8,    // parent -> worker: drop function `aux` from the cache
   kShutdown = 9,  // parent -> worker: exit after the frames before this one
+  kShared = 10,   // parent -> worker: the attachment holds shared region `aux`
+  kForgetShared = 11,  // parent -> worker: drop shared region `aux`
 };
 
 /// Set in `flags` when the payload travels as a memfd over the link's socket; the ring then

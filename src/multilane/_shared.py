@@ -1,0 +1,109 @@
+"""``multilane.shared(obj)``: a large read-only object placed in shared memory once.
+
+``shared(obj)`` pickles ``obj`` with its large buffers out of band into one arena block
+and returns an equal object whose arrays are read-only views of that block. When such an
+array (or a contiguous slice of one) is passed to a process task, its bytes are not sent
+again: the call names the region and an offset instead, each worker maps the region the
+first time a task needs it and keeps it mapped, and the task's arrays are views of that
+mapping. The region is forgotten (parent and workers) once no object made from it and no
+task that names it is left.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import pickle
+import threading
+import weakref
+from typing import Any
+
+__all__ = ["Region", "find", "shared"]
+
+_ids = itertools.count(1)
+_lock = threading.Lock()
+# Sorted by start address: (start, end, region, buffer index) for every region buffer
+# mapped in this process.
+_starts: list[int] = []
+_spans: list[tuple[int, int, Region, int]] = []
+_forget_listeners: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+class Region:
+    """The block holding one shared object's buffers, and its id for the workers."""
+
+    __slots__ = ("id", "attachment", "_alive", "__weakref__")
+
+    def __init__(self, attachment: Any) -> None:
+        self.id = next(_ids)
+        self.attachment = attachment  # kept: the block is never reused while we exist
+        self._alive = 0  # this process's buffers of the region still referenced
+
+    def __repr__(self) -> str:
+        return f"<multilane shared region {self.id}: {self.attachment.payload_bytes} bytes>"
+
+
+def shared(obj: Any) -> Any:
+    """An equal copy of ``obj`` whose large buffers live, read-only, in shared memory.
+
+    Pass it (or parts of it: arrays, contiguous slices) to any number of process tasks:
+    its buffers go to each worker once, instead of being copied with every call. Arrays
+    in the returned object are read-only everywhere. An object without large buffers is
+    returned as it is. Threads and inline calls simply use the object.
+    """
+    from ._core import buffer_address
+    from ._serialize import dumps_oob
+
+    data, attachment, regions = dumps_oob(obj)
+    if attachment is None or regions:
+        return obj  # nothing large to share, or made of shared parts already
+    region = Region(attachment)
+    buffers = attachment.map(readonly=True)
+    with _lock:
+        for index, buffer in enumerate(buffers):
+            start = buffer_address(buffer)
+            where = bisect.bisect(_starts, start)
+            _starts.insert(where, start)
+            _spans.insert(where, (start, start + len(buffer), region, index))
+            region._alive += 1
+            weakref.finalize(buffer, _buffer_gone, region, start)
+    return pickle.loads(data, buffers=buffers)
+
+
+def has_regions() -> bool:
+    return bool(_starts)
+
+
+def find(address: int, nbytes: int) -> tuple[Region, int, int] | None:
+    """(region, buffer index, offset) if ``nbytes`` at ``address`` lie in a shared buffer."""
+    with _lock:
+        where = bisect.bisect(_starts, address) - 1
+        if where < 0:
+            return None
+        start, end, region, index = _spans[where]
+    if address + nbytes <= end:
+        return region, index, address - start
+    return None
+
+
+def on_forget(listener: Any) -> None:
+    """``listener._forget_region(region_id)`` is called when a region is forgotten."""
+    _forget_listeners.add(listener)
+
+
+def _buffer_gone(region: Region, start: int) -> None:
+    with _lock:
+        where = bisect.bisect_left(_starts, start)
+        while where < len(_starts) and _starts[where] == start:
+            if _spans[where][2] is region:
+                del _starts[where], _spans[where]
+                break
+            where += 1
+        region._alive -= 1
+        last = region._alive == 0
+    if last:
+        # Tasks that name the region hold it (and its block); workers may drop it once
+        # they have run them. Telling them now is safe: a task still queued holds the
+        # Region, and sending it re-sends the region to a worker that dropped it.
+        for listener in list(_forget_listeners):
+            listener._forget_region(region.id)
