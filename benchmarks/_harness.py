@@ -48,7 +48,7 @@ def machine() -> dict[str, str]:
     from importlib import metadata
 
     versions = []
-    for name in ("multilane", "loky", "joblib", "mpire"):
+    for name in ("multilane", "loky", "joblib", "mpire", "aiohttp", "uvloop", "numpy", "ray"):
         try:
             versions.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:

@@ -28,8 +28,18 @@ SCENARIOS = {
     "cpu_scaling": ("s for 4 countdowns", False, 10**7, 10**5,
                     ["sequential", "bare_fork", "multilane"]),
     "startup": ("s until ready", False, 1, 1, ["multilane", "stdlib"]),
+    "io_requests": ("requests/s", True, 10_000, 500,
+                    ["multilane_async", "multilane_thread", "asyncio_aiohttp", "threadpool",
+                     "sequential"]),
+    "thread_overhead": ("µs per call", False, 100_000, 10_000, ["multilane", "threadpool"]),
+    # 800 pages: long enough that a round's start and tail do not dominate (at 400 they
+    # cost ~10% of the hybrid lane's time, which alone uses both cores).
+    "hybrid": ("pages/s", True, 800, 40,
+               ["multilane_hybrid", "threads", "processes", "asyncio_only"]),
 }
-PEER_MODULES = {"loky": "loky", "joblib": "joblib", "mpire": "mpire"}
+PEER_MODULES = {"loky": "loky", "joblib": "joblib", "mpire": "mpire",
+                "asyncio_aiohttp": "aiohttp", "multilane_async": "aiohttp",
+                "asyncio_only": "aiohttp"}
 
 
 def measure(scenario: str, n: int, runs: int) -> dict[str, float | None]:
@@ -73,13 +83,32 @@ def targets(all_results: dict[str, dict[str, float | None]]) -> list[tuple[str, 
     su = get("startup", "multilane")
     if su:
         out.append(("pool of 2 ready in < 150 ms", f"{su * 1000:.0f} ms", su < 0.150))
+    io_async = get("io_requests", "multilane_async")
+    io_aiohttp = get("io_requests", "asyncio_aiohttp")
+    if io_async and io_aiohttp:
+        out.append(("async lane >= 0.8x asyncio + aiohttp", f"{io_async / io_aiohttp:.2f}x",
+                    io_async / io_aiohttp >= 0.8))
+    io_thread, io_pool = get("io_requests", "multilane_thread"), get("io_requests", "threadpool")
+    if io_thread and io_pool:
+        out.append(("thread lane >= ThreadPoolExecutor(64)", f"{io_thread / io_pool:.2f}x",
+                    io_thread >= io_pool))
+    th, th_pool = get("thread_overhead", "multilane"), get("thread_overhead", "threadpool")
+    if th and th_pool:
+        out.append(("thread lane per tiny call <= ThreadPoolExecutor's", f"{th_pool / th:.2f}x",
+                    th <= th_pool))
+    hy = get("hybrid", "multilane_hybrid")
+    singles = [get("hybrid", who) for who in ("threads", "processes", "asyncio_only")]
+    if hy and all(singles):
+        best = max(singles)
+        out.append(("hybrid >= 1.6x the best single model", f"{hy / best:.2f}x",
+                    hy / best >= 1.6))
     return out
 
 
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "not installed"
-    if unit == "tasks/s":
+    if unit.endswith("/s"):  # a rate
         return f"{value:,.0f}"
     return f"{value:.1f}" if unit.startswith("µs") else f"{value:.3f}"
 
@@ -99,12 +128,15 @@ def render(all_results, info, runs: int, quick: bool) -> str:
     lines.append("")
     for scenario, results in all_results.items():
         unit, higher_better = SCENARIOS[scenario][0], SCENARIOS[scenario][1]
-        ours = results.get("multilane")
-        lines += [f"## {scenario}", "", f"| competitor | {unit} | multilane vs it |",
+        # the first multilane competitor against every peer
+        name = next((who for who in results if who.startswith("multilane")), "multilane")
+        ours = results.get(name)
+        lines += [f"## {scenario}", "", f"| competitor | {unit} | {name} vs it |",
                   "| --- | --- | --- |"]
         for who, value in results.items():
             ratio = ""
-            if ours and value and who not in ("multilane", "floor"):  # floor: not a peer
+            peer = not who.startswith("multilane") and who != "floor"  # floor: not a peer
+            if ours and value and peer:
                 r = ours / value if higher_better else value / ours
                 ratio = f"{r:.2f}x {'faster' if r >= 1 else 'slower'}"
             lines.append(f"| {who} | {fmt(value, unit)} | {ratio} |")
@@ -121,7 +153,10 @@ def render(all_results, info, runs: int, quick: bool) -> str:
     lines += ["Notes: the stdlib round trip, pipelined and map figures use fewer items (the "
               "per-item cost is what is compared; stdlib `map` with chunksize=1 is timed on "
               "n/50 items and joblib on n/10, both scaled). `cpu_scaling/bare_fork` is this "
-              "machine's ceiling: two cores do not always give 2x on a shared VM.", ""]
+              "machine's ceiling: two cores do not always give 2x on a shared VM. "
+              "`io_requests/sequential` is timed on n/50 requests and `hybrid/processes` on "
+              "n/4 pages (scaled); the I/O scenarios fetch from a local HTTP server "
+              "(`_http.py`) in a process of its own, which shares the machine's cores.", ""]
     return "\n".join(lines)
 
 
