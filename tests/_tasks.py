@@ -230,3 +230,43 @@ def sums(structure):
         for array in value if isinstance(value, list) else [value]:
             total += float(array.sum())
     return total
+
+
+# ---------------------------------------------------------------- reliability
+
+
+def crash_once(path, value):
+    """Kills its own worker the first time (``path`` does not exist yet), then returns."""
+    if not os.path.exists(path):
+        open(path, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return value
+
+
+def fail_once(path, value):
+    if not os.path.exists(path):
+        open(path, "w").close()
+        raise ValueError("first attempt fails")
+    return value
+
+
+def allocate_and_keep(megabytes):
+    """Grows this worker's memory by ``megabytes`` (kept), returns its pid."""
+    _stash.append(bytearray(megabytes * 2**20))
+    return os.getpid()
+
+
+def sleep_then(seconds, value):
+    time.sleep(seconds)
+    return value
+
+
+async def sleep_async(seconds, value=None):
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return value
+
+
+async def raise_timeout_error():
+    raise TimeoutError("the coroutine's own timeout")

@@ -64,7 +64,7 @@ def _interrupt_and_check(proc: subprocess.Popen, worker_grace: float) -> None:
         proc.wait()
 
 
-@pytest.mark.parametrize("wait_in", ["result", "map", "as_completed"])
+@pytest.mark.parametrize("wait_in", ["result", "map", "as_completed", "shutdown"])
 def test_ctrl_c_while_waiting(wait_in):
     proc = _start(f"""
         import json, sys, time, concurrent.futures as cf
@@ -78,6 +78,8 @@ def test_ctrl_c_while_waiting(wait_in):
                 futures[0].result()
             elif "{wait_in}" == "map":
                 list(ex.map(_tasks.countdown, [10**10] * 4))
+            elif "{wait_in}" == "shutdown":
+                ex.shutdown(wait=True)
             else:
                 list(cf.as_completed(futures))
         except KeyboardInterrupt:

@@ -41,6 +41,7 @@ from .errors import Error as Error
 from .errors import LaneError as LaneError
 from .errors import RemoteTraceback as RemoteTraceback
 from .errors import SerializationError as SerializationError
+from .errors import TaskTimeout as TaskTimeout
 from .errors import WorkerCrashed as WorkerCrashed
 
 __version__ = "0.1.0"
@@ -61,6 +62,7 @@ __all__ = [
     "RemoteTraceback",
     "SerializationError",
     "TaskFunction",
+    "TaskTimeout",
     "TimeoutError",
     "WorkerCrashed",
     "__version__",

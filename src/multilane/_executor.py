@@ -30,7 +30,7 @@ from concurrent.futures import Executor as _BaseExecutor
 from concurrent.futures import Future
 from typing import Any, Literal
 
-from ._future import LaneFuture, iterate_results, note_interrupt
+from ._future import LaneFuture, TaskOptions, iterate_results, note_interrupt
 from ._lanes import AsyncLane, ThreadLane, settle
 from ._process_pool import ProcessPoolExecutor
 from ._serialize import describe, is_coroutine_function
@@ -72,6 +72,28 @@ def plain_on_async(fn: object) -> LaneError:
         "async def")
 
 
+def _options(lane: str, timeout: float | None, retries: int,
+             retry_on: Any) -> TaskOptions | None:
+    """Checked per-task options, or None when they are all defaults (the fast path)."""
+    if timeout is None and not retries and not retry_on:
+        return None
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if lane == "inline":
+            raise LaneError("lane='inline' runs the call in the caller, which cannot be "
+                            "stopped: use lane='thread' or lane='process' for a timeout")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0, not {retries!r}")
+    if isinstance(retry_on, type):
+        retry_on = (retry_on,)
+    if not isinstance(retry_on, tuple) or not all(
+            isinstance(t, type) and issubclass(t, BaseException) for t in retry_on):
+        raise TypeError(f"retry_on must be an exception type or a tuple of them, not "
+                        f"{retry_on!r}")
+    return TaskOptions(None if timeout is None else float(timeout), retries, retry_on)
+
+
 def _loop_running() -> bool:
     try:
         asyncio.get_running_loop()
@@ -98,6 +120,8 @@ class Executor(_BaseExecutor):
     ``hybrid_processes`` workers (default: one per core), each running up to
     ``hybrid_concurrency`` tasks at once. ``lane`` is where ``submit`` and ``map`` send a
     plain function when the call names no lane; coroutine functions go to ``"async"``.
+    ``max_tasks_per_child`` and ``max_memory_per_child`` (bytes of resident memory,
+    checked after each task) replace process workers without losing queued work.
 
     ``submit(fn, *args, lane=..., **kwargs)`` and ``map(fn, *iterables, lane=...)``
     return standard futures and results; ``await ex.run(fn, *args, lane=...)`` and
@@ -115,7 +139,8 @@ class Executor(_BaseExecutor):
     def __init__(self, processes: int | None = None, threads: int | None = None, *,
                  hybrid_processes: int | None = None,
                  hybrid_concurrency: int = _HYBRID_CONCURRENCY,
-                 lane: str = "process") -> None:
+                 lane: str = "process", max_tasks_per_child: int | None = None,
+                 max_memory_per_child: int | None = None) -> None:
         _check_count("processes", processes)
         _check_count("threads", threads)
         _check_count("hybrid_processes", hybrid_processes)
@@ -127,6 +152,9 @@ class Executor(_BaseExecutor):
         self._hybrid_processes = hybrid_processes
         self._hybrid_concurrency = hybrid_concurrency
         self._default_lane = lane
+        # Recycling, for both process lanes: checked by ProcessPoolExecutor when it starts.
+        self._max_tasks_per_child = max_tasks_per_child
+        self._max_memory_per_child = max_memory_per_child
         self._lanes: dict[str, Any] = {}  # started lanes, by name
         self._lock = threading.Lock()
         self._shutdown = False
@@ -134,26 +162,45 @@ class Executor(_BaseExecutor):
     # ------------------------------------------------------------------ public API
 
     def submit(self, fn: Callable[..., Any], /, *args: Any,  # type: ignore[override]
-               lane: str | None = None, **kwargs: Any) -> Future:
-        """Schedules ``fn(*args, **kwargs)`` on ``lane``; returns its Future."""
+               lane: str | None = None, timeout: float | None = None, retries: int = 0,
+               retry_on: type[BaseException] | tuple[type[BaseException], ...] = (),
+               **kwargs: Any) -> Future:
+        """Schedules ``fn(*args, **kwargs)`` on ``lane``; returns its Future.
+
+        ``timeout``: seconds the call may run once started; past it the future fails
+        with :class:`multilane.TaskTimeout` (a process call is stopped by killing its
+        worker, which is replaced; a coroutine is cancelled; a thread cannot be stopped
+        and runs on). ``retries``: how many times a call whose worker crashed is run
+        again; ``retry_on``: exception types that also earn a re-run. These names are
+        taken by multilane, never passed to ``fn`` (bind such parameters with
+        ``functools.partial``).
+        """
         name = self._resolve(fn, lane)
+        options = _options(name, timeout, retries, retry_on)
         if name == "inline":
-            return self._inline(fn, args, kwargs)
+            return self._inline(fn, args, kwargs, options)
         started = self._lanes.get(name) or self._start(name)
         if name in _PROCESS_LANES:
-            return started.submit(fn, *args, **kwargs)
-        return started.submit(fn, args, kwargs)
+            return started._submit(fn, args, kwargs, options)
+        return started.submit(fn, args, kwargs, options)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], lane: str | None = None,
-            timeout: float | None = None, chunksize: int | None = None) -> Iterator[Any]:
+            timeout: float | None = None, chunksize: int | None = None,
+            task_timeout: float | None = None, retries: int = 0,
+            retry_on: type[BaseException] | tuple[type[BaseException], ...] = (),
+            ) -> Iterator[Any]:
         """Like the built-in ``map`` on ``lane``; results come back in order.
 
         Every item is submitted at once. ``chunksize`` applies to the process lanes (the
         pool chooses one when it is None); the other lanes run each item as its own task.
-        ``timeout`` bounds the whole iteration.
+        ``timeout`` bounds the whole iteration, as in ``concurrent.futures``;
+        ``task_timeout``, ``retries`` and ``retry_on`` apply to each call as in
+        :meth:`submit` (with ``task_timeout`` each item is its own task unless
+        ``chunksize`` is given).
         """
         end_time = None if timeout is None else timeout + time.monotonic()
-        futures, chunked = self._map_futures(fn, iterables, lane, chunksize)
+        futures, chunked = self._map_futures(fn, iterables, lane, chunksize,
+                                             (task_timeout, retries, retry_on))
         results = iterate_results(futures, end_time)
         return itertools.chain.from_iterable(results) if chunked else results
 
@@ -180,7 +227,7 @@ class Executor(_BaseExecutor):
         Every item is submitted at once; leaving the loop early cancels what has not
         started.
         """
-        futures, chunked = self._map_futures(fn, iterables, lane, chunksize)
+        futures, chunked = self._map_futures(fn, iterables, lane, chunksize, (None, 0, ()))
         try:
             for index, future in enumerate(futures):
                 value = await asyncio.wrap_future(future)
@@ -261,16 +308,19 @@ class Executor(_BaseExecutor):
             return started
 
     def _make_lane(self, name: str) -> Any:
-        if name == "process":
-            return ProcessPoolExecutor(self._processes)
-        if name == "hybrid":
-            return ProcessPoolExecutor(self._hybrid_processes,
-                                       _concurrency=self._hybrid_concurrency)
+        if name in _PROCESS_LANES:
+            hybrid = name == "hybrid"
+            return ProcessPoolExecutor(
+                self._hybrid_processes if hybrid else self._processes,
+                max_tasks_per_child=self._max_tasks_per_child,
+                max_memory_per_child=self._max_memory_per_child,
+                _concurrency=self._hybrid_concurrency if hybrid else 1)
         if name == "thread":
             return ThreadLane(self._threads)
         return AsyncLane()
 
-    def _inline(self, fn: Any, args: tuple, kwargs: dict) -> Future:
+    def _inline(self, fn: Any, args: tuple, kwargs: dict,
+                options: TaskOptions | None = None) -> Future:
         self._check_open()
         if is_coroutine_function(fn) and _loop_running():
             raise LaneError(
@@ -280,26 +330,49 @@ class Executor(_BaseExecutor):
                 "lane='async'")
         future = LaneFuture()
         future.set_running_or_notify_cancel()
-        try:
-            result = settle(fn(*args, **kwargs))
-        except Exception as exc:  # a Ctrl-C in the caller's own code goes to the caller
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-        return future
+        retries = options.retries if options is not None else 0
+        while True:
+            try:
+                result = settle(fn(*args, **kwargs))
+            except Exception as exc:  # a Ctrl-C in the caller's own code goes to the caller
+                if retries > 0 and options is not None and isinstance(exc, options.retry_on):
+                    retries -= 1
+                    continue
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            return future
 
     def _map_futures(self, fn: Any, iterables: tuple[Iterable[Any], ...], lane: str | None,
-                     chunksize: int | None) -> tuple[list[Future], bool]:
+                     chunksize: int | None, raw_options: tuple) -> tuple[list[Future], bool]:
         if chunksize is not None and chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         name = self._resolve(fn, lane)
+        options = _options(name, *raw_options)
         if name in _PROCESS_LANES:
             pool = self._lanes.get(name) or self._start(name)
-            return pool._map_futures(fn, iterables, chunksize)
+            return pool._map_futures(fn, iterables, chunksize, options)
         calls = zip(*iterables, strict=False)
+        empty: dict[str, Any] = {}
         if name == "inline":
-            return [self._inline(fn, args, {}) for args in calls], False
+            return [self._inline(fn, args, empty, options) for args in calls], False
         started = self._lanes.get(name) or self._start(name)
         submit = started.submit
-        empty: dict[str, Any] = {}
-        return [submit(fn, args, empty) for args in calls], False
+        return [submit(fn, args, empty, options) for args in calls], False
+
+    def cancel(self, future: Future, force: bool = False) -> bool:
+        """``future.cancel()``; with ``force=True``, also stop the call if it is running.
+
+        A forced cancel kills and replaces the worker of a process call and cancels a
+        coroutine; a running thread cannot be stopped (returns False, as ``cancel()``).
+        """
+        if future.cancel():
+            return True
+        if not force:
+            return False
+        for name, started in list(self._lanes.items()):
+            if name in _PROCESS_LANES or name == "async":
+                if started.owns(future):
+                    return bool(started.cancel(future, force=True) if name != "async"
+                                else started.cancel(future))
+        return False

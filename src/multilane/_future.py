@@ -21,9 +21,18 @@ import time
 from _thread import RLock as _RLock
 from collections.abc import Iterator
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["LaneFuture", "interrupted", "iterate_results", "note_interrupt"]
+__all__ = ["LaneFuture", "TaskOptions", "interrupted", "iterate_results", "note_interrupt"]
+
+
+class TaskOptions(NamedTuple):
+    """Per-task options (``multilane.Executor.submit`` takes them as keywords)."""
+
+    timeout: float | None = None  # seconds the call may run once it has started
+    retries: int = 0  # re-runs after its worker crashed
+    retry_on: tuple = ()  # exception types that also earn a re-run
+
 
 _interrupted = False  # a KeyboardInterrupt reached a caller waiting on one of our futures
 
@@ -145,6 +154,18 @@ class LaneFuture(Future):
         def __init__(self) -> None:  # noqa: D107
             super().__init__()
             self._helper = None
+
+    def _cancel_running(self) -> bool:
+        """Cancels even a running future (its call is being stopped); False if finished."""
+        with self._lk:
+            if self._state not in ("PENDING", "RUNNING"):
+                return self._state in ("CANCELLED", "CANCELLED_AND_NOTIFIED")
+            self._state = "CANCELLED_AND_NOTIFIED"
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()  # type: ignore[attr-defined]
+        return True
 
     def result(self, timeout: float | None = None) -> Any:
         # Finished without an exception: _result was written before _state, under the GIL.

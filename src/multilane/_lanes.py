@@ -12,12 +12,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import heapq
+import itertools
 import queue
 import threading
+import time
 import weakref
+from concurrent.futures import InvalidStateError
 from typing import Any
 
-from ._future import LaneFuture, interrupted
+from ._future import LaneFuture, TaskOptions, interrupted
+from ._serialize import describe
+from .errors import TaskTimeout
 
 __all__ = ["AsyncLane", "ThreadLane", "new_event_loop"]
 
@@ -87,14 +93,16 @@ class ThreadLane:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._shutdown = False
+        self._dog: Watchdog | None = None
         _live_lanes.add(self)
 
-    def submit(self, fn: Any, args: tuple, kwargs: dict) -> LaneFuture:
+    def submit(self, fn: Any, args: tuple, kwargs: dict,
+               options: TaskOptions | None = None) -> LaneFuture:
         future = LaneFuture()
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            self._queue.put((future, fn, args, kwargs))
+            self._queue.put((future, fn, args, kwargs, options))
             if not self._idle.acquire(False) and len(self._threads) < self._max_threads:
                 thread = threading.Thread(target=self._work, daemon=True,
                                           name=f"{self._name}-{len(self._threads)}")
@@ -109,19 +117,51 @@ class ThreadLane:
             if item is None:
                 self._queue.put(None)  # tells the next thread too
                 return
-            future, fn, args, kwargs = item
+            future, fn, args, kwargs, options = item
             del item
             if future.set_running_or_notify_cancel():
-                try:
-                    result = settle(fn(*args, **kwargs))
-                except BaseException as exc:
-                    future.set_exception(exc)
-                    del exc
+                if options is None:
+                    try:
+                        result = settle(fn(*args, **kwargs))
+                    except BaseException as exc:
+                        future.set_exception(exc)
+                        del exc
+                    else:
+                        future.set_result(result)
+                        del result
                 else:
-                    future.set_result(result)
-                    del result
-            del future, fn, args, kwargs
+                    self._run_with(options, future, fn, args, kwargs)
+            del future, fn, args, kwargs, options
             self._idle.release()
+
+    def _run_with(self, options: TaskOptions, future: LaneFuture, fn: Any, args: tuple,
+                  kwargs: dict) -> None:
+        """A call with a timeout (the future fails when it passes; the thread cannot be
+        stopped) or exceptions to retry on."""
+        if options.timeout is not None:
+            name = threading.current_thread().name
+            self._watchdog().watch(time.monotonic() + options.timeout, lambda: _give_up(
+                future, TaskTimeout(
+                    f"{describe(fn)} ran longer than its timeout of {options.timeout:g} s; a "
+                    f"thread cannot be stopped, so it runs on in {name}")))
+        retries = options.retries
+        while True:
+            try:
+                result = settle(fn(*args, **kwargs))
+            except BaseException as exc:
+                if retries > 0 and options.retry_on and isinstance(exc, options.retry_on):
+                    retries -= 1
+                    continue
+                _settle_quietly(future, exc)
+            else:
+                _settle_quietly(future, None, result)
+            return
+
+    def _watchdog(self) -> Watchdog:
+        with self._lock:
+            if self._dog is None:
+                self._dog = Watchdog(f"{self._name}-watchdog")
+            return self._dog
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -138,6 +178,8 @@ class ThreadLane:
         if wait:
             for thread in list(self._threads):
                 thread.join()
+        if self._dog is not None and (wait or not any(t.is_alive() for t in self._threads)):
+            self._dog.stop()
 
     def threads(self) -> int:
         return sum(thread.is_alive() for thread in self._threads)
@@ -153,7 +195,7 @@ class AsyncLane:
     def __init__(self, name: str = "multilane-async") -> None:
         self._incoming: collections.deque[Any] = collections.deque()
         self._scheduled = False  # a wake-up of the loop is pending
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[asyncio.Task[Any], LaneFuture] = {}  # running, with their futures
         self._lock = threading.Lock()
         self._shutdown = False
         self._stopping = False
@@ -164,12 +206,13 @@ class AsyncLane:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
-    def submit(self, fn: Any, args: tuple, kwargs: dict) -> LaneFuture:
+    def submit(self, fn: Any, args: tuple, kwargs: dict,
+               options: TaskOptions | None = None) -> LaneFuture:
         future = LaneFuture()
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            self._incoming.append((future, fn, args, kwargs))
+            self._incoming.append((future, fn, args, kwargs, options))
             wake = not self._scheduled
             self._scheduled = True
         if wake:
@@ -182,27 +225,44 @@ class AsyncLane:
             self._incoming.clear()
             self._scheduled = False
         create_task = self._loop.create_task
-        for future, fn, args, kwargs in items:
+        for future, fn, args, kwargs, options in items:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                task = create_task(fn(*args, **kwargs))
+                coroutine = fn(*args, **kwargs) if options is None else _with_options(
+                    options, fn, args, kwargs)
+                task = create_task(coroutine)
             except BaseException as exc:
                 future.set_exception(exc)
                 continue
-            self._tasks.add(task)
+            self._tasks[task] = future
             task.add_done_callback(functools.partial(self._finish, future))
 
     def _finish(self, future: LaneFuture, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
+        del self._tasks[task]
         if task.cancelled():
-            future.set_exception(asyncio.CancelledError("the coroutine was cancelled"))
+            _settle_quietly(future, asyncio.CancelledError("the coroutine was cancelled"))
             return
         exc = task.exception()
         if exc is not None:
-            future.set_exception(exc)
+            _settle_quietly(future, exc)
         else:
-            future.set_result(task.result())
+            _settle_quietly(future, None, task.result())
+
+    def owns(self, future: Any) -> bool:
+        """True if ``future`` is running or queued here."""
+        return any(owner is future for owner in list(self._tasks.values())) or any(
+            item[0] is future for item in list(self._incoming))
+
+    def cancel(self, future: LaneFuture) -> bool:
+        """Cancels ``future``, even while its coroutine runs (the coroutine is cancelled)."""
+        if future.cancel():
+            return True
+        for task, owner in list(self._tasks.items()):
+            if owner is future:
+                self._loop.call_soon_threadsafe(task.cancel)
+                break
+        return future._cancel_running()
 
     async def _drain_and_stop(self) -> None:
         while self._tasks or self._incoming:
@@ -238,6 +298,90 @@ class AsyncLane:
                 self._loop.call_soon_threadsafe(self._loop.stop)
             except RuntimeError:
                 pass
+
+
+async def _with_options(options: TaskOptions, fn: Any, args: tuple, kwargs: dict) -> Any:
+    """Runs a coroutine function with a timeout (TaskTimeout; the coroutine is cancelled)
+    and retries on the exception types asked for."""
+    retries = options.retries
+    while True:
+        try:
+            if options.timeout is None:
+                return await fn(*args, **kwargs)
+            limit = asyncio.timeout(options.timeout)
+            try:
+                async with limit:
+                    return await fn(*args, **kwargs)
+            except TimeoutError:
+                if not limit.expired():
+                    raise  # the coroutine's own TimeoutError, not ours
+                raise TaskTimeout(
+                    f"{describe(fn)} ran longer than its timeout of {options.timeout:g} s; "
+                    "it was cancelled") from None
+        except TaskTimeout:
+            raise
+        except Exception as exc:
+            if retries > 0 and options.retry_on and isinstance(exc, options.retry_on):
+                retries -= 1
+                continue
+            raise
+
+
+def _settle_quietly(future: LaneFuture, error: BaseException | None, result: Any = None) -> None:
+    """Settles ``future`` unless a timeout or a forced cancel already did."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
+
+
+def _give_up(future: LaneFuture, error: BaseException) -> None:
+    if future.running():
+        _settle_quietly(future, error)
+
+
+class Watchdog:
+    """One thread that runs actions at deadlines (thread-lane timeouts)."""
+
+    def __init__(self, name: str) -> None:
+        self._heap: list[tuple[float, int, Any]] = []
+        self._ids = itertools.count()
+        self._cond = threading.Condition(threading.Lock())
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def watch(self, deadline: float, action: Any) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline, next(self._ids), action))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                left = self._heap[0][0] - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                action = heapq.heappop(self._heap)[2]
+                self._cond.release()
+                try:
+                    action()
+                finally:
+                    self._cond.acquire()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
 
 
 def _at_exit() -> None:

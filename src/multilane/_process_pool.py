@@ -27,7 +27,9 @@ replacement worker starts. The pool is never broken by a crash.
 from __future__ import annotations
 
 import collections
+import heapq
 import itertools
+import math
 import os
 import signal
 import sys
@@ -36,14 +38,14 @@ import time
 import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from . import _core, _shared
 from . import _protocol as P
-from ._future import LaneFuture, interrupted, iterate_results
+from ._future import LaneFuture, TaskOptions, interrupted, iterate_results
 from ._serialize import (
     cacheable,
     describe,
@@ -56,12 +58,15 @@ from ._serialize import (
     name_unpicklable_item,
     outband_call,
 )
-from .errors import RemoteTraceback, SerializationError, WorkerCrashed
+from .errors import RemoteTraceback, SerializationError, TaskTimeout, WorkerCrashed
 
 __all__ = ["ProcessPoolExecutor", "PoolStatistics"]
 
 # How many worker deaths before READY, in a row, make the pool give up respawning.
 _MAX_STARTUP_FAILURES = 3
+# The same for workers killed by a signal before they were ready: something outside the
+# pool may be killing processes at random, so it takes more of them in a row.
+_MAX_STARTUP_KILLS = 10
 # Bounds of the per-worker queue depth; the depth adapts to the measured task time.
 _MIN_DEPTH, _MAX_DEPTH = 1, 16
 _TARGET_QUEUED_NS = 200_000  # keep about this much work queued ahead of each worker
@@ -88,6 +93,8 @@ class PoolStatistics:
     workers_started: int  # including replacements
     workers_lost: int  # workers that died unexpectedly
     depth: int  # tasks queued ahead of each worker
+    workers_recycled: int = 0  # replaced for reaching max_memory_per_child
+    workers_killed: int = 0  # killed by the pool: timeouts and forced cancels
 
 
 class _PoolLock:
@@ -128,7 +135,7 @@ class _PoolLock:
 
 class _Task:
     __slots__ = ("id", "future", "fn", "fid", "fn_payload", "payload", "flags", "started",
-                 "attachment", "regions")
+                 "attachment", "regions", "timeout", "retries", "retry_on", "deadline", "fate")
 
     def __init__(self, task_id: int, future: Future, fn: Any, fid: int, fn_payload: bytes | None,
                  payload: bytes, flags: int, attachment: Any, regions: tuple) -> None:
@@ -144,11 +151,16 @@ class _Task:
         # after a crash is sent again from it.
         self.attachment = attachment
         self.regions = regions  # multilane.shared regions the call names (held until it ends)
+        self.timeout: float | None = None  # seconds it may run, from when it starts
+        self.retries = 0  # runs left after a crash of its worker (or a retry_on exception)
+        self.retry_on: tuple = ()  # exception types that also earn a retry
+        self.deadline: float | None = None  # monotonic time it is stopped at, once running
+        self.fate: str | None = None  # "timeout" or "cancelled": why its worker was killed
 
 
 class _Worker:
     __slots__ = ("slot", "pid", "inflight", "functions", "regions", "ready", "dispatched",
-                 "retiring", "closing", "full")
+                 "retiring", "closing", "full", "killed")
 
     def __init__(self, slot: int, pid: int) -> None:
         self.slot = slot
@@ -161,6 +173,7 @@ class _Worker:
         self.retiring = False  # reached max_tasks_per_child: no more tasks
         self.closing = False  # SHUTDOWN sent
         self.full = False  # its ring had no room; retried after its next reply
+        self.killed = False  # SIGKILLed by the pool (a timeout or a forced cancel)
 
 
 def _default_workers() -> int:
@@ -196,7 +209,8 @@ class ProcessPoolExecutor(Executor):
 
     def __init__(self, max_workers: int | None = None, mp_context: Any = None,
                  initializer: Callable[..., Any] | None = None, initargs: tuple = (),
-                 max_tasks_per_child: int | None = None, *, _concurrency: int = 1) -> None:
+                 max_tasks_per_child: int | None = None, *,
+                 max_memory_per_child: int | None = None, _concurrency: int = 1) -> None:
         # _concurrency > 1 makes hybrid workers (for multilane.Executor's hybrid lane): each
         # runs that many tasks at once on inner threads and its own event loop.
         if max_workers is None:
@@ -210,6 +224,11 @@ class ProcessPoolExecutor(Executor):
                 raise TypeError("max_tasks_per_child must be an integer")
             if max_tasks_per_child <= 0:
                 raise ValueError("max_tasks_per_child must be >= 1")
+        if max_memory_per_child is not None and (
+                isinstance(max_memory_per_child, bool) or not isinstance(max_memory_per_child, int)
+                or max_memory_per_child <= 0):
+            raise ValueError("max_memory_per_child must be a positive number of bytes, not "
+                             f"{max_memory_per_child!r}")
         if mp_context is not None and not hasattr(mp_context, "get_start_method"):
             raise TypeError(f"mp_context must be a multiprocessing context, not {mp_context!r}")
         self._max_workers = max_workers
@@ -220,7 +239,8 @@ class ProcessPoolExecutor(Executor):
                 (initializer, tuple(initargs)))
             self._init_payload = dumps({"sys_path": list(sys.path),
                                         "initializer": initializer_payload,
-                                        "concurrency": _concurrency})
+                                        "concurrency": _concurrency,
+                                        "max_rss": max_memory_per_child})
         except Exception as exc:
             raise SerializationError(
                 f"cannot pickle the initializer {describe(initializer)} or its initargs: "
@@ -246,6 +266,10 @@ class ProcessPoolExecutor(Executor):
         self._forgotten_regions: list[int] = []  # shared regions gone, to FORGET_SHARED
         _shared.on_forget(self)
         self._concurrency = _concurrency
+        # (deadline, task id, task) of running tasks with a timeout; the collector waits
+        # until the earliest and kills the worker of a task still running then.
+        self._deadlines: list[tuple[float, int, _Task]] = []
+        self._next_deadline = math.inf
         # Tasks sent ahead to each worker: adapts to the task time, or a hybrid worker's
         # concurrency (they all run at once there).
         self._depth = 2 if _concurrency == 1 else _concurrency
@@ -255,11 +279,15 @@ class ProcessPoolExecutor(Executor):
         self._broken: str | None = None
         self._broken_cause: BaseException | None = None
         self._startup_failures = 0
+        self._startup_kills = 0
         self._completed = 0
         self._crashed = 0
         self._workers_started = 0
         self._workers_lost = 0
+        self._recycled = 0  # workers replaced for reaching max_memory_per_child
+        self._killed = 0  # workers killed to stop a timed-out or force-cancelled task
 
+        _oom_kills_seen[0] = _oom_kills()
         self._hub = _core.Hub()
         self._argv = [sys.executable, "-m", "multilane.worker"]
         try:
@@ -283,6 +311,10 @@ class ProcessPoolExecutor(Executor):
         failed, and :class:`multilane.SerializationError` (naming the argument) if the
         call cannot be pickled; the pool is unaffected by the last one.
         """
+        return self._submit(fn, args, kwargs, None)
+
+    def _submit(self, fn: Callable[..., Any], args: tuple, kwargs: dict,
+                options: TaskOptions | None) -> Future:
         self._check_open()
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
@@ -290,10 +322,11 @@ class ProcessPoolExecutor(Executor):
         args, kwargs = outband_call(args, kwargs)
         if entry is None:
             payload, attachment, regions = dumps_call(fn, (fn, args, kwargs), args, kwargs)
-            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachment, regions)
+            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachment, regions,
+                                 options)
         fid, fn_payload = entry
         payload, attachment, regions = dumps_call(fn, (args, kwargs), args, kwargs)
-        return self._enqueue(fn, fid, fn_payload, payload, 0, attachment, regions)
+        return self._enqueue(fn, fid, fn_payload, payload, 0, attachment, regions, options)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
             chunksize: int | None = None) -> Iterator[Any]:
@@ -313,9 +346,11 @@ class ProcessPoolExecutor(Executor):
         return itertools.chain.from_iterable(iterate_results(futures, end_time))
 
     def _map_futures(self, fn: Callable[..., Any], iterables: tuple[Iterable[Any], ...],
-                     chunksize: int | None) -> tuple[list[Future], bool]:
+                     chunksize: int | None,
+                     options: TaskOptions | None = None) -> tuple[list[Future], bool]:
         """Submits a map: (futures in order, whether each one's result is a list of results
-        for a chunk of items)."""
+        for a chunk of items). With a per-task timeout each item is its own task unless
+        ``chunksize`` says otherwise (the timeout then applies to each chunk)."""
         if chunksize is not None and chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         self._check_open()
@@ -330,11 +365,13 @@ class ProcessPoolExecutor(Executor):
         else:
             items = list(zip(*iterables, strict=False))
         if chunksize is None:
-            chunksize = self._auto_chunksize(len(items))
+            timed = options is not None and options.timeout is not None
+            chunksize = 1 if timed else self._auto_chunksize(len(items))
         if chunksize == 1:
-            return [self.submit(fn, item) if single else self.submit(fn, *item)
+            empty: dict[str, Any] = {}
+            return [self._submit(fn, (item,) if single else item, empty, options)
                     for item in items], False
-        return [self._submit_chunk(fn, items, i, i + chunksize, single)
+        return [self._submit_chunk(fn, items, i, i + chunksize, single, options)
                 for i in range(0, len(items), chunksize)], True
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -400,6 +437,8 @@ class ProcessPoolExecutor(Executor):
                 workers_started=self._workers_started,
                 workers_lost=self._workers_lost,
                 depth=self._depth,
+                workers_recycled=self._recycled,
+                workers_killed=self._killed,
             )
 
     # ------------------------------------------------------------------ submitting
@@ -432,13 +471,16 @@ class ProcessPoolExecutor(Executor):
         return entry
 
     def _enqueue(self, fn: Any, fid: int, fn_payload: bytes | None, payload: bytes,
-                 flags: int, attachment: Any = None, regions: tuple = ()) -> Future:
+                 flags: int, attachment: Any = None, regions: tuple = (),
+                 options: TaskOptions | None = None) -> Future:
         future = LaneFuture()
         future._helper = self
         if regions:
             flags |= P.CALL_SHARED
         task = _Task(next(self._task_ids), future, fn, fid, fn_payload, payload, flags,
                      attachment, regions)
+        if options is not None:
+            task.timeout, task.retries, task.retry_on = options
         lock = self._lock
         if lock.try_acquire():
             try:
@@ -456,7 +498,7 @@ class ProcessPoolExecutor(Executor):
         return future
 
     def _submit_chunk(self, fn: Any, items: Sequence[Any], start: int, stop: int,
-                      single: bool) -> Future:
+                      single: bool, options: TaskOptions | None = None) -> Future:
         """One task for ``items[start:stop]``: single arguments or argument tuples."""
         flags = P.CALL_CHUNK | (P.CALL_CHUNK_SINGLE if single else 0)
         chunk = items[start:stop]
@@ -467,8 +509,9 @@ class ProcessPoolExecutor(Executor):
             raise name_unpicklable_item(fn, chunk, start, exc) from exc
         if entry is None:
             return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN, attachment,
-                                 regions)
-        return self._enqueue(fn, entry[0], entry[1], payload, flags, attachment, regions)
+                                 regions, options)
+        return self._enqueue(fn, entry[0], entry[1], payload, flags, attachment, regions,
+                             options)
 
     def _auto_chunksize(self, n: int) -> int:
         # About four chunks per task a worker runs at once: a hybrid worker's inner threads
@@ -539,6 +582,8 @@ class ProcessPoolExecutor(Executor):
                             task.attachment):
             return False
         worker.inflight[task.id] = task
+        if task.timeout is not None and (self._concurrency > 1 or len(worker.inflight) == 1):
+            self._start_clock_locked(task)  # it runs now: nothing is ahead of it
         worker.dispatched += 1
         if self._max_tasks_per_child and worker.dispatched >= self._max_tasks_per_child:
             worker.retiring = True
@@ -586,28 +631,38 @@ class ProcessPoolExecutor(Executor):
             for task in worker.inflight.values():
                 completions.append((task, _BROKEN, BrokenProcessPool("the pool was terminated")))
             return 0
-        self._workers_lost += 1
-        for task in worker.inflight.values():
-            if task.attachment is not None:
-                task.attachment.taint()  # the dead worker never released it: do not reuse it
+        if not worker.killed:
+            self._workers_lost += 1
         if not worker.ready:
-            self._startup_failures += 1
+            if signum:
+                self._startup_kills += 1
+            else:
+                self._startup_failures += 1
         if self._broken is not None:
             return 0
         # A hybrid worker may have started every task it was sent: none can be rerun.
         doomed = list(worker.inflight) if self._concurrency > 1 else [running_task]
+        rerun = []
         for task_id in doomed:
             crashed = worker.inflight.pop(task_id, None)
-            if crashed is not None:
-                self._crashed += 1
-                completions.append(task_crash(crashed, worker, exitcode, signum))
-        # The rest never started: run them elsewhere, first.
+            if crashed is None:
+                continue
+            if crashed.fate is None and crashed.retries > 0:
+                crashed.retries -= 1
+                crashed.deadline = None
+                rerun.append(crashed)
+                continue
+            self._crashed += crashed.fate is None
+            completions.append(task_crash(crashed, worker, exitcode, signum))
+        # The rest never started: run them elsewhere, first, after those retried.
         self._pending.extendleft(reversed(worker.inflight.values()))
+        self._pending.extendleft(reversed(rerun))
         worker.inflight.clear()
-        if self._startup_failures >= _MAX_STARTUP_FAILURES:
+        if (self._startup_failures >= _MAX_STARTUP_FAILURES
+                or self._startup_kills >= _MAX_STARTUP_KILLS):
             self._break_locked(
                 f"worker processes die before they are ready ({_how_it_ended(exitcode, signum)}, "
-                f"{self._startup_failures} times in a row); see their stderr", None, completions)
+                "too many times in a row); see their stderr", None, completions)
             return 0
         if self._shutdown and not self._pending and not any(
                 w.inflight for w in self._workers.values()):
@@ -634,10 +689,12 @@ class ProcessPoolExecutor(Executor):
         hub = self._hub
         try:
             while True:
-                hub.wait_ready(None, 0.0, True)
+                wait = None
+                if self._next_deadline != math.inf:
+                    wait = max(0.0, self._next_deadline - time.monotonic())
+                hub.wait_ready(wait, 0.0, True)
                 completions, finished = self._drain(hub)
-                for task, kind, value in completions:
-                    _complete(task, kind, value)
+                self._finish(completions)
                 del completions
                 self._respawn_workers()
                 if finished:
@@ -659,11 +716,28 @@ class ProcessPoolExecutor(Executor):
         with self._collect_lock:
             events = hub.drain(4096)
             with self._lock:
+                if self._deadlines:
+                    self._expire_locked()
                 if events:
                     self._respawn += self._handle_events_locked(events, completions)
                     self._dispatch_locked()
                 finished = self._close_if_done_locked()
         return completions, finished
+
+    def _finish(self, completions: list) -> None:
+        """Settles futures (no locks held), or requeues a task whose exception earns a retry."""
+        for task, kind, value in completions:
+            if kind == P.ERROR and task.retries > 0 and task.retry_on and task.fate is None:
+                error = _decode_error(value[3], value[4])
+                if isinstance(error, task.retry_on):
+                    with self._lock:
+                        if self._broken is None:
+                            task.retries -= 1
+                            task.deadline = None
+                            self._pending.appendleft(task)
+                            self._dispatch_locked()
+                            continue
+            _complete(task, kind, value)
 
     def _help(self, future: Future, timeout: float | None) -> None:
         """Drains replies in the caller's thread for a moment, until ``future`` is done."""
@@ -679,12 +753,77 @@ class ProcessPoolExecutor(Executor):
                 if left <= 0 or not hub.wait_ready(left, left * 1e6, False):
                     return
                 completions, finished = self._drain(hub)
-                for task, kind, value in completions:
-                    _complete(task, kind, value)
+                self._finish(completions)
                 if self._respawn or finished:
                     hub.wake()  # the collector thread starts replacements or finishes
         finally:
             hub.end_help()
+
+    # ------------------------------------------------------------------ timeouts, cancels
+
+    def _start_clock_locked(self, task: _Task) -> None:
+        assert task.timeout is not None
+        task.deadline = time.monotonic() + task.timeout
+        heapq.heappush(self._deadlines, (task.deadline, task.id, task))
+        if task.deadline < self._next_deadline:
+            self._next_deadline = task.deadline
+            self._hub.wake()  # the collector sleeps until the earliest deadline: a new one
+
+    def _expire_locked(self) -> None:
+        """Kills the workers of tasks that ran past their deadline."""
+        now = time.monotonic()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            deadline, _, task = heapq.heappop(deadlines)
+            worker = self._worker_running_locked(task)
+            if worker is not None and task.deadline == deadline:
+                self._kill_locked(worker, task, "timeout")
+        self._next_deadline = deadlines[0][0] if deadlines else math.inf
+
+    def _worker_running_locked(self, task: _Task) -> _Worker | None:
+        for worker in self._workers.values():
+            if task.id in worker.inflight:
+                return worker
+        return None
+
+    def _kill_locked(self, worker: _Worker, task: _Task, fate: str) -> None:
+        task.fate = fate
+        if not worker.killed:
+            worker.killed = True
+            worker.retiring = True  # no more tasks: it is about to die
+            self._killed += 1
+            self._hub.signal(worker.slot, signal.SIGKILL)
+
+    def owns(self, future: Future) -> bool:
+        """True if ``future`` came from this pool."""
+        return getattr(future, "_helper", None) is self
+
+    def cancel(self, future: Future, force: bool = False) -> bool:
+        """``future.cancel()``, or with ``force=True`` also stop the call if it runs.
+
+        A forced cancel kills the worker running the call (the pool replaces it; tasks
+        queued behind it run elsewhere) and the future is cancelled at once. A call
+        already sent to a worker behind another one still runs there; its result is
+        dropped. Returns False if the future had already finished.
+        """
+        if future.cancel():
+            return True
+        if not force or future.done():
+            return False
+        with self._lock:
+            for worker in self._workers.values():
+                for task in worker.inflight.values():
+                    if task.future is future:
+                        running = self._concurrency > 1 or next(iter(worker.inflight)) == task.id
+                        if running:
+                            self._kill_locked(worker, task, "cancelled")
+                        else:
+                            task.fate = "cancelled"
+                        break
+                else:
+                    continue
+                break
+        return future._cancel_running()  # type: ignore[attr-defined]
 
     def _respawn_workers(self) -> None:
         while True:
@@ -716,8 +855,15 @@ class ProcessPoolExecutor(Executor):
                 worker.full = False
                 if task is None:
                     continue
+                if worker.inflight and self._concurrency == 1:
+                    head = next(iter(worker.inflight.values()))  # runs from now on
+                    if head.timeout is not None and head.deadline is None:
+                        self._start_clock_locked(head)
                 self._completed += 1
                 elapsed += frame[2]
+                if frame[3] & P.REPLY_RETIRE and not worker.retiring:
+                    worker.retiring = True  # over its memory limit: replaced once drained
+                    self._recycled += 1
                 completions.append((task, kind, frame))
                 if worker.retiring and not worker.inflight and not worker.closing:
                     worker.closing = self._hub.try_send(slot, P.SHUTDOWN, 0, 0, 0, b"")
@@ -735,7 +881,7 @@ class ProcessPoolExecutor(Executor):
                     self._hub.terminate_all(0.0)
                 elif worker is not None:
                     worker.ready = True
-                    self._startup_failures = 0
+                    self._startup_failures = self._startup_kills = 0
         if self._completed != done_before:
             self._observe(elapsed / (self._completed - done_before))
         return respawn
@@ -781,8 +927,7 @@ class ProcessPoolExecutor(Executor):
         completions: list = []
         with self._lock:
             self._break_locked(message, cause, completions)
-        for task, kind, value in completions:
-            _complete(task, kind, value)
+        self._finish(completions)
 
 
 # ---------------------------------------------------------------------- completing
@@ -791,7 +936,15 @@ _BROKEN = -1  # completion kind for futures failed by the parent itself
 
 
 def task_crash(task: _Task, worker: _Worker, exitcode: int, signum: int) -> tuple:
+    if task.fate == "timeout":
+        return (task, _BROKEN, TaskTimeout(
+            f"{describe(task.fn)} ran longer than its timeout of {task.timeout:g} s; the pool "
+            f"killed its worker (pid {worker.pid}) and replaced it"))
+    if task.fate == "cancelled":
+        return (task, _BROKEN, CancelledError())
     how = _how_it_ended(exitcode, signum)
+    if worker.killed:
+        how += " by the pool, to stop another call it was running (a timeout or a cancel)"
     error = WorkerCrashed(
         f"the worker process (pid {worker.pid}) running {describe(task.fn)} {how}; "
         "the pool replaced it",
@@ -805,8 +958,41 @@ def _how_it_ended(exitcode: int, signum: int) -> str:
             name = signal.Signals(signum).name
         except ValueError:
             name = f"signal {signum}"
-        return f"was killed by {name}"
+        return f"was killed by {name}{_likely_cause(signum)}"
     return f"exited with code {exitcode}"
+
+
+_oom_kills_seen = [-1]  # the count when last looked at (at pool start, then per crash)
+
+
+def _oom_kills() -> int:
+    """The kernel's count of processes its OOM killer has killed (/proc/vmstat), or -1."""
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def _likely_cause(signum: int) -> str:
+    kills, before = _oom_kills(), _oom_kills_seen[0]
+    _oom_kills_seen[0] = kills
+    if signum == signal.SIGKILL:
+        if before >= 0 and kills > before:
+            return " (the kernel's OOM killer: the machine ran out of memory)"
+        return " (kill -9, or the kernel's OOM killer if memory ran out)"
+    return _CAUSES.get(signum, "")
+
+
+_CAUSES = {
+    signal.SIGSEGV.value: " (a segmentation fault: a bug in native code, or a stack overflow)",
+    signal.SIGTERM.value: " (asked to terminate from outside the pool)",
+    signal.SIGABRT.value: " (abort(): a failed assertion in native code)",
+    signal.SIGBUS.value: " (a bus error: memory that vanished, e.g. a truncated file mapping)",
+}
 
 
 def _forget_function(table: dict, forgotten: list[int], key: int, fid: int) -> None:

@@ -10,6 +10,7 @@ __all__ = [
     "LaneError",
     "RemoteTraceback",
     "SerializationError",
+    "TaskTimeout",
     "WorkerCrashed",
 ]
 
@@ -50,6 +51,16 @@ class WorkerCrashed(Error, BrokenProcessPool):
 
 def _rebuild_worker_crashed(message, pid, exitcode, signal):
     return WorkerCrashed(message, pid=pid, exitcode=exitcode, signal=signal)
+
+
+class TaskTimeout(Error, TimeoutError):
+    """A task ran longer than the ``timeout`` it was submitted with.
+
+    A process task is stopped by killing its worker, which the pool replaces; other tasks
+    are not affected (on the hybrid lane, the calls running beside it in that worker fail
+    with :class:`WorkerCrashed`). A coroutine is cancelled. A thread cannot be stopped:
+    its future fails with this error and the message says the call runs on.
+    """
 
 
 class SerializationError(Error, pickle.PicklingError, TypeError):

@@ -135,8 +135,9 @@ def _run(endpoint: Any) -> int:
     settings = _start(endpoint)
     if settings is None:
         return 1
+    over_limit = _memory_check(settings.get("max_rss"))
     if settings.get("concurrency", 1) > 1:
-        return _run_hybrid(endpoint, settings["concurrency"])
+        return _run_hybrid(endpoint, settings["concurrency"], over_limit)
     known = _Known()
     send = endpoint.send
     set_running = endpoint.set_running
@@ -153,12 +154,12 @@ def _run(endpoint: Any) -> int:
                 del attachment  # the mapping lives as long as the arguments need it
                 data, attachment = _result_payload(_call(fn, flags, args, kwargs, loop))
                 del fn, args, kwargs
-                send(P.RESULT, task_id, clock() - start, 0, data, attachment)
+                send(P.RESULT, task_id, clock() - start, over_limit(), data, attachment)
                 del data, attachment
             except BaseException as exc:  # the task's own exception, SystemExit included
                 eflags, data = _error_payload(exc)
                 del exc
-                send(P.ERROR, task_id, clock() - start, eflags, data)
+                send(P.ERROR, task_id, clock() - start, eflags | over_limit(), data)
             set_running(0)
         elif not _control(kind, aux, payload, attachment, known):
             return 0
@@ -198,7 +199,22 @@ def _control(kind: int, aux: int, payload: bytes, attachment: Any, known: _Known
     return kind != P.SHUTDOWN
 
 
-def _run_hybrid(endpoint: Any, concurrency: int) -> int:
+def _memory_check(max_rss: int | None) -> Any:
+    """A function returning REPLY_RETIRE once this process's resident memory exceeds
+    ``max_rss`` bytes (checked after each task), else 0."""
+    if not max_rss:
+        return lambda: 0
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def over_limit() -> int:
+        with open("/proc/self/statm", "rb") as f:
+            resident = int(f.read().split()[1]) * page
+        return P.REPLY_RETIRE if resident > max_rss else 0
+
+    return over_limit
+
+
+def _run_hybrid(endpoint: Any, concurrency: int, over_limit: Any) -> int:
     """A hybrid worker: up to ``concurrency`` tasks at once, plain functions on inner
     threads and coroutine functions on the worker's event loop thread. Replies are sent
     under a lock: the reply ring has one producer at a time."""
@@ -223,7 +239,7 @@ def _run_hybrid(endpoint: Any, concurrency: int) -> int:
             kind = P.ERROR
             flags, data = _error_payload(error)
         with send_lock:
-            endpoint.send(kind, task_id, clock() - start, flags, data, attachment)
+            endpoint.send(kind, task_id, clock() - start, flags | over_limit(), data, attachment)
 
     def run_in_thread(task_id: int, start: int, fn: Any, flags: int, args: Any,
                       kwargs: dict) -> None:
