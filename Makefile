@@ -1,6 +1,7 @@
 # Makefile: the two commands a new user needs (make demo, make test) and the developer targets.
 # Everything installs from PyPI into .venv and, for the C++ tests, from Debian with apt-get.
 
+SHELL        := /bin/bash
 PYTHON       ?= python3
 VENV         := .venv
 PY           := $(VENV)/bin/python
@@ -15,12 +16,13 @@ JOBS         ?= 2
 # Other interpreters that must build and pass (pyenv provides them here).
 OTHER_PYTHONS ?= 3.12 3.13
 
-.PHONY: demo test test-cpp test-python test-pythons build bench sanitize lint clean system-deps
+.PHONY: demo test test-cpp test-python test-pythons build bench sanitize fuzz lint clean system-deps fuzz-deps
 
 demo: build
 	$(VENV)/bin/multilane showdown
 
 test: build test-cpp test-python test-pythons
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
 $(VENV)/.ready: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +64,28 @@ bench: build
 	@# Ray is a peer only where it installs; its rows say "not installed" otherwise.
 	@$(PIP) install ray || echo "*** ray did not install: its benchmark rows are skipped ***"
 	$(PY) benchmarks/run.py --output BENCHMARKS.md
+
+# libFuzzer targets (cpp/fuzz/: the ring and the attachment table fed arbitrary bytes),
+# built with clang, AddressSanitizer and UBSan, each run for FUZZ_SECONDS. A crash leaves
+# its input in build/cpp-fuzz/ and fails the target. `make test` runs them briefly.
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := fuzz_ring fuzz_attachment
+fuzz-deps:
+	@command -v clang++ >/dev/null 2>&1 && dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq clang libclang-rt-14-dev; }
+
+fuzz: fuzz-deps $(VENV)/.ready
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH CXX=clang++ cmake -S cpp -B build/cpp-fuzz -G Ninja \
+	  -DMULTILANE_FUZZ=ON -DMULTILANE_BUILD_TESTS=OFF
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cmake --build build/cpp-fuzz -j $(JOBS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/cpp-fuzz/corpus-$$t && \
+	  echo "=== $$t for $(FUZZ_SECONDS) s" && \
+	  build/cpp-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    -artifact_prefix=build/cpp-fuzz/$$t- -print_final_stats=1 build/cpp-fuzz/corpus-$$t 2>&1 \
+	    | grep -E "^(Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 # The C++ tests under ThreadSanitizer and AddressSanitizer (+UBSan), with a shorter stress.
 sanitize: system-deps $(VENV)/.ready

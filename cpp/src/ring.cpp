@@ -73,8 +73,11 @@ bool Ring::try_push(std::span<const std::byte> a, std::span<const std::byte> b) 
   if (length > max_frame()) throw FrameTooLarge(length, max_frame());
   const std::size_t need = footprint(length);
   const std::uint64_t tail = header_->tail.load(std::memory_order_relaxed);  // only we write it
+  // The indices live in memory the peer can write: check them before writing through them.
+  if (tail & 7) throw CorruptFrame("ring tail is not 8-byte aligned");
   if (tail - cached_head_ + need > capacity_) {
     cached_head_ = header_->head.load(std::memory_order_acquire);  // pairs with release in try_pop
+    if (tail - cached_head_ > capacity_) throw CorruptFrame("ring indices are inconsistent");
     if (tail - cached_head_ + need > capacity_) return false;
   }
   const Prefix prefix{static_cast<std::uint32_t>(length), ~static_cast<std::uint32_t>(length)};
@@ -112,7 +115,9 @@ bool Ring::try_pop(std::vector<std::byte>& out) {
     if (cached_tail_ == head) return false;
   }
   const std::uint64_t available = cached_tail_ - head;
-  if (available > capacity_ || available < kPrefix) throw CorruptFrame("ring indices are inconsistent");
+  if (available > capacity_ || available < kPrefix || ((head | cached_tail_) & 7) != 0) {
+    throw CorruptFrame("ring indices are inconsistent");
+  }
   Prefix prefix{};
   std::memcpy(&prefix, data_ + (head & (capacity_ - 1)), sizeof prefix);
   if (prefix.check != ~prefix.length) throw CorruptFrame("frame prefix check failed");

@@ -159,6 +159,24 @@ TEST(Ring, GarbageIsReportedNotRead) {
   EXPECT_THROW((void)third.consumer.try_pop(out), CorruptFrame);
 }
 
+TEST(Ring, MisalignedIndicesAreReportedOnBothSides) {
+  // Found by fuzz/fuzz_ring.cpp: a head of capacity - 6 made the prefix copy run 2 bytes
+  // past the buffer. The indices live in shared memory a peer can corrupt.
+  std::vector<std::byte> out;
+  TestRing consumer_side(256);
+  auto* header = static_cast<RingHeader*>(consumer_side.region.data());
+  header->head.store(250);
+  header->tail.store(266);
+  EXPECT_THROW((void)consumer_side.consumer.try_pop(out), CorruptFrame);
+  TestRing producer_side(256);
+  static_cast<RingHeader*>(producer_side.region.data())->tail.store(250);
+  EXPECT_THROW((void)producer_side.producer.try_push(pattern(8, 1)), CorruptFrame);
+  TestRing runaway(256);
+  auto* h = static_cast<RingHeader*>(runaway.region.data());
+  h->tail.store(4096);  // 16 rings ahead of head: the producer must not trust it either
+  EXPECT_THROW((void)runaway.producer.try_push(pattern(300 - 8 - 100, 1)), CorruptFrame);
+}
+
 TEST(RingStress, TwoThreadsExchangeFramesWithChecksums) {
   const std::uint64_t frames = test::stress_frames();
   TestRing ring(1 << 16);
