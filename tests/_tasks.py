@@ -270,3 +270,43 @@ async def sleep_async(seconds, value=None):
 
 async def raise_timeout_error():
     raise TimeoutError("the coroutine's own timeout")
+
+
+# ---------------------------------------------------------------- the auto lane
+
+
+def tiny(x):
+    return x + 1
+
+
+def python_work(n):
+    """Pure-Python CPU work that holds the GIL."""
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def digest(data):
+    """hashlib releases the GIL on large inputs."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def wait_a_little(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def slow_when_file(path, x):
+    """Tiny until ``path`` exists, then it waits 20 ms per call: its behaviour drifts."""
+    if os.path.exists(path):
+        time.sleep(0.02)
+    return x
+
+
+def fail_on(value, bad):
+    if value == bad:
+        raise ValueError(f"bad value {value}")
+    return value

@@ -94,8 +94,9 @@ def test_inline_runs_before_submit_returns(ex):
     assert future.done() and seen == [1]
 
 
-def test_default_lane_is_process_and_coroutines_default_to_async(ex):
-    assert ex.submit(_tasks.get_pid).result(TIMEOUT) != os.getpid()
+def test_default_lane_is_auto_and_coroutines_go_to_async(ex):
+    assert ex.submit(_tasks.square, 3).result(TIMEOUT) == 9
+    assert "calls" in str(ex.explain(_tasks.square))  # the auto lane saw it
     pid, thread, _ = ex.submit(_tasks.where_async).result(TIMEOUT)
     assert (pid, thread) == (os.getpid(), "multilane-async")
     with multilane.Executor(lane="thread") as threads_first:
@@ -254,7 +255,7 @@ def test_task_functions_pickle_by_name_and_are_sent_once_per_worker(no_leaks):
     assert pickle.loads(pickle.dumps(_tasks.cube_in_process)) is _tasks.cube_in_process
     with multilane.Executor(processes=1) as ex:
         for x in range(3):
-            assert ex.submit(_tasks.cube_in_process, x).result(TIMEOUT) == x ** 3
+            assert ex.submit(_tasks.cube_in_process, x, lane="process").result(TIMEOUT) == x ** 3
         pool = ex._lanes["process"]
         assert len(pool._functions) == 1  # cached: named by id after the first call
 
@@ -281,7 +282,7 @@ def test_task_decorator_checks_the_lane_when_applied():
 def test_unknown_lane_lists_the_valid_ones(ex):
     with pytest.raises(LaneError) as info:
         ex.submit(_tasks.square, 1, lane="gpu")
-    for lane in ALL_LANES:
+    for lane in ALL_LANES + ["auto"]:
         assert repr(lane) in str(info.value)
     assert isinstance(info.value, ValueError)
     with pytest.raises(LaneError, match="did you mean 'process'"):

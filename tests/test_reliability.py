@@ -18,8 +18,9 @@ from multilane import TaskTimeout, WorkerCrashed
 
 @pytest.fixture
 def ex(no_leaks):
+    # Unnamed lanes go to processes here (the default, "auto", might run them in-process).
     with multilane.Executor(processes=2, threads=4, hybrid_processes=1,
-                            hybrid_concurrency=4) as executor:
+                            hybrid_concurrency=4, lane="process") as executor:
         yield executor
 
 
@@ -46,7 +47,7 @@ def test_a_process_task_past_its_timeout_is_stopped_and_its_worker_replaced(ex):
 
 
 def test_the_timeout_counts_from_when_the_task_starts(no_leaks):
-    with multilane.Executor(processes=1) as ex:
+    with multilane.Executor(processes=1, lane="process") as ex:
         first = ex.submit(_tasks.sleep_then, 0.3, "first")
         second = ex.submit(_tasks.sleep_then, 0.2, "second", timeout=0.5)  # waits 0.3 s first
         assert (first.result(TIMEOUT), second.result(TIMEOUT)) == ("first", "second")
@@ -202,7 +203,7 @@ def test_killing_workers_during_a_map_loses_and_duplicates_nothing(no_leaks, ret
     task completes exactly once with its own result; without, each one completes or
     fails with WorkerCrashed. No result is lost, duplicated or given to another task."""
     n, kills = 20_000, 20
-    with multilane.Executor(processes=2) as ex:
+    with multilane.Executor(processes=2, lane="process") as ex:
         pool = ex._lanes.get("process") or ex._start("process")
         futures = [ex.submit(_tasks.sleep_then, 0.0002, i, retries=retries) for i in range(n)]
         done_killing = threading.Event()
@@ -248,7 +249,7 @@ def test_soak_tiny_tasks_and_pool_cycles_leave_nothing_behind(no_leaks):
         for _ in range(5):
             assert sum(ex.map(_tasks.identity, range(20_000), chunksize=1)) == sum(range(20_000))
     for _ in range(20):
-        with multilane.Executor(processes=1, threads=2) as ex:
+        with multilane.Executor(processes=1, threads=2, lane="process") as ex:
             ex.submit(_tasks.identity, 1).result(TIMEOUT)
             ex.submit(_tasks.identity, 1, lane="thread").result(TIMEOUT)
             ex.submit(_tasks.double_async, 1).result(TIMEOUT)

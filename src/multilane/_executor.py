@@ -30,6 +30,7 @@ from concurrent.futures import Executor as _BaseExecutor
 from concurrent.futures import Future
 from typing import Any, Literal
 
+from ._auto import AutoLane, Explanation
 from ._future import LaneFuture, TaskOptions, iterate_results, note_interrupt
 from ._lanes import AsyncLane, ThreadLane, settle
 from ._process_pool import ProcessPoolExecutor
@@ -38,7 +39,7 @@ from .errors import LaneError
 
 __all__ = ["LANES", "Executor"]
 
-LANES = ("process", "thread", "async", "inline", "hybrid")
+LANES = ("auto", "process", "thread", "async", "inline", "hybrid")
 _PROCESS_LANES = ("process", "hybrid")
 _HYBRID_CONCURRENCY = 32
 
@@ -77,6 +78,9 @@ def _options(lane: str, timeout: float | None, retries: int,
     """Checked per-task options, or None when they are all defaults (the fast path)."""
     if timeout is None and not retries and not retry_on:
         return None
+    if lane == "auto":
+        raise LaneError("timeout, retries and retry_on need a lane chosen by you: pass "
+                        "lane='process', 'thread', 'async' or 'hybrid' with them")
     if timeout is not None:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
@@ -139,7 +143,7 @@ class Executor(_BaseExecutor):
     def __init__(self, processes: int | None = None, threads: int | None = None, *,
                  hybrid_processes: int | None = None,
                  hybrid_concurrency: int = _HYBRID_CONCURRENCY,
-                 lane: str = "process", max_tasks_per_child: int | None = None,
+                 lane: str = "auto", max_tasks_per_child: int | None = None,
                  max_memory_per_child: int | None = None) -> None:
         _check_count("processes", processes)
         _check_count("threads", threads)
@@ -177,6 +181,8 @@ class Executor(_BaseExecutor):
         """
         name = self._resolve(fn, lane)
         options = _options(name, timeout, retries, retry_on)
+        if name == "auto":
+            return self._auto().submit(fn, args, kwargs)
         if name == "inline":
             return self._inline(fn, args, kwargs, options)
         started = self._lanes.get(name) or self._start(name)
@@ -246,7 +252,11 @@ class Executor(_BaseExecutor):
         """Stops every started lane; with ``wait``, returns once their tasks are done."""
         with self._lock:
             self._shutdown = True
-            lanes = list(self._lanes.values())
+            auto = self._lanes.get("auto")
+        if auto is not None:
+            auto.close()  # calls still waiting for its decision go to their lanes now
+        with self._lock:
+            lanes = [started for started in self._lanes.values() if started is not auto]
         for started in lanes:  # all told first, then all waited for: they stop in parallel
             started.shutdown(wait=False, cancel_futures=cancel_futures)
         if wait:
@@ -260,6 +270,8 @@ class Executor(_BaseExecutor):
             self._shutdown = True
             lanes = list(self._lanes.items())
         for name, started in lanes:
+            if name == "auto":
+                continue
             if name in _PROCESS_LANES:
                 started.terminate()
             elif name == "async":
@@ -277,7 +289,27 @@ class Executor(_BaseExecutor):
 
     def lanes(self) -> tuple[str, ...]:
         """The lanes started so far, in the order they started."""
-        return tuple(self._lanes)
+        return tuple(name for name in self._lanes if name != "auto")
+
+    def explain(self, fn: Callable[..., Any]) -> Explanation:
+        """What the auto lane measured about ``fn`` and where it sends its calls, per
+        argument size: ``str()`` of it is a readable summary."""
+        return self._auto().explain(fn)
+
+    def report(self) -> str:
+        """Per function the auto lane has seen: calls, lanes used, time spent."""
+        return self._auto().report()
+
+    def _auto(self) -> AutoLane:
+        started = self._lanes.get("auto")
+        if started is None:
+            with self._lock:
+                self._check_open()
+                started = self._lanes.get("auto")
+                if started is None:
+                    processes = self._processes or os.cpu_count() or 1
+                    started = self._lanes["auto"] = AutoLane(self, processes)
+        return started
 
     # ------------------------------------------------------------------ internals
 
@@ -286,7 +318,9 @@ class Executor(_BaseExecutor):
         if not callable(fn):
             raise _not_callable(fn)
         if lane is None:
-            return "async" if is_coroutine_function(fn) else self._default_lane
+            if self._default_lane == "auto" or not is_coroutine_function(fn):
+                return self._default_lane
+            return "async"
         if lane == "async":
             if not is_coroutine_function(fn):
                 raise plain_on_async(fn)
@@ -299,9 +333,25 @@ class Executor(_BaseExecutor):
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
 
-    def _start(self, name: str) -> Any:
+    def _lane_ready(self, name: str) -> bool:
+        """True if ``name`` has started (for a process lane: with a worker ready)."""
+        started = self._lanes.get(name)
+        if started is None or name not in _PROCESS_LANES:
+            return started is not None
+        return any(worker.ready for worker in list(started._workers.values()))
+
+    def _lane_submit(self, name: str, fn: Any, args: tuple) -> Future:
+        """For the auto lane: a call on ``name``, even while the executor shuts down (the
+        lane itself refuses once it has)."""
+        started = self._lanes.get(name) or self._start(name, internal=True)
+        if name in _PROCESS_LANES:
+            return started._submit(fn, args, {}, None)
+        return started.submit(fn, args, {})
+
+    def _start(self, name: str, internal: bool = False) -> Any:
         with self._lock:
-            self._check_open()
+            if not internal:
+                self._check_open()
             started = self._lanes.get(name)
             if started is None:
                 started = self._lanes[name] = self._make_lane(name)
@@ -354,6 +404,9 @@ class Executor(_BaseExecutor):
             return pool._map_futures(fn, iterables, chunksize, options)
         calls = zip(*iterables, strict=False)
         empty: dict[str, Any] = {}
+        if name == "auto":
+            auto = self._auto()
+            return [auto.submit(fn, args, empty) for args in calls], False
         if name == "inline":
             return [self._inline(fn, args, empty, options) for args in calls], False
         started = self._lanes.get(name) or self._start(name)

@@ -1,0 +1,483 @@
+"""The auto lane: measure each function, route its calls to the fastest lane, explain why.
+
+A policy over the other lanes, not a pool. Calls are grouped into **profiles**: one per
+function (module, qualified name and code object) and argument size (a bucket per 16x of
+the bytes its arguments hold), so a function that is cheap on small inputs and costly on
+large ones is judged for each.
+
+A profile starts by **exploring** with a few real calls while the calls behind them wait
+in its backlog (a ``map`` submits everything at once; sending it all somewhere before
+knowing would be a guess):
+
+1. a call alone on a thread, twice (the faster counts): wall and CPU time. Tiny (< 30 µs)
+   -> inline: shipping it anywhere costs more. Mostly waiting (CPU < half the wall time)
+   -> thread.
+2. two calls at once on two threads (the GIL probe: parallel efficiency): holding the
+   GIL, two threads can never use more than one core between them, however idle the
+   machine. If they used 1.1 cores or more, the function releases the GIL (hashlib,
+   zlib, NumPy) -> thread. Calls submitted one at a time never overlap: then this step is
+   skipped.
+3. one call in a process: the round trip minus the work is the transport cost for calls
+   of this size. Process if the work outweighs it on this machine's cores, else inline.
+
+Coroutine functions always go to the async lane. On a free-threaded CPython CPU work goes
+to threads. Once decided, the backlog is released (an inline decision runs it as one
+batch on a thread, so the caller is not blocked), later calls go straight to the lane,
+and every call keeps being measured: if a profile's work per call drifts by more than 4x
+from what the decision was based on, it explores again while calls keep flowing.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import InvalidStateError
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._future import LaneFuture
+from ._serialize import describe, is_coroutine_function
+
+__all__ = ["AutoLane", "Explanation", "timed_call"]
+
+TINY_S = 30e-6  # below this a call runs inline
+SOLO_RUNS = 2  # calls timed alone on a thread before judging
+WAITING = 0.5  # CPU / wall below this: the call mostly waits
+# Two calls at once used at least this many cores between them: the GIL was released (with
+# the GIL held they cannot exceed one core, however idle the machine).
+PARALLEL_CORES = 1.1
+DRIFT = 4.0  # re-explore when the work per call moves this far from the decision's basis
+_BUCKET_BITS = 4  # argument-size buckets: a new profile per 16x more bytes
+
+
+def timed_call(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, float]:
+    """(result, wall seconds, CPU seconds of this thread, start): how every auto call runs.
+    The start is CLOCK_MONOTONIC, comparable across the threads of a process."""
+    start, cpu = time.monotonic(), time.thread_time()
+    result = fn(*args, **kwargs)
+    return result, time.monotonic() - start, time.thread_time() - cpu, start
+
+
+async def timed_coroutine(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, float]:
+    start = time.monotonic()
+    result = await fn(*args, **kwargs)
+    return result, time.monotonic() - start, 0.0, start
+
+
+def _size_of(value: Any) -> int:
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    if isinstance(value, (bytes, bytearray, str, list, tuple, dict, set)):
+        return len(value)
+    return 0
+
+
+def _bucket(args: tuple, kwargs: dict) -> int:
+    size = sum(_size_of(a) for a in args)
+    if kwargs:
+        size += sum(_size_of(v) for v in kwargs.values())
+    return size.bit_length() >> _BUCKET_BITS
+
+
+def _function_key(fn: Any) -> tuple:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        code = getattr(getattr(fn, "__wrapped__", None), "__code__", None)
+    return (getattr(fn, "__module__", None), getattr(fn, "__qualname__", repr(type(fn))),
+            id(code) if code is not None else id(type(fn)))
+
+
+@dataclass
+class LaneTime:
+    """What calls of one profile cost on one lane."""
+
+    calls: int = 0
+    wall: float = 0.0  # seconds, summed (for a process: the worker's own time)
+    cpu: float = 0.0
+
+    def add(self, wall: float, cpu: float) -> None:
+        self.calls += 1
+        self.wall += wall
+        self.cpu += cpu
+
+    @property
+    def mean_wall(self) -> float:
+        return self.wall / self.calls if self.calls else math.nan
+
+    @property
+    def mean_cpu(self) -> float:
+        return self.cpu / self.calls if self.calls else math.nan
+
+
+@dataclass
+class Profile:
+    name: str
+    bucket: int
+    coroutine: bool
+    lanes: dict[str, LaneTime] = field(default_factory=dict)
+    solo: tuple[float, float] | None = None  # (wall, cpu) of a call alone on a thread
+    solo_runs: int = 0  # two are taken, the faster kept: a first call is often an outlier
+    pair: list[tuple[float, float, float]] = field(default_factory=list)  # (wall, cpu, start)
+    pair_tries: int = 0
+    round_trip: float | None = None  # seconds, submit to result, of one process call
+    process_work: float | None = None  # the worker's time for that call
+    verdict: str = "exploring"
+    lane: str | None = None
+    basis: float = 0.0  # work per call the decision was based on
+    recent: float = 0.0  # moving mean of work per call since
+    exploring: bool = True
+    probes_out: int = 0
+    no_pair: bool = False  # calls come one at a time: two cannot be run at once
+    backlog: deque = field(default_factory=deque)
+    calls: int = 0
+
+    def record(self, lane: str, wall: float, cpu: float) -> None:
+        self.lanes.setdefault(lane, LaneTime()).add(wall, cpu)
+        self.recent = wall if not self.recent else self.recent + 0.05 * (wall - self.recent)
+
+    @property
+    def transport(self) -> float | None:
+        if self.round_trip is None or self.process_work is None:
+            return None
+        return max(0.0, self.round_trip - self.process_work)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The evidence about a function and what the auto lane decided, per argument size."""
+
+    function: str
+    profiles: tuple[dict[str, Any], ...]
+
+    def __str__(self) -> str:
+        lines = [f"auto lane: {self.function}"]
+        if not self.profiles:
+            return lines[0] + ": no calls seen yet"
+        for p in self.profiles:
+            size = ("arguments of any size" if p["argument_bytes"] == 0 else
+                    f"arguments of {_bytes(p['argument_bytes'])} or more")
+            lines.append(f"  {size}: {p['calls']} calls -> {p['lane'] or 'deciding'} "
+                         f"({p['verdict']})")
+            lines.append(f"    alone on a thread: wall {_us(p['solo_wall_s'])}, "
+                         f"CPU {_us(p['solo_cpu_s'])}; transport to a process "
+                         f"{_us(p['transport_s'])}")
+            estimates = ", ".join(f"{lane} {_us(t)}" for lane, t in p["estimated_s"].items())
+            lines.append(f"    estimated per call: {estimates or 'not yet'}")
+        return "\n".join(lines)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n} {unit}"
+        n //= 1024
+    return f"{n} TiB"
+
+
+def _us(seconds: float | None) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "?"
+    return f"{seconds * 1e6:,.0f} µs" if seconds < 0.1 else f"{seconds:.2f} s"
+
+
+class AutoLane:
+    """Routes calls for an Executor (whose lanes run them)."""
+
+    def __init__(self, executor: Any, process_count: int) -> None:
+        self._ex = executor
+        self._cores = max(1, process_count)
+        self._lock = threading.Lock()
+        self._profiles: dict[tuple, Profile] = {}
+        self._free_threaded = not getattr(sys, "_is_gil_enabled", lambda: True)()
+        self._closed = False
+
+    # ---------------------------------------------------------------- submitting
+
+    def submit(self, fn: Any, args: tuple, kwargs: dict) -> LaneFuture:
+        future = LaneFuture()
+        p = self._profile(fn, args, kwargs)
+        with self._lock:
+            p.calls += 1
+            if p.exploring and not p.probes_out:
+                lane = self._next_probe_locked(p)
+            elif p.lane is None:
+                p.backlog.append((future, fn, args, kwargs))  # waits for the decision
+                return future
+            else:
+                lane = p.lane
+            call = self._take_pair_locked(p, lane)
+        self._send(p, lane, future, fn, args, kwargs)
+        if call is not None:
+            self._send(p, lane, *call)
+        return future
+
+    def _profile(self, fn: Any, args: tuple, kwargs: dict) -> Profile:
+        key = (_function_key(fn), _bucket(args, kwargs))
+        profile = self._profiles.get(key)
+        if profile is None:
+            with self._lock:
+                profile = self._profiles.get(key)
+                if profile is None:
+                    profile = self._profiles[key] = Profile(
+                        describe(fn), key[1], is_coroutine_function(fn))
+        return profile
+
+    def _next_probe_locked(self, p: Profile) -> str:
+        """The lane of the next exploring call (probes_out must be 0)."""
+        if p.coroutine:
+            self._decide_locked(p, "async", "a coroutine function: it waits on its loop", 0.0)
+            return "async"
+        if p.solo_runs < SOLO_RUNS:
+            p.probes_out = 1
+            return "probe:solo"
+        if not p.no_pair and not _overlapped(p.pair):
+            if p.pair_tries >= 3:  # they never ran together: judge without the pair
+                p.no_pair = True
+            else:
+                p.pair_tries += 1
+                p.probes_out = 2
+                p.pair.clear()
+                return "probe:pair"
+        p.probes_out = 1
+        return "probe:process"
+
+    def _take_pair_locked(self, p: Profile, lane: str) -> tuple | None:
+        """The second call of a pair probe, from the backlog; without one, the pair test
+        is skipped (calls submitted one at a time cannot run two at once)."""
+        if lane != "probe:pair":
+            return None
+        if p.backlog:
+            return p.backlog.popleft()
+        p.probes_out, p.no_pair = 1, True
+        return None
+
+    # ---------------------------------------------------------------- running
+
+    def _send(self, p: Profile, lane: str, future: LaneFuture, fn: Any, args: tuple,
+              kwargs: dict) -> None:
+        probe = lane[6:] if lane.startswith("probe:") else None
+        if probe is not None:
+            lane = "process" if probe == "process" else "thread"
+            if probe == "process" and not self._ex._lane_ready("process"):
+                probe = "cold"  # this round trip includes starting the workers: not a measure
+        if lane == "inline":
+            if future.set_running_or_notify_cancel():
+                try:
+                    result, wall, cpu, start = timed_call(fn, args, kwargs)
+                except Exception as exc:
+                    future.set_exception(exc)
+                    return
+                self._settle(p, lane, future, result, wall, cpu, start, None, probe)
+            return
+        timed = timed_coroutine if lane == "async" else timed_call
+        if not future.set_running_or_notify_cancel():
+            if probe is not None:
+                self._settle_probe_missing(p)
+            return
+        sent = time.perf_counter()
+        try:
+            inner = self._ex._lane_submit(lane, timed, (fn, args, kwargs))
+        except BaseException as exc:  # the lane is shut down
+            _set(future, error=exc)
+            return
+
+        def done(inner_future: Any) -> None:
+            error = inner_future.exception()
+            if error is not None:
+                _set(future, error=error)
+                if probe is not None:
+                    self._settle_probe_missing(p)  # a failed call teaches nothing
+                return
+            result, wall, cpu, start = inner_future.result()
+            self._settle(p, lane, future, result, wall, cpu, start, time.perf_counter() - sent,
+                         probe)
+
+        inner.add_done_callback(done)
+
+    def _settle(self, p: Profile, lane: str, future: LaneFuture, result: Any, wall: float,
+                cpu: float, start: float, round_trip: float | None, probe: str | None) -> None:
+        _set(future, result=result)
+        release: list = []
+        with self._lock:
+            p.record(lane, wall, cpu)
+            if probe == "solo":
+                p.solo_runs += 1
+                if p.solo is None or wall < p.solo[0]:
+                    p.solo = (wall, cpu)
+            elif probe == "pair":
+                p.pair.append((wall, cpu, start))
+            elif probe == "process":
+                p.round_trip, p.process_work = round_trip, wall
+            elif probe == "cold":
+                p.process_work = wall  # the work is real; the round trip is not
+            if probe is not None:
+                p.probes_out -= 1
+                if not p.probes_out:
+                    release = self._after_probes_locked(p)
+            elif not p.exploring and p.basis and (
+                    p.recent > p.basis * DRIFT or p.recent < p.basis / DRIFT):
+                # The work per call drifted: explore again while calls keep flowing.
+                p.exploring, p.solo, p.pair, p.round_trip, p.no_pair = True, None, [], None, False
+                p.solo_runs = p.pair_tries = 0
+        self._send_all(p, release)
+
+    def _settle_probe_missing(self, p: Profile) -> None:
+        with self._lock:
+            p.probes_out -= 1
+            if p.probes_out:
+                return
+            if p.pair and not _overlapped(p.pair):
+                p.pair.clear()
+            release = self._next_probe_from_backlog_locked(p)
+        self._send_all(p, release)
+
+    def _send_all(self, p: Profile, calls: list) -> None:
+        for lane, *call in calls:
+            if lane == "batch":
+                self._ex._lane_submit("thread", _run_batch, (self, p, call[0]))
+            else:
+                self._send(p, lane, *call)
+
+    def _next_probe_from_backlog_locked(self, p: Profile) -> list:
+        if not p.backlog or self._closed:
+            return []  # the next submit explores
+        lane = self._next_probe_locked(p)
+        first = p.backlog.popleft()
+        second = self._take_pair_locked(p, lane)
+        return [(lane, *first)] + ([(lane, *second)] if second is not None else [])
+
+    # ---------------------------------------------------------------- deciding
+
+    def _after_probes_locked(self, p: Profile) -> list:
+        """A probe round ended: decide if the evidence suffices and release the backlog,
+        else send the next probe. Returns the calls to send now."""
+        if self._verdict_locked(p) is None:
+            return self._next_probe_from_backlog_locked(p)
+        calls, p.backlog = list(p.backlog), deque()
+        if not calls:
+            return []
+        if p.lane == "inline":  # one batch on a thread: the caller is not blocked
+            return [("batch", calls)]
+        return [(p.lane, *call) for call in calls]
+
+    def _verdict_locked(self, p: Profile) -> tuple | None:
+        if p.solo is None or p.solo_runs < SOLO_RUNS:
+            return None
+        wall, cpu = p.solo
+        if wall < TINY_S:
+            return self._decide_locked(p, "inline", "tiny: shipping it costs more", wall)
+        if cpu < WAITING * wall:
+            return self._decide_locked(p, "thread", "mostly waiting", wall)
+        if self._free_threaded:
+            return self._decide_locked(p, "thread", "computing on a free-threaded CPython", wall)
+        if _overlapped(p.pair) and _cores_used(p.pair) >= PARALLEL_CORES:
+            return self._decide_locked(p, "thread", "computing without holding the GIL", wall)
+        if not _overlapped(p.pair) and not p.no_pair or p.round_trip is None:
+            return None
+        work = p.process_work or wall
+        if self._cores > 1 and work / self._cores + (p.transport or 0.0) < work:
+            held = "computing with the GIL held" if p.pair else "computing"
+            return self._decide_locked(p, "process", held, work)
+        return self._decide_locked(
+            p, "inline", "computing, too little to outweigh the transport to a process", work)
+
+    def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float) -> tuple:
+        p.lane, p.verdict, p.basis, p.recent = lane, verdict, basis, basis
+        p.exploring = False
+        return (lane, verdict)
+
+    def close(self) -> None:
+        """The executor is shutting down: calls still waiting for a decision go now, to
+        the lane decided or, without one, to a thread (no call is lost or left hanging)."""
+        with self._lock:
+            self._closed = True
+            waiting = [(p, p.lane or "thread", list(p.backlog)) for p in self._profiles.values()
+                       if p.backlog]
+            for p, _, _ in waiting:
+                p.backlog.clear()
+        for p, lane, calls in waiting:
+            self._send_all(p, [("batch", calls)] if lane == "inline" else
+                           [(lane, *call) for call in calls])
+
+    # ---------------------------------------------------------------- reporting
+
+    def explain(self, fn: Any) -> Explanation:
+        key = _function_key(fn)
+        with self._lock:
+            found = [p for (k, _), p in self._profiles.items() if k == key]
+            return Explanation(describe(fn), tuple(self._evidence(p) for p in found))
+
+    def _evidence(self, p: Profile) -> dict[str, Any]:
+        work = p.solo[0] if p.solo else None
+        estimates: dict[str, float] = {}
+        if work is not None:
+            estimates["inline"] = work
+            parallel = _overlapped(p.pair) and _cores_used(p.pair) >= PARALLEL_CORES
+            estimates["thread"] = work / self._cores if parallel else work
+            if p.transport is not None:
+                estimates["process"] = (p.process_work or work) / self._cores + p.transport
+        return {
+            "argument_bytes": 1 << (p.bucket << _BUCKET_BITS) if p.bucket else 0,
+            "calls": p.calls, "lane": p.lane, "verdict": p.verdict,
+            "solo_wall_s": p.solo[0] if p.solo else None,
+            "solo_cpu_s": p.solo[1] if p.solo else None,
+            "transport_s": p.transport,
+            "lanes": {lane: (t.calls, t.mean_wall, t.mean_cpu) for lane, t in p.lanes.items()},
+            "estimated_s": estimates,
+        }
+
+    def report(self) -> str:
+        """Per function: calls, lanes used and time spent (a Markdown table)."""
+        rows: dict[str, dict[str, LaneTime]] = {}
+        with self._lock:
+            for p in self._profiles.values():
+                lanes = rows.setdefault(p.name, {})
+                for lane, t in p.lanes.items():
+                    into = lanes.setdefault(lane, LaneTime())
+                    into.calls += t.calls
+                    into.wall += t.wall
+                    into.cpu += t.cpu
+        lines = ["| function | calls | lanes (calls) | time spent |", "| --- | --- | --- | --- |"]
+        for name, lanes in sorted(rows.items()):
+            calls = sum(t.calls for t in lanes.values())
+            used = ", ".join(f"{lane} ({t.calls})" for lane, t in lanes.items())
+            spent = sum(t.wall for t in lanes.values())
+            lines.append(f"| {name} | {calls} | {used} | {spent:.3f} s |")
+        return "\n".join(lines)
+
+
+def _overlapped(pair: list[tuple[float, float, float]]) -> bool:
+    """True if the two calls of a pair probe ran together for most of the shorter one:
+    only then does their CPU time say anything about the GIL."""
+    if len(pair) != 2:
+        return False
+    (w1, _, s1), (w2, _, s2) = pair
+    overlap = min(s1 + w1, s2 + w2) - max(s1, s2)
+    return overlap >= 0.8 * min(w1, w2)
+
+
+def _cores_used(pair: list[tuple[float, float, float]]) -> float:
+    """CPU time of the two calls over the span they ran in: at most ~1 with the GIL held."""
+    (w1, c1, s1), (w2, c2, s2) = pair
+    span = max(s1 + w1, s2 + w2) - min(s1, s2)
+    return (c1 + c2) / span if span > 0 else 0.0
+
+
+def _set(future: LaneFuture, result: Any = None, error: BaseException | None = None) -> None:
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:  # cancelled meanwhile
+        pass
+
+
+def _run_batch(auto: AutoLane, p: Profile, calls: list) -> None:
+    """Runs a backlog inline, one call after another, on one thread."""
+    for future, fn, args, kwargs in calls:
+        auto._send(p, "inline", future, fn, args, kwargs)

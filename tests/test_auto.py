@@ -1,0 +1,117 @@
+"""The auto lane: it measures, routes each function to its fastest lane and explains why."""
+
+from __future__ import annotations
+
+import os
+
+import _tasks
+import pytest
+from conftest import TIMEOUT
+
+import multilane
+
+MANY_CORES = (os.cpu_count() or 1) >= 2
+
+
+@pytest.fixture
+def ex(no_leaks):
+    with multilane.Executor(processes=2, threads=8) as executor:
+        yield executor
+
+
+def _lane(ex, fn):
+    (profile,) = ex.explain(fn).profiles
+    return profile["lane"]
+
+
+def test_tiny_calls_run_inline(ex):
+    assert list(ex.map(_tasks.tiny, range(500))) == [i + 1 for i in range(500)]
+    assert _lane(ex, _tasks.tiny) == "inline"
+
+
+def test_waiting_calls_go_to_threads(ex):
+    assert list(ex.map(_tasks.wait_a_little, [0.005] * 40)) == [0.005] * 40
+    assert _lane(ex, _tasks.wait_a_little) == "thread"
+    assert "mostly waiting" in str(ex.explain(_tasks.wait_a_little))
+
+
+def test_code_that_releases_the_gil_goes_to_threads(ex):
+    data = b"x" * (8 << 20)  # ~10 ms of hashing with the GIL released
+    assert len(set(ex.map(_tasks.digest, [data] * 12))) == 1
+    assert _lane(ex, _tasks.digest) == "thread"
+    assert "without holding the GIL" in str(ex.explain(_tasks.digest))
+
+
+@pytest.mark.skipif(not MANY_CORES, reason="a process only pays off with a second core")
+def test_python_work_holding_the_gil_goes_to_processes(ex):
+    n = 300_000  # ~10 ms of pure Python
+    assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
+    assert _lane(ex, _tasks.python_work) == "process"
+    evidence = ex.explain(_tasks.python_work).profiles[0]
+    assert evidence["transport_s"] is not None and evidence["transport_s"] < evidence["solo_wall_s"]
+
+
+def test_coroutine_functions_go_to_the_async_lane(ex):
+    assert list(ex.map(_tasks.double_async, range(10))) == [2 * i for i in range(10)]
+    assert _lane(ex, _tasks.double_async) == "async"
+
+
+def test_the_decision_settles_within_the_first_2_percent_of_a_map(ex):
+    n = 10_000
+    assert list(ex.map(_tasks.tiny, range(n))) == [i + 1 for i in range(n)]
+    (profile,) = ex.explain(_tasks.tiny).profiles
+    calls_on_chosen = profile["lanes"][profile["lane"]][0]
+    assert calls_on_chosen >= n * 0.98
+
+
+def test_argument_size_gets_its_own_judgement(ex):
+    small, large = b"x" * 100, b"x" * (4 << 20)
+    list(ex.map(_tasks.digest, [small] * 200))
+    list(ex.map(_tasks.digest, [large] * 12))
+    lanes = {p["argument_bytes"]: p["lane"] for p in ex.explain(_tasks.digest).profiles}
+    assert len(lanes) == 2
+    assert lanes[0] == "inline"  # hashing 100 bytes is cheaper than any hand-over
+    assert lanes[max(lanes)] == "thread"
+
+
+def test_a_drifting_function_is_judged_again(ex, tmp_path):
+    path = str(tmp_path / "slow")
+    list(ex.map(_tasks.slow_when_file, [path] * 300, range(300)))
+    assert _lane(ex, _tasks.slow_when_file) == "inline"
+    open(path, "w").close()
+    for _ in range(5):  # the calls keep flowing while it explores again
+        list(ex.map(_tasks.slow_when_file, [path] * 20, range(20)))
+        if _lane(ex, _tasks.slow_when_file) == "thread":
+            break
+    assert _lane(ex, _tasks.slow_when_file) == "thread"
+
+
+def test_exceptions_reach_their_futures_and_exploring_goes_on(ex):
+    futures = [ex.submit(_tasks.fail_on, i, 0) for i in range(50)]
+    with pytest.raises(ValueError, match="bad value 0"):
+        futures[0].result(TIMEOUT)
+    assert [f.result(TIMEOUT) for f in futures[1:]] == list(range(1, 50))
+    assert _lane(ex, _tasks.fail_on) == "inline"
+
+
+def test_shutdown_while_deciding_loses_no_call(no_leaks):
+    ex = multilane.Executor(processes=1, threads=2)
+    futures = [ex.submit(_tasks.wait_a_little, 0.01) for _ in range(30)]
+    ex.shutdown(wait=True)
+    assert [f.result(TIMEOUT) for f in futures] == [0.01] * 30
+
+
+def test_explain_and_report(ex):
+    list(ex.map(_tasks.tiny, range(100)))
+    explanation = ex.explain(_tasks.tiny)
+    text = str(explanation)
+    assert "tasks.tiny()" in text and "inline" in text and "µs" in text
+    (profile,) = explanation.profiles
+    assert profile["calls"] == 100 and set(profile["estimated_s"]) >= {"inline", "thread"}
+    assert "| _tasks.tiny() | 100 |" in ex.report()
+    assert "no calls seen yet" in str(ex.explain(_tasks.square))
+
+
+def test_options_need_a_chosen_lane(ex):
+    with pytest.raises(multilane.LaneError, match="need a lane chosen by you"):
+        ex.submit(_tasks.tiny, 1, timeout=1)
