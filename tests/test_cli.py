@@ -43,3 +43,32 @@ def test_bad_argument_is_a_clear_usage_error():
     out = _multilane("showdown", "--tasks", "zero")
     assert out.returncode == 2
     assert "expected a positive whole number, got 'zero'" in out.stderr
+
+
+def _tasks_file(function: str) -> str:
+    import os
+
+    return os.path.join(os.path.dirname(__file__), "_tasks.py") + ":" + function
+
+
+def test_advise_times_every_lane_and_shows_the_auto_verdict():
+    out = _multilane("advise", _tasks_file("python_work"), "20000", "--calls", "10")
+    assert out.returncode == 0, out.stderr
+    for lane in ("inline", "thread", "process", "auto"):
+        assert f"\n{lane} " in out.stdout
+    assert "Recommendation: lane=" in out.stdout and "auto lane: _tasks.python_work()" in out.stdout
+
+
+def test_advise_a_coroutine_function_and_literal_arguments():
+    out = _multilane("advise", _tasks_file("double_async"), "21", "--calls", "5")
+    assert out.returncode == 0, out.stderr
+    assert "async" in out.stdout and "-> async" in out.stdout
+
+
+def test_advise_says_what_is_wrong():
+    out = _multilane("advise", "no_such_module:f")
+    assert out.returncode == 2 and "cannot import no_such_module" in out.stderr
+    out = _multilane("advise", "json")
+    assert out.returncode == 2 and "expected module:function" in out.stderr
+    out = _multilane("advise", _tasks_file("raise_value_error"), "'boom'", "--calls", "2")
+    assert out.returncode == 1 and "raised ValueError: boom" in out.stderr

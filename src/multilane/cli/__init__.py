@@ -1,4 +1,4 @@
-"""The ``multilane`` command: ``multilane showdown`` (later: ``advise``)."""
+"""The ``multilane`` command: ``multilane showdown`` and ``multilane advise``."""
 
 from __future__ import annotations
 
@@ -23,10 +23,23 @@ def main(argv: list[str] | None = None) -> int:
     showdown.add_argument("--repeat", type=_positive, default=3,
                           help="runs per lane; the best counts (default 3)")
     showdown.add_argument("--json", action="store_true", help="print the figures as JSON")
+    advise = commands.add_parser(
+        "advise", help="time a function in every lane and recommend one",
+        description="Runs module:function (or file.py:function) with the given arguments "
+                    "in each lane and through the auto lane, prints a table and the auto "
+                    "lane's evidence.")
+    advise.add_argument("target", help="module:function or path/to/file.py:function")
+    advise.add_argument("args", nargs="*", help="arguments, as Python literals")
+    advise.add_argument("--calls", type=_positive, default=50,
+                        help="calls per lane (default 50)")
     args = parser.parse_args(argv)
-    from ._showdown import run
-
     try:
+        if args.command == "advise":
+            from ._advise import run as advise_run
+
+            return advise_run(args.target, args.args, args.calls)
+        from ._showdown import run
+
         return run(n=args.n, tasks=args.tasks, workers=args.workers, as_json=args.json,
                    repeat=args.repeat)
     except KeyboardInterrupt:
