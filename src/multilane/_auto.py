@@ -45,6 +45,8 @@ __all__ = ["AutoLane", "Explanation", "timed_call"]
 
 TINY_S = 30e-6  # below this a call runs inline
 SOLO_RUNS = 2  # calls timed alone on a thread before judging
+SAMPLE = 8  # once decided, one call in this many is timed
+PAIRS = 2  # pairs of calls run together before concluding that the GIL is held
 WAITING = 0.5  # CPU / wall below this: the call mostly waits
 # Two calls at once used at least this many cores between them: the GIL was released (with
 # the GIL held they cannot exceed one core, however idle the machine).
@@ -123,6 +125,8 @@ class Profile:
     solo_runs: int = 0  # two are taken, the faster kept: a first call is often an outlier
     pair: list[tuple[float, float, float]] = field(default_factory=list)  # (wall, cpu, start)
     pair_tries: int = 0
+    pairs_judged: int = 0  # pairs that really ran together
+    parallel_seen: float = 0.0  # the most cores any of them used between its two calls
     round_trip: float | None = None  # seconds, submit to result, of one process call
     process_work: float | None = None  # the worker's time for that call
     verdict: str = "exploring"
@@ -197,11 +201,23 @@ class AutoLane:
 
     # ---------------------------------------------------------------- submitting
 
-    def submit(self, fn: Any, args: tuple, kwargs: dict) -> LaneFuture:
-        future = LaneFuture()
+    def submit(self, fn: Any, args: tuple, kwargs: dict) -> Any:
         p = self._profile(fn, args, kwargs)
+        lane = p.lane
+        counted = False
+        if lane is not None and not p.exploring:
+            # Decided: most calls go straight to the lane; one in SAMPLE is timed, which
+            # is enough to notice a drift and costs nothing on the others.
+            p.calls += 1  # a count for reports: a lost increment between threads is fine
+            counted = True
+            if p.calls % SAMPLE:
+                if lane == "inline":
+                    return self._ex._inline(fn, args, kwargs)
+                return self._ex._lane_submit(lane, fn, args, kwargs)
+        future = LaneFuture()
         with self._lock:
-            p.calls += 1
+            if not counted:
+                p.calls += 1
             if p.exploring and not p.probes_out:
                 lane = self._next_probe_locked(p)
             elif p.lane is None:
@@ -234,14 +250,17 @@ class AutoLane:
         if p.solo_runs < SOLO_RUNS:
             p.probes_out = 1
             return "probe:solo"
-        if not p.no_pair and not _overlapped(p.pair):
-            if p.pair_tries >= 3:  # they never ran together: judge without the pair
-                p.no_pair = True
-            else:
-                p.pair_tries += 1
-                p.probes_out = 2
-                p.pair.clear()
-                return "probe:pair"
+        # Two pairs that ran together, unless one already showed the GIL released: another
+        # process stealing a core can make a releasing function look held, never the
+        # reverse (held, two threads use one core at most).
+        if (not p.no_pair and p.pairs_judged < PAIRS and p.parallel_seen < PARALLEL_CORES
+                and p.pair_tries < PAIRS + 2):
+            p.pair_tries += 1
+            p.probes_out = 2
+            p.pair.clear()
+            return "probe:pair"
+        if p.pairs_judged == 0:
+            p.no_pair = True  # they never ran together: judge without the pair
         p.probes_out = 1
         return "probe:process"
 
@@ -310,6 +329,9 @@ class AutoLane:
                     p.solo = (wall, cpu)
             elif probe == "pair":
                 p.pair.append((wall, cpu, start))
+                if _overlapped(p.pair):
+                    p.pairs_judged += 1
+                    p.parallel_seen = max(p.parallel_seen, _cores_used(p.pair))
             elif probe == "process":
                 p.round_trip, p.process_work = round_trip, wall
             elif probe == "cold":
@@ -322,7 +344,8 @@ class AutoLane:
                     p.recent > p.basis * DRIFT or p.recent < p.basis / DRIFT):
                 # The work per call drifted: explore again while calls keep flowing.
                 p.exploring, p.solo, p.pair, p.round_trip, p.no_pair = True, None, [], None, False
-                p.solo_runs = p.pair_tries = 0
+                p.solo_runs = p.pair_tries = p.pairs_judged = 0
+                p.parallel_seen = 0.0
         self._send_all(p, release)
 
     def _settle_probe_missing(self, p: Profile) -> None:
@@ -374,9 +397,11 @@ class AutoLane:
             return self._decide_locked(p, "thread", "mostly waiting", wall)
         if self._free_threaded:
             return self._decide_locked(p, "thread", "computing on a free-threaded CPython", wall)
-        if _overlapped(p.pair) and _cores_used(p.pair) >= PARALLEL_CORES:
+        if p.parallel_seen >= PARALLEL_CORES:
             return self._decide_locked(p, "thread", "computing without holding the GIL", wall)
-        if not _overlapped(p.pair) and not p.no_pair or p.round_trip is None:
+        if p.pairs_judged < PAIRS and not p.no_pair and p.pair_tries < PAIRS + 2:
+            return None
+        if p.round_trip is None:
             return None
         work = p.process_work or wall
         if self._cores > 1 and work / self._cores + (p.transport or 0.0) < work:
@@ -416,7 +441,7 @@ class AutoLane:
         estimates: dict[str, float] = {}
         if work is not None:
             estimates["inline"] = work
-            parallel = _overlapped(p.pair) and _cores_used(p.pair) >= PARALLEL_CORES
+            parallel = p.parallel_seen >= PARALLEL_CORES
             estimates["thread"] = work / self._cores if parallel else work
             if p.transport is not None:
                 estimates["process"] = (p.process_work or work) / self._cores + p.transport

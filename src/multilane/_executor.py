@@ -340,13 +340,13 @@ class Executor(_BaseExecutor):
             return started is not None
         return any(worker.ready for worker in list(started._workers.values()))
 
-    def _lane_submit(self, name: str, fn: Any, args: tuple) -> Future:
+    def _lane_submit(self, name: str, fn: Any, args: tuple, kwargs: dict | None = None) -> Future:
         """For the auto lane: a call on ``name``, even while the executor shuts down (the
         lane itself refuses once it has)."""
         started = self._lanes.get(name) or self._start(name, internal=True)
         if name in _PROCESS_LANES:
-            return started._submit(fn, args, {}, None)
-        return started.submit(fn, args, {})
+            return started._submit(fn, args, kwargs or {}, None)
+        return started.submit(fn, args, kwargs or {})
 
     def _start(self, name: str, internal: bool = False) -> Any:
         with self._lock:
