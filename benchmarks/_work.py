@@ -9,3 +9,30 @@ def countdown(n):
     while n > 0:
         n -= 1
     return n
+
+
+def array_sum(a):
+    return float(a.sum())
+
+
+def array_double(a):
+    return a * 2
+
+
+def shm_apply(fn, name, shape, dtype, out=None):
+    """``fn`` on an array in SharedMemory ``name``, the manual way; an array result is
+    written into SharedMemory ``out`` (None is returned then)."""
+    from multiprocessing.shared_memory import SharedMemory
+
+    import numpy as np
+
+    blocks = [SharedMemory(name)] + ([SharedMemory(out)] if out else [])
+    try:
+        result = fn(np.ndarray(shape, dtype, buffer=blocks[0].buf))
+        if out:
+            np.ndarray(shape, dtype, buffer=blocks[1].buf)[...] = result
+            result = None
+        return result
+    finally:
+        for block in blocks:
+            block.close()

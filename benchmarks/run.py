@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 import time
@@ -18,6 +19,8 @@ sys.path.insert(0, HERE)
 
 from _harness import have, machine  # noqa: E402
 
+ARRAY_PEERS = ["multilane", "multilane_shared", "stdlib", "loky", "joblib", "shared_memory",
+               "ray"]
 # scenario: (unit, higher is better, n, quick n, competitors in display order)
 SCENARIOS = {
     "roundtrip": ("µs per task", False, 5000, 500,
@@ -36,15 +39,24 @@ SCENARIOS = {
     # cost ~10% of the hybrid lane's time, which alone uses both cores).
     "hybrid": ("pages/s", True, 800, 40,
                ["multilane_hybrid", "threads", "processes", "asyncio_only"]),
+    # n MB of float64 to one task (and back, for array_double)
+    "array_sum": ("ms per call", False, 256, 8, ARRAY_PEERS),
+    "array_double": ("ms per call", False, 256, 8, ARRAY_PEERS),
+    "array_memory": ("MB peak extra", False, 1024, 16,
+                     [who for who in ARRAY_PEERS if who != "shared_memory"]),
 }
 PEER_MODULES = {"loky": "loky", "joblib": "joblib", "mpire": "mpire",
                 "asyncio_aiohttp": "aiohttp", "multilane_async": "aiohttp",
-                "asyncio_only": "aiohttp"}
+                "asyncio_only": "aiohttp", "ray": "ray"}
+QUICK_SKIP = {"ray"}  # seconds to start and stop: not for a smoke test
 
 
-def measure(scenario: str, n: int, runs: int) -> dict[str, float | None]:
+def measure(scenario: str, n: int, runs: int, quick: bool = False) -> dict[str, float | None]:
+    """Each competitor's figure: None if its library is not installed, NaN if it failed."""
     results: dict[str, float | None] = {}
     for competitor in SCENARIOS[scenario][4]:
+        if quick and competitor in QUICK_SKIP:
+            continue
         if competitor in PEER_MODULES and not have(PEER_MODULES[competitor]):
             results[competitor] = None
             continue
@@ -54,12 +66,14 @@ def measure(scenario: str, n: int, runs: int) -> dict[str, float | None]:
     return results
 
 
-def targets(all_results: dict[str, dict[str, float | None]]) -> list[tuple[str, str, bool]]:
+def targets(all_results: dict[str, dict[str, float | None]],
+            quick: bool = False) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for each of the issue's targets that was measured."""
     out = []
 
     def get(scenario: str, who: str) -> float | None:
-        return all_results.get(scenario, {}).get(who)
+        value = all_results.get(scenario, {}).get(who)
+        return None if value is None or math.isnan(value) else value
 
     rt, rt_std, rt_pool = get("roundtrip", "multilane"), get("roundtrip", "stdlib"), get(
         "roundtrip", "mp_pool_apply")
@@ -102,18 +116,77 @@ def targets(all_results: dict[str, dict[str, float | None]]) -> list[tuple[str, 
         best = max(singles)
         out.append(("hybrid >= 1.6x the best single model", f"{hy / best:.2f}x",
                     hy / best >= 1.6))
+    for scenario, what in (("array_sum", "to a task"), ("array_double", "to a task and back")):
+        ours, std = get(scenario, "multilane"), get(scenario, "stdlib")
+        if ours and std:
+            out.append((f"256 MB {what} >= 10x faster than stdlib", f"{std / ours:.1f}x",
+                        std / ours >= 10))
+        peers = [(value, who) for who in ("loky", "joblib", "shared_memory", "ray")
+                 if (value := get(scenario, who))]
+        if ours and peers:
+            fastest, who = min(peers)
+            out.append((f"256 MB {what}: faster than every other peer",
+                        f"{fastest / ours:.2f}x ({who}, the closest)", fastest > ours))
+    size = SCENARIOS["array_memory"][3 if quick else 2]
+    for who, name in (("multilane_shared", " (shared)"), ("multilane", "")):
+        mb = get("array_memory", who)
+        if mb is not None:
+            out.append((f"1 GB argument{name}: peak extra memory < 10% of the array",
+                        f"{mb:.0f} MB ({mb / size:.0%})", mb < 0.1 * size))
     return out
 
 
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "not installed"
+    if math.isnan(value):
+        return "failed"
     if unit.endswith("/s"):  # a rate
         return f"{value:,.0f}"
-    return f"{value:.1f}" if unit.startswith("µs") else f"{value:.3f}"
+    return f"{value:.1f}" if unit.startswith(("µs", "ms", "MB")) else f"{value:.3f}"
 
 
-def render(all_results, info, runs: int, quick: bool) -> str:
+EXTRAS = ("soak", "auto_suite")  # not competitor scenarios: their own tables and targets
+
+
+def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if "soak" in names:
+        import soak
+
+        print("  soak ...", file=sys.stderr, flush=True)
+        out["soak"] = soak.run(20_000 if quick else 1_000_000, 20 if quick else 1_000)
+    if "auto_suite" in names:
+        import auto_suite
+
+        out["auto_suite"] = auto_suite.measure(quick, 1 if quick else min(runs, 3))
+    return out
+
+
+def soak_targets(figures: dict) -> list[tuple[str, str, bool]]:
+    start, *later = figures.values()
+    out = []
+    for metric, limit in (("descriptors", 0), ("threads", 0), ("child processes", 0),
+                          ("resident MB", 20)):
+        growth = max(f[metric] for f in later) - start[metric]
+        shown = f"{growth:+.1f}" if isinstance(growth, float) else f"{growth:+d}"
+        out.append((f"soak: {metric} grow by at most {limit}", shown, growth <= limit))
+    return out
+
+
+def render_soak(figures: dict) -> list[str]:
+    metrics = list(next(iter(figures.values())))
+    lines = ["## soak", "", "This process, after a warm-up, after a million tiny tasks and "
+             "after a thousand executors created, used and shut down:", "",
+             "| | " + " | ".join(figures) + " |", "| --- " * (len(figures) + 1) + "|"]
+    for metric in metrics:
+        lines.append(f"| {metric} | " + " | ".join(f"{f[metric]:g}" if isinstance(
+            f[metric], int) else f"{f[metric]:.1f}" for f in figures.values()) + " |")
+    return lines + [""]
+
+
+def render(all_results, info, runs: int, quick: bool, extras: dict | None = None) -> str:
+    extras = extras or {}
     lines = ["# Benchmarks", "",
              "Written by `make bench` (`benchmarks/run.py`). Every figure is the best of "
              f"{runs} runs; ratios compare competitors measured in the same run.", "",
@@ -121,13 +194,22 @@ def render(all_results, info, runs: int, quick: bool) -> str:
              f"- Python {info['python']}, {info['os']}",
              f"- date: {info['date']}",
              f"- packages: {info['packages']}",
-             *(["- **quick mode**: small sizes, for a smoke test only"] if quick else []), ""]
+             *([f"- **quick mode**: small sizes, for a smoke test only (skipped: "
+                f"{', '.join(sorted(QUICK_SKIP))})"] if quick else []), ""]
     lines += ["## Targets", "", "| target | measured | |", "| --- | --- | --- |"]
-    for name, measured, met in targets(all_results):
+    extra_targets = []
+    if "soak" in extras:
+        extra_targets += soak_targets(extras["soak"])
+    if "auto_suite" in extras:
+        import auto_suite
+
+        extra_targets += auto_suite.targets(extras["auto_suite"])
+    for name, measured, met in targets(all_results, quick) + extra_targets:
         lines.append(f"| {name} | {measured} | {'PASS' if met else 'MISS'} |")
     lines.append("")
     for scenario, results in all_results.items():
         unit, higher_better = SCENARIOS[scenario][0], SCENARIOS[scenario][1]
+        better, worse = ("less", "more") if unit.startswith("MB") else ("faster", "slower")
         # the first multilane competitor against every peer
         name = next((who for who in results if who.startswith("multilane")), "multilane")
         ours = results.get(name)
@@ -136,11 +218,17 @@ def render(all_results, info, runs: int, quick: bool) -> str:
         for who, value in results.items():
             ratio = ""
             peer = not who.startswith("multilane") and who != "floor"  # floor: not a peer
-            if ours and value and peer:
+            if ours and value and peer and not math.isnan(value):
                 r = ours / value if higher_better else value / ours
-                ratio = f"{r:.2f}x {'faster' if r >= 1 else 'slower'}"
+                ratio = f"{r:.2f}x {better if r >= 1 else worse}"
             lines.append(f"| {who} | {fmt(value, unit)} | {ratio} |")
         lines.append("")
+    if "soak" in extras:
+        lines += render_soak(extras["soak"])
+    if "auto_suite" in extras:
+        import auto_suite
+
+        lines += auto_suite.render(extras["auto_suite"])
     floor, rt = all_results.get("roundtrip", {}).get("floor"), all_results.get(
         "roundtrip", {}).get("multilane")
     if floor and rt:
@@ -156,7 +244,15 @@ def render(all_results, info, runs: int, quick: bool) -> str:
               "machine's ceiling: two cores do not always give 2x on a shared VM. "
               "`io_requests/sequential` is timed on n/50 requests and `hybrid/processes` on "
               "n/4 pages (scaled); the I/O scenarios fetch from a local HTTP server "
-              "(`_http.py`) in a process of its own, which shares the machine's cores.", ""]
+              "(`_http.py`) in a process of its own, which shares the machine's cores. "
+              "The array scenarios send n MB of float64 to one task (`array_double`: and get "
+              "the doubled array back); `multilane_shared` placed it with `multilane.shared` "
+              "once, untimed, as `ray.put` would; every other competitor sends it with each "
+              "call (joblib gets a new view each time: for the same array object it resends "
+              "the file it dumped first, even if the array changed since). `array_memory` is "
+              "the peak, over a baseline taken on a warm pool just before the call, of the PSS "
+              "of the benchmark and all its descendants (a shared page counts once; a file in "
+              "/dev/shm only while mapped); each run is on a fresh pool.", ""]
     return "\n".join(lines)
 
 
@@ -164,17 +260,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, one run: a smoke test")
-    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS))
+    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS) + list(EXTRAS),
+                        help="run only these (soak and auto_suite run by default unless "
+                             "--quick or --scenario is given)")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--output", default=os.path.join(HERE, "..", "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.quick else 5)
     started = time.monotonic()
     all_results = {}
-    for scenario in args.scenario or list(SCENARIOS):
+    chosen = args.scenario or list(SCENARIOS) + ([] if args.quick else list(EXTRAS))
+    for scenario in chosen:
+        if scenario in EXTRAS:
+            continue
         n = SCENARIOS[scenario][3 if args.quick else 2]
-        all_results[scenario] = measure(scenario, n, runs)
-    text = render(all_results, machine(), runs, args.quick)
+        all_results[scenario] = measure(scenario, n, runs, args.quick)
+    extras = run_extras([name for name in chosen if name in EXTRAS], args.quick, runs)
+    text = render(all_results, machine(), runs, args.quick, extras)
     with open(args.output, "w") as f:
         f.write(text)
     print(text)
