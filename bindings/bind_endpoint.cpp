@@ -38,13 +38,22 @@ void bind_endpoint(nb::module_& m) {
       .def(
           "send",
           [](Endpoint& ep, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
-             const nb::bytes& payload, const Attachment* attachment) {
+             const nb::bytes& payload) {
+            const FrameHeader header{task_id, kind, flags, aux};
+            nb::gil_scoped_release release;  // `payload` stays alive: the caller holds it
+            ep.send(header, as_span(payload));
+          },
+          nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"))
+      .def(
+          "send_attached",
+          [](Endpoint& ep, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
+             const nb::bytes& payload, const Attachment& attachment) {
             const FrameHeader header{task_id, kind, flags, aux};
             nb::gil_scoped_release release;  // `payload` and `attachment` stay alive: the caller holds them
-            ep.send(header, as_span(payload), attachment);
+            ep.send(header, as_span(payload), &attachment);
           },
           nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"),
-          nb::arg("attachment").none() = nb::none())
+          nb::arg("attachment"))
       .def("set_running", &Endpoint::set_running, nb::arg("task_id"));
 }
 

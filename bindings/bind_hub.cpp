@@ -55,15 +55,25 @@ void bind_hub(nb::module_& m) {
       .def(
           "try_send",
           [](Hub& hub, int slot, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
-             const nb::bytes& payload, const Attachment* attachment) {
+             const nb::bytes& payload) {
             const FrameHeader header{task_id, kind, flags, aux};
-            if (payload.size() <= hub.options().inline_max) return hub.try_send(slot, header, as_span(payload), attachment);
+            if (payload.size() <= hub.options().inline_max) return hub.try_send(slot, header, as_span(payload));
             nb::gil_scoped_release release;  // a blob copies the payload into a memfd
-            return hub.try_send(slot, header, as_span(payload), attachment);
+            return hub.try_send(slot, header, as_span(payload));
           },
           nb::arg("slot"), nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"),
-          nb::arg("attachment").none() = nb::none(),
-          "Sends a frame (and an Attachment) without blocking; False if the worker's ring is full.")
+          "Sends a frame without blocking; False if the worker's ring is full.")
+      .def(
+          "try_send_attached",
+          [](Hub& hub, int slot, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
+             const nb::bytes& payload, const Attachment& attachment) {
+            const FrameHeader header{task_id, kind, flags, aux};
+            nb::gil_scoped_release release;
+            return hub.try_send(slot, header, as_span(payload), &attachment);
+          },
+          nb::arg("slot"), nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"),
+          nb::arg("attachment"),
+          "try_send with an Attachment beside the frame (kept on the tiny-frame path's hot side).")
       .def(
           "wait_ready",
           [](Hub& hub, const nb::object& timeout, double spin_us, bool background) {

@@ -75,6 +75,7 @@ _TARGET_QUEUED_NS = 200_000  # keep about this much work queued ahead of each wo
 # wake-ups per round trip for short tasks and costs at most this much CPU for long ones.
 _HELP_SPIN_US = 150.0
 _SLICEABLE = (list, tuple, range)
+_RAW_TYPES = (bytes, bytearray, memoryview)  # see _serialize.outband_call
 
 _live_executors: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 _interpreter_exiting = False
@@ -270,6 +271,7 @@ class ProcessPoolExecutor(Executor):
         # until the earliest and kills the worker of a task still running then.
         self._deadlines: list[tuple[float, int, _Task]] = []
         self._next_deadline = math.inf
+        self._timed = False  # a task with a timeout was ever submitted (then clocks are kept)
         # Tasks sent ahead to each worker: adapts to the task time, or a hybrid worker's
         # concurrency (they all run at once there).
         self._depth = 2 if _concurrency == 1 else _concurrency
@@ -319,7 +321,8 @@ class ProcessPoolExecutor(Executor):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         entry = self._function_entry(fn)
-        args, kwargs = outband_call(args, kwargs)
+        if kwargs or len(args) != 1 or type(args[0]) in _RAW_TYPES:
+            args, kwargs = outband_call(args, kwargs)
         if entry is None:
             payload, attachment, regions = dumps_call(fn, (fn, args, kwargs), args, kwargs)
             return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachment, regions,
@@ -481,6 +484,8 @@ class ProcessPoolExecutor(Executor):
                      attachment, regions)
         if options is not None:
             task.timeout, task.retries, task.retry_on = options
+            if task.timeout is not None:
+                self._timed = True
         lock = self._lock
         if lock.try_acquire():
             try:
@@ -568,18 +573,21 @@ class ProcessPoolExecutor(Executor):
 
     def _send_task_locked(self, worker: _Worker, task: _Task) -> bool:
         hub = self._hub
-        for region in task.regions:
+        for region in task.regions or ():
             if region.id not in worker.regions:
-                if not hub.try_send(worker.slot, P.SHARED, 0, region.id, 0, b"",
-                                    region.attachment):
+                if not hub.try_send_attached(worker.slot, P.SHARED, 0, region.id, 0, b"",
+                                             region.attachment):
                     return False
                 worker.regions.add(region.id)
         if task.fid and task.fid not in worker.functions:
             if not hub.try_send(worker.slot, P.FUNCTION, 0, task.fid, 0, task.fn_payload):
                 return False
             worker.functions.add(task.fid)
-        if not hub.try_send(worker.slot, P.CALL, task.id, task.fid, task.flags, task.payload,
-                            task.attachment):
+        attachment = task.attachment
+        if not (hub.try_send(worker.slot, P.CALL, task.id, task.fid, task.flags, task.payload)
+                if attachment is None else
+                hub.try_send_attached(worker.slot, P.CALL, task.id, task.fid, task.flags,
+                                      task.payload, attachment)):
             return False
         worker.inflight[task.id] = task
         if task.timeout is not None and (self._concurrency > 1 or len(worker.inflight) == 1):
@@ -855,7 +863,7 @@ class ProcessPoolExecutor(Executor):
                 worker.full = False
                 if task is None:
                     continue
-                if worker.inflight and self._concurrency == 1:
+                if self._timed and worker.inflight and self._concurrency == 1:
                     head = next(iter(worker.inflight.values()))  # runs from now on
                     if head.timeout is not None and head.deadline is None:
                         self._start_clock_locked(head)

@@ -66,6 +66,14 @@ def dumps_oob(obj: Any) -> tuple[bytes, Any, tuple]:
     attachment or its region, buffer and offset (``loads_oob(..., regions=...)`` reads
     it). If no memfd can be made (memory is short), everything is pickled inline.
     """
+    try:  # the common case, without a large buffer: one plain pickle, nothing allocated
+        data = pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=_small_only)
+        if _MAIN not in data:
+            return data, None, ()
+    except _HasLargeBuffer:
+        pass
+    except _PICKLE_FAILURES:
+        pass
     raws: list[memoryview] = []
     plan: list[Any] = []  # per out-of-band buffer: index into raws, or a region reference
     regions: dict[int, Any] = {}
@@ -106,6 +114,20 @@ def dumps_oob(obj: Any) -> tuple[bytes, Any, tuple]:
     if regions:
         data = pickle.dumps((plan, data), protocol=PROTOCOL)
     return data, attachment, tuple(regions.values())
+
+
+class _HasLargeBuffer(Exception):
+    """Raised by ``_small_only`` to leave the fast path of ``dumps_oob``."""
+
+
+def _small_only(buffer: pickle.PickleBuffer) -> bool:
+    """A buffer callback for the fast path: small buffers inline, a large one aborts."""
+    try:
+        if buffer.raw().nbytes < OOB_MIN:
+            return True
+    except BufferError:
+        return True
+    raise _HasLargeBuffer
 
 
 def loads_oob(data: bytes, attachment: Any, regions: dict[int, list] | None = None) -> Any:
@@ -187,6 +209,12 @@ def dumps_call(fn: Callable[..., Any], payload: Any, args: Sequence[Any],
                kwargs: dict) -> tuple[bytes, Any, tuple]:
     """Pickles a call's payload, large buffers apart (see ``dumps_oob``); on failure names
     the argument that failed and why."""
+    try:  # dumps_oob's fast path, inline: this runs once per submit
+        data = pickle.dumps(payload, protocol=PROTOCOL, buffer_callback=_small_only)
+        if _MAIN not in data:
+            return data, None, ()
+    except (_HasLargeBuffer, *_PICKLE_FAILURES):
+        pass
     try:
         return dumps_oob(payload)
     except Exception as exc:

@@ -15,12 +15,14 @@ import sys
 import threading
 import time
 import traceback
+import types
 from typing import Any
 
 from . import _protocol as P
 from ._lanes import new_event_loop, start_loop_thread
 from ._serialize import dumps, dumps_oob, is_coroutine_function, loads, loads_oob, outband
 
+_COROUTINE = types.CoroutineType
 _LIFELINE_EXIT = 70
 # How long an idle worker spins for its next frame before it sleeps on the futex. Longer
 # spins shave microseconds off a round trip but, on a 2-core machine, take CPU from the
@@ -81,7 +83,7 @@ class _Loop:
 
     def settle(self, value: Any) -> Any:
         """``value``, or what it returns when awaited if it is a coroutine."""
-        if not asyncio.iscoroutine(value):
+        if type(value) is not _COROUTINE:  # generator-based coroutines are gone since 3.11
             return value
         if self._threaded:
             return asyncio.run_coroutine_threadsafe(value, self.get()).result()
@@ -89,12 +91,16 @@ class _Loop:
 
 
 def _call(fn: Any, flags: int, args: Any, kwargs: dict, loop: _Loop) -> Any:
-    settle = loop.settle
-    if flags & P.CALL_CHUNK_SINGLE:
-        return [settle(fn(item)) for item in args]
     if flags & P.CALL_CHUNK:
-        return [settle(fn(*item)) for item in args]
-    return settle(fn(*args, **kwargs))
+        if is_coroutine_function(fn):  # checked once per chunk, not per item
+            settle = loop.settle
+            if flags & P.CALL_CHUNK_SINGLE:
+                return [settle(fn(item)) for item in args]
+            return [settle(fn(*item)) for item in args]
+        if flags & P.CALL_CHUNK_SINGLE:
+            return [fn(item) for item in args]
+        return [fn(*item) for item in args]
+    return loop.settle(fn(*args, **kwargs))
 
 
 def _result_payload(result: Any) -> tuple[bytes, Any]:
@@ -140,6 +146,7 @@ def _run(endpoint: Any) -> int:
         return _run_hybrid(endpoint, settings["concurrency"], over_limit)
     known = _Known()
     send = endpoint.send
+    send_attached = endpoint.send_attached
     set_running = endpoint.set_running
     recv = endpoint.recv
     clock = time.perf_counter_ns
@@ -154,12 +161,17 @@ def _run(endpoint: Any) -> int:
                 del attachment  # the mapping lives as long as the arguments need it
                 data, attachment = _result_payload(_call(fn, flags, args, kwargs, loop))
                 del fn, args, kwargs
-                send(P.RESULT, task_id, clock() - start, over_limit(), data, attachment)
+                retire = over_limit() if over_limit is not None else 0
+                if attachment is None:
+                    send(P.RESULT, task_id, clock() - start, retire, data)
+                else:
+                    send_attached(P.RESULT, task_id, clock() - start, retire, data, attachment)
                 del data, attachment
             except BaseException as exc:  # the task's own exception, SystemExit included
                 eflags, data = _error_payload(exc)
                 del exc
-                send(P.ERROR, task_id, clock() - start, eflags | over_limit(), data)
+                retire = over_limit() if over_limit is not None else 0
+                send(P.ERROR, task_id, clock() - start, eflags | retire, data)
             set_running(0)
         elif not _control(kind, aux, payload, attachment, known):
             return 0
@@ -200,10 +212,10 @@ def _control(kind: int, aux: int, payload: bytes, attachment: Any, known: _Known
 
 
 def _memory_check(max_rss: int | None) -> Any:
-    """A function returning REPLY_RETIRE once this process's resident memory exceeds
-    ``max_rss`` bytes (checked after each task), else 0."""
+    """None without a limit; else a function returning REPLY_RETIRE once this process's
+    resident memory exceeds ``max_rss`` bytes (checked after each task), else 0."""
     if not max_rss:
-        return lambda: 0
+        return None
     page = os.sysconf("SC_PAGE_SIZE")
 
     def over_limit() -> int:
@@ -239,7 +251,12 @@ def _run_hybrid(endpoint: Any, concurrency: int, over_limit: Any) -> int:
             kind = P.ERROR
             flags, data = _error_payload(error)
         with send_lock:
-            endpoint.send(kind, task_id, clock() - start, flags | over_limit(), data, attachment)
+            retire = over_limit() if over_limit is not None else 0
+            if attachment is None:
+                endpoint.send(kind, task_id, clock() - start, flags | retire, data)
+            else:
+                endpoint.send_attached(kind, task_id, clock() - start, flags | retire, data,
+                                       attachment)
 
     def run_in_thread(task_id: int, start: int, fn: Any, flags: int, args: Any,
                       kwargs: dict) -> None:
