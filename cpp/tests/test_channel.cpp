@@ -48,13 +48,14 @@ TEST(Channel, InlineAndBlobFramesArriveInOrder) {
   platform::close_fd(sockets[1]);
 }
 
-TEST(Channel, ReservedFlagIsRefused) {
+TEST(Channel, ReservedFlagsAreRefused) {
   ShmRegion hub = create_hub_region();
   ShmRegion link = create_link_region(1 << 12, 64);
   int sockets[2];
   platform::socket_pair(sockets);
   Channel parent = parent_channel(link, hub_header(hub), sockets[0]);
   EXPECT_THROW((void)parent.try_send({1, 4, kFlagBlob, 0}, {}), std::invalid_argument);
+  EXPECT_THROW((void)parent.try_send({1, 4, kFlagAttachment, 0}, {}), std::invalid_argument);
   platform::close_fd(sockets[0]);
   platform::close_fd(sockets[1]);
 }
