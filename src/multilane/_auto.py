@@ -9,14 +9,15 @@ A profile starts by **exploring** with a few real calls while the calls behind t
 in its backlog (a ``map`` submits everything at once; sending it all somewhere before
 knowing would be a guess):
 
-1. a call alone on a thread, twice (the faster counts): wall and CPU time. Tiny (< 30 µs)
-   -> inline: shipping it anywhere costs more. Mostly waiting (CPU < half the wall time)
-   -> thread.
+1. a call alone on a thread, twice (the faster counts; once if it clearly waits): wall and
+   CPU time. Tiny (< 30 µs) -> inline: shipping it anywhere costs more. Mostly waiting
+   (CPU < half the wall time) -> thread.
 2. two calls at once on two threads (the GIL probe: parallel efficiency): holding the
    GIL, two threads can never use more than one core between them, however idle the
    machine. If they used 1.1 cores or more, the function releases the GIL (hashlib,
-   zlib, NumPy) -> thread. Calls submitted one at a time never overlap: then this step is
-   skipped.
+   zlib, NumPy) -> thread, provided two at once also finished 1.2x sooner than two in a
+   row would (NumPy's multithreaded BLAS releases the GIL but already uses every core).
+   Calls submitted one at a time never overlap: then this step is skipped.
 3. one call in a process: the round trip minus the work is the transport cost for calls
    of this size. Process if the work outweighs it on this machine's cores, else inline.
 
@@ -47,6 +48,7 @@ TINY_S = 30e-6  # below this a call runs inline
 SOLO_RUNS = 2  # calls timed alone on a thread before judging
 SAMPLE = 8  # once decided, one call in this many is timed
 PAIRS = 2  # pairs of calls run together before concluding that the GIL is held
+THREAD_SPEEDUP = 1.2  # two at once on threads must beat two in a row by this much
 WAITING = 0.5  # CPU / wall below this: the call mostly waits
 # Two calls at once used at least this many cores between them: the GIL was released (with
 # the GIL held they cannot exceed one core, however idle the machine).
@@ -127,6 +129,9 @@ class Profile:
     pair_tries: int = 0
     pairs_judged: int = 0  # pairs that really ran together
     parallel_seen: float = 0.0  # the most cores any of them used between its two calls
+    # The most throughput two calls at once gave over two in a row: a function that
+    # releases the GIL but already uses every core (multithreaded BLAS) gains nothing.
+    speedup_seen: float = 0.0
     round_trip: float | None = None  # seconds, submit to result, of one process call
     process_work: float | None = None  # the worker's time for that call
     verdict: str = "exploring"
@@ -253,7 +258,8 @@ class AutoLane:
         # Two pairs that ran together, unless one already showed the GIL released: another
         # process stealing a core can make a releasing function look held, never the
         # reverse (held, two threads use one core at most).
-        if (not p.no_pair and p.pairs_judged < PAIRS and p.parallel_seen < PARALLEL_CORES
+        parallel = p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP
+        if (not p.no_pair and p.pairs_judged < PAIRS and not parallel
                 and p.pair_tries < PAIRS + 2):
             p.pair_tries += 1
             p.probes_out = 2
@@ -332,6 +338,8 @@ class AutoLane:
                 if _overlapped(p.pair):
                     p.pairs_judged += 1
                     p.parallel_seen = max(p.parallel_seen, _cores_used(p.pair))
+                    if p.solo is not None:
+                        p.speedup_seen = max(p.speedup_seen, 2 * p.solo[0] / _span(p.pair))
             elif probe == "process":
                 p.round_trip, p.process_work = round_trip, wall
             elif probe == "cold":
@@ -345,7 +353,7 @@ class AutoLane:
                 # The work per call drifted: explore again while calls keep flowing.
                 p.exploring, p.solo, p.pair, p.round_trip, p.no_pair = True, None, [], None, False
                 p.solo_runs = p.pair_tries = p.pairs_judged = 0
-                p.parallel_seen = 0.0
+                p.parallel_seen = p.speedup_seen = 0.0
         self._send_all(p, release)
 
     def _settle_probe_missing(self, p: Profile) -> None:
@@ -388,16 +396,20 @@ class AutoLane:
         return [(p.lane, *call) for call in calls]
 
     def _verdict_locked(self, p: Profile) -> tuple | None:
-        if p.solo is None or p.solo_runs < SOLO_RUNS:
+        if p.solo is None:
             return None
         wall, cpu = p.solo
+        # A long call that barely used the CPU is waiting: no need for a second look.
+        clearly_waiting = wall >= 1e-3 and cpu < 0.2 * wall
+        if p.solo_runs < SOLO_RUNS and not clearly_waiting:
+            return None
         if wall < TINY_S:
             return self._decide_locked(p, "inline", "tiny: shipping it costs more", wall)
         if cpu < WAITING * wall:
             return self._decide_locked(p, "thread", "mostly waiting", wall)
         if self._free_threaded:
             return self._decide_locked(p, "thread", "computing on a free-threaded CPython", wall)
-        if p.parallel_seen >= PARALLEL_CORES:
+        if p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP:
             return self._decide_locked(p, "thread", "computing without holding the GIL", wall)
         if p.pairs_judged < PAIRS and not p.no_pair and p.pair_tries < PAIRS + 2:
             return None
@@ -441,7 +453,7 @@ class AutoLane:
         estimates: dict[str, float] = {}
         if work is not None:
             estimates["inline"] = work
-            parallel = p.parallel_seen >= PARALLEL_CORES
+            parallel = p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP
             estimates["thread"] = work / self._cores if parallel else work
             if p.transport is not None:
                 estimates["process"] = (p.process_work or work) / self._cores + p.transport
@@ -485,11 +497,14 @@ def _overlapped(pair: list[tuple[float, float, float]]) -> bool:
     return overlap >= 0.8 * min(w1, w2)
 
 
+def _span(pair: list[tuple[float, float, float]]) -> float:
+    (w1, _, s1), (w2, _, s2) = pair
+    return max(max(s1 + w1, s2 + w2) - min(s1, s2), 1e-9)
+
+
 def _cores_used(pair: list[tuple[float, float, float]]) -> float:
     """CPU time of the two calls over the span they ran in: at most ~1 with the GIL held."""
-    (w1, c1, s1), (w2, c2, s2) = pair
-    span = max(s1 + w1, s2 + w2) - min(s1, s2)
-    return (c1 + c2) / span if span > 0 else 0.0
+    return (pair[0][1] + pair[1][1]) / _span(pair)
 
 
 def _set(future: LaneFuture, result: Any = None, error: BaseException | None = None) -> None:
