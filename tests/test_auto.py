@@ -117,3 +117,19 @@ def test_explain_and_report(ex):
 def test_options_need_a_chosen_lane(ex):
     with pytest.raises(multilane.LaneError, match="need a lane chosen by you"):
         ex.submit(_tasks.tiny, 1, timeout=1)
+
+
+@pytest.mark.skipif(not MANY_CORES, reason="chunks only pay off with a second core")
+def test_a_big_backlog_of_small_calls_goes_to_processes_in_chunks(ex):
+    """Decided inline, a map with much more small work than one core should do runs in
+    chunks on every core; each result and exception reaches its own future."""
+    n = 20_000
+    results = ex.map(_tasks.fail_on, range(n), [12_345] * n)
+    for i in range(n):
+        if i == 12_345:
+            with pytest.raises(ValueError, match="bad value 12345"):
+                next(results)
+            break
+        assert next(results) == i
+    assert _lane(ex, _tasks.fail_on) == "inline"
+    assert ex._lanes["process"].statistics().completed >= 8  # the chunks ran there

@@ -30,6 +30,7 @@ from what the decision was based on, it explores again while calls keep flowing.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
@@ -49,6 +50,7 @@ SOLO_RUNS = 2  # calls timed alone on a thread before judging
 SAMPLE = 8  # once decided, one call in this many is timed
 PAIRS = 2  # pairs of calls run together before concluding that the GIL is held
 THREAD_SPEEDUP = 1.2  # two at once on threads must beat two in a row by this much
+CHUNKS_MIN_S = 0.005  # an inline backlog with this much work goes to processes in chunks
 WAITING = 0.5  # CPU / wall below this: the call mostly waits
 # Two calls at once used at least this many cores between them: the GIL was released (with
 # the GIL held they cannot exceed one core, however idle the machine).
@@ -236,6 +238,45 @@ class AutoLane:
             self._send(p, lane, *call)
         return future
 
+    def submit_many(self, fn: Any, calls: list[tuple]) -> list:
+        """A map's calls (argument tuples) of one function, submitted together: while the
+        function is undecided they wait as one backlog, so that a decision to run them
+        inline can send them to processes in chunks instead of one by one."""
+        if not calls:
+            return []
+        p = self._profile(fn, calls[0], {})
+        if len(calls) < 3 or p is not self._profile(fn, calls[-1], {}):
+            return [self.submit(fn, args, {}) for args in calls]  # sizes vary: one by one
+        with self._lock:
+            decided = p.lane is not None and not p.exploring
+            chunked = (decided and p.lane == "inline" and self._cores > 1
+                       and len(calls) * p.basis >= CHUNKS_MIN_S)
+        if decided and not chunked:
+            return [self.submit(fn, args, {}) for args in calls]
+        waiting: list[tuple]
+        if chunked:
+            waiting = [(LaneFuture(), fn, args, {}) for args in calls]
+            with self._lock:
+                p.calls += len(waiting)
+            self._send_chunks(waiting)
+            return [call[0] for call in waiting]
+        first = self.submit(fn, calls[0], {})  # explores
+        waiting = [(LaneFuture(), fn, args, {}) for args in calls[1:]]
+        release: list = []
+        with self._lock:
+            if p.lane is None or p.exploring:
+                p.calls += len(waiting)
+                p.backlog.extend(waiting)
+                if not p.probes_out:
+                    release = self._next_probe_from_backlog_locked(p)
+                waiting_futures = [call[0] for call in waiting]
+            else:
+                waiting_futures = []
+        if not waiting_futures:  # decided meanwhile
+            return [first] + [self.submit(fn, args, {}) for args in calls[1:]]
+        self._send_all(p, release)
+        return [first] + waiting_futures
+
     def _profile(self, fn: Any, args: tuple, kwargs: dict) -> Profile:
         key = (_function_key(fn), _bucket(args, kwargs))
         profile = self._profiles.get(key)
@@ -370,8 +411,32 @@ class AutoLane:
         for lane, *call in calls:
             if lane == "batch":
                 self._ex._lane_submit("thread", _run_batch, (self, p, call[0]))
+            elif lane == "chunks":
+                self._send_chunks(call[0])
             else:
                 self._send(p, lane, *call)
+
+    def _send_chunks(self, calls: list) -> None:
+        """Small calls of one function, a backlog too big for one core: sent to the
+        process lane in about four chunks per core, each run in a worker one call after
+        another; the results come back together and settle their own futures."""
+        size = max(1, -(-len(calls) // (self._cores * 4)))
+        for start in range(0, len(calls), size):
+            chunk = calls[start:start + size]
+            futures = [future for future, _, _, _ in chunk if future.set_running_or_notify_cancel()]
+            if len(futures) != len(chunk):  # some were cancelled meanwhile: keep the rest
+                chunk = [c for c in chunk if c[0].running()]
+            if not chunk:
+                continue
+            fn = chunk[0][1]
+            work = [(args, kwargs) for _, _, args, kwargs in chunk]
+            try:
+                inner = self._ex._lane_submit("process", run_chunk, (fn, work))
+            except BaseException as exc:
+                for future in futures:
+                    _set(future, error=exc)
+                continue
+            inner.add_done_callback(functools.partial(_settle_chunk, futures))
 
     def _next_probe_from_backlog_locked(self, p: Profile) -> list:
         if not p.backlog or self._closed:
@@ -391,8 +456,10 @@ class AutoLane:
         calls, p.backlog = list(p.backlog), deque()
         if not calls:
             return []
-        if p.lane == "inline":  # one batch on a thread: the caller is not blocked
-            return [("batch", calls)]
+        if p.lane == "inline":
+            if self._cores > 1 and len(calls) * p.basis >= CHUNKS_MIN_S:
+                return [("chunks", calls)]  # many small calls: in chunks, on every core
+            return [("batch", calls)]  # one batch on a thread: the caller is not blocked
         return [(p.lane, *call) for call in calls]
 
     def _verdict_locked(self, p: Profile) -> tuple | None:
@@ -515,6 +582,31 @@ def _set(future: LaneFuture, result: Any = None, error: BaseException | None = N
             future.set_result(result)
     except InvalidStateError:  # cancelled meanwhile
         pass
+
+
+def run_chunk(fn: Any, calls: list) -> list:
+    """In a worker: the calls of a chunk, one after another; (True, result) or (False,
+    exception) for each."""
+    out = []
+    for args, kwargs in calls:
+        try:
+            out.append((True, fn(*args, **kwargs)))
+        except Exception as exc:
+            out.append((False, exc))
+    return out
+
+
+def _settle_chunk(futures: list, inner: Any) -> None:
+    error = inner.exception()
+    if error is not None:
+        for future in futures:
+            _set(future, error=error)
+        return
+    for future, (ok, value) in zip(futures, inner.result(), strict=True):
+        if ok:
+            _set(future, result=value)
+        else:
+            _set(future, error=value)
 
 
 def _run_batch(auto: AutoLane, p: Profile, calls: list) -> None:

@@ -405,8 +405,7 @@ class Executor(_BaseExecutor):
         calls = zip(*iterables, strict=False)
         empty: dict[str, Any] = {}
         if name == "auto":
-            auto = self._auto()
-            return [auto.submit(fn, args, empty) for args in calls], False
+            return self._auto().submit_many(fn, list(calls)), False
         if name == "inline":
             return [self._inline(fn, args, empty, options) for args in calls], False
         started = self._lanes.get(name) or self._start(name)
