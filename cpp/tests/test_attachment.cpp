@@ -15,6 +15,7 @@
 
 using namespace multilane;
 using namespace std::chrono_literals;
+using multilane::test::ChannelPair;
 using multilane::test::pattern;
 
 namespace {
@@ -130,12 +131,9 @@ TEST(Attachment, AGarbledTableIsCorruptFrameAndClosesTheDescriptor) {
 TEST(Attachment, TravelsBesideInlineAndBlobFramesInOrder) {
   constexpr std::size_t kCapacity = 1 << 16;
   constexpr std::size_t kInlineMax = kCapacity / 16;
-  ShmRegion hub = create_hub_region();
-  ShmRegion link = create_link_region(kCapacity, kInlineMax);
-  int sockets[2];
-  platform::socket_pair(sockets);
-  Channel parent = parent_channel(link, hub_header(hub), sockets[0]);
-  Channel worker = worker_channel(link, hub_header(hub), sockets[1]);
+  ChannelPair pair(kCapacity, kInlineMax);
+  Channel& parent = pair.parent;
+  Channel& worker = pair.worker;
   const std::size_t before = open_fds();
   {
     const Attachment a = pack({pattern(100000, 7), pattern(10, 8)});
@@ -158,18 +156,13 @@ TEST(Attachment, TravelsBesideInlineAndBlobFramesInOrder) {
     }
   }
   EXPECT_EQ(open_fds(), before) << "every received and sent descriptor is closed";
-  platform::close_fd(sockets[0]);
-  platform::close_fd(sockets[1]);
 }
 
 TEST(Attachment, AFullRingSendsNoDescriptor) {
   constexpr std::size_t kCapacity = 1 << 12;
-  ShmRegion hub = create_hub_region();
-  ShmRegion link = create_link_region(kCapacity, 64);
-  int sockets[2];
-  platform::socket_pair(sockets);
-  Channel parent = parent_channel(link, hub_header(hub), sockets[0]);
-  Channel worker = worker_channel(link, hub_header(hub), sockets[1]);
+  ChannelPair pair(kCapacity, 64);
+  Channel& parent = pair.parent;
+  Channel& worker = pair.worker;
   const Attachment a = pack({pattern(1000, 1)});
   std::uint64_t sent = 0;
   while (parent.try_send({sent + 1, 4, 0, 0}, pattern(60, 0), &a)) ++sent;
@@ -181,9 +174,7 @@ TEST(Attachment, AFullRingSendsNoDescriptor) {
     EXPECT_FALSE(frame.attachment.empty());
   }
   EXPECT_EQ(got, sent);
-  EXPECT_EQ(platform::recv_fd(sockets[1], false), -1) << "the refused frame sent a descriptor";
-  platform::close_fd(sockets[0]);
-  platform::close_fd(sockets[1]);
+  EXPECT_EQ(platform::recv_fd(pair.sockets[1], false), -1) << "the refused frame sent a descriptor";
 }
 
 TEST(Arena, ABlockIsReusedOnlyOnceEveryReceiverLetGo) {

@@ -14,17 +14,15 @@
 
 using namespace multilane;
 using namespace std::chrono_literals;
+using multilane::test::ChannelPair;
 using multilane::test::pattern;
 
 TEST(Channel, InlineAndBlobFramesArriveInOrder) {
   constexpr std::size_t kCapacity = 1 << 16;
   constexpr std::size_t kInlineMax = kCapacity / 16;
-  ShmRegion hub = create_hub_region();
-  ShmRegion link = create_link_region(kCapacity, kInlineMax);
-  int sockets[2];
-  platform::socket_pair(sockets);
-  Channel parent = parent_channel(link, hub_header(hub), sockets[0]);
-  Channel worker = worker_channel(link, hub_header(hub), sockets[1]);
+  ChannelPair pair(kCapacity, kInlineMax);
+  Channel& parent = pair.parent;
+  Channel& worker = pair.worker;
 
   const std::vector<std::size_t> sizes = {0, 1, kInlineMax - 1, kInlineMax, kInlineMax + 1, 5 << 20, 3, kCapacity * 2};
   for (std::size_t i = 0; i < sizes.size(); ++i) {
@@ -44,20 +42,12 @@ TEST(Channel, InlineAndBlobFramesArriveInOrder) {
   worker.send({9, 5, 0, 0}, pattern(3 << 20, 9), 5s);
   ASSERT_TRUE(parent.try_recv(frame));
   EXPECT_EQ(frame.payload, pattern(3 << 20, 9));
-  platform::close_fd(sockets[0]);
-  platform::close_fd(sockets[1]);
 }
 
 TEST(Channel, ReservedFlagsAreRefused) {
-  ShmRegion hub = create_hub_region();
-  ShmRegion link = create_link_region(1 << 12, 64);
-  int sockets[2];
-  platform::socket_pair(sockets);
-  Channel parent = parent_channel(link, hub_header(hub), sockets[0]);
-  EXPECT_THROW((void)parent.try_send({1, 4, kFlagBlob, 0}, {}), std::invalid_argument);
-  EXPECT_THROW((void)parent.try_send({1, 4, kFlagAttachment, 0}, {}), std::invalid_argument);
-  platform::close_fd(sockets[0]);
-  platform::close_fd(sockets[1]);
+  ChannelPair pair(1 << 12, 64);
+  EXPECT_THROW((void)pair.parent.try_send({1, 4, kFlagBlob, 0}, {}), std::invalid_argument);
+  EXPECT_THROW((void)pair.parent.try_send({1, 4, kFlagAttachment, 0}, {}), std::invalid_argument);
 }
 
 TEST(ShmRegion, SharedAcrossForkAndClosedOnDestruction) {

@@ -7,7 +7,32 @@
 #include <cstdlib>
 #include <vector>
 
+#include "multilane/link.hpp"
+#include "multilane/platform.hpp"
+
 namespace multilane::test {
+
+/// A parent's and a worker's channel over one link and socket pair, as a hub and its
+/// worker hold them; the sockets are closed on destruction, even after a failed ASSERT.
+struct ChannelPair {
+  ShmRegion hub = create_hub_region();
+  ShmRegion link;
+  int sockets[2] = {-1, -1};
+  Channel parent;
+  Channel worker;
+
+  ChannelPair(std::size_t capacity, std::size_t inline_max) : link(create_link_region(capacity, inline_max)) {
+    platform::socket_pair(sockets);
+    parent = parent_channel(link, hub_header(hub), sockets[0]);
+    worker = worker_channel(link, hub_header(hub), sockets[1]);
+  }
+  ~ChannelPair() {
+    platform::close_fd(sockets[0]);
+    platform::close_fd(sockets[1]);
+  }
+  ChannelPair(const ChannelPair&) = delete;
+  ChannelPair& operator=(const ChannelPair&) = delete;
+};
 
 /// `n` bytes whose values depend on `seed`, to check payloads arrive intact.
 inline std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
