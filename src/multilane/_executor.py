@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from ._auto import AutoLane, Explanation
 from ._future import LaneFuture, TaskOptions, iterate_results, note_interrupt
-from ._lanes import AsyncLane, ThreadLane, settle
+from ._lanes import AsyncLane, ThreadLane, call_retrying
 from ._process_pool import ProcessPoolExecutor
 from ._serialize import describe, is_coroutine_function
 from .errors import LaneError
@@ -380,18 +380,13 @@ class Executor(_BaseExecutor):
                 "lane='async'")
         future = LaneFuture()
         future.set_running_or_notify_cancel()
-        retries = options.retries if options is not None else 0
-        while True:
-            try:
-                result = settle(fn(*args, **kwargs))
-            except Exception as exc:  # a Ctrl-C in the caller's own code goes to the caller
-                if retries > 0 and options is not None and isinstance(exc, options.retry_on):
-                    retries -= 1
-                    continue
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-            return future
+        try:
+            result = call_retrying(fn, args, kwargs, options, Exception)
+        except Exception as exc:  # a Ctrl-C in the caller's own code goes to the caller
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
 
     def _map_futures(self, fn: Any, iterables: tuple[Iterable[Any], ...], lane: str | None,
                      chunksize: int | None, raw_options: tuple) -> tuple[list[Future], bool]:
@@ -425,6 +420,5 @@ class Executor(_BaseExecutor):
         for name, started in list(self._lanes.items()):
             if name in _PROCESS_LANES or name == "async":
                 if started.owns(future):
-                    return bool(started.cancel(future, force=True) if name != "async"
-                                else started.cancel(future))
+                    return bool(started.cancel(future, force=True))
         return False

@@ -72,6 +72,22 @@ def start_loop_thread(name: str) -> tuple[threading.Thread, asyncio.AbstractEven
     return thread, made[0]
 
 
+def call_retrying(fn: Any, args: tuple, kwargs: dict, options: TaskOptions | None,
+                  retryable: type[BaseException] = BaseException) -> Any:
+    """``fn(*args, **kwargs)`` (a coroutine run to its end), run again while it raises a
+    ``retryable`` of ``options.retry_on`` and retries are left; the last exception
+    propagates."""
+    retries = options.retries if options is not None else 0
+    while True:
+        try:
+            return settle(fn(*args, **kwargs))
+        except retryable as exc:
+            if retries > 0 and options is not None and isinstance(exc, options.retry_on):
+                retries -= 1
+                continue
+            raise
+
+
 def settle(value: Any) -> Any:
     """``value``, or what it returns when run if it is a coroutine (a coroutine function
     sent to the thread lane runs on a loop of its own, in that thread)."""
@@ -144,18 +160,12 @@ class ThreadLane:
                 future, TaskTimeout(
                     f"{describe(fn)} ran longer than its timeout of {options.timeout:g} s; a "
                     f"thread cannot be stopped, so it runs on in {name}")))
-        retries = options.retries
-        while True:
-            try:
-                result = settle(fn(*args, **kwargs))
-            except BaseException as exc:
-                if retries > 0 and options.retry_on and isinstance(exc, options.retry_on):
-                    retries -= 1
-                    continue
-                _settle_quietly(future, exc)
-            else:
-                _settle_quietly(future, None, result)
-            return
+        try:
+            result = call_retrying(fn, args, kwargs, options)
+        except BaseException as exc:
+            _settle_quietly(future, exc)
+        else:
+            _settle_quietly(future, None, result)
 
     def _watchdog(self) -> Watchdog:
         with self._lock:
@@ -254,10 +264,13 @@ class AsyncLane:
         return any(owner is future for owner in list(self._tasks.values())) or any(
             item[0] is future for item in list(self._incoming))
 
-    def cancel(self, future: LaneFuture) -> bool:
-        """Cancels ``future``, even while its coroutine runs (the coroutine is cancelled)."""
+    def cancel(self, future: LaneFuture, force: bool = False) -> bool:
+        """``future.cancel()``; with ``force=True`` also while its coroutine runs (the
+        coroutine is cancelled)."""
         if future.cancel():
             return True
+        if not force:
+            return False
         for task, owner in list(self._tasks.items()):
             if owner is future:
                 self._loop.call_soon_threadsafe(task.cancel)

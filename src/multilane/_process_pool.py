@@ -47,6 +47,7 @@ from . import _core, _shared
 from . import _protocol as P
 from ._future import LaneFuture, TaskOptions, interrupted, iterate_results
 from ._serialize import (
+    RAW_TYPES,
     cacheable,
     describe,
     dumps,
@@ -75,7 +76,6 @@ _TARGET_QUEUED_NS = 200_000  # keep about this much work queued ahead of each wo
 # wake-ups per round trip for short tasks and costs at most this much CPU for long ones.
 _HELP_SPIN_US = 150.0
 _SLICEABLE = (list, tuple, range)
-_RAW_TYPES = (bytes, bytearray, memoryview)  # see _serialize.outband_call
 
 _live_executors: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 _interpreter_exiting = False
@@ -321,7 +321,7 @@ class ProcessPoolExecutor(Executor):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         entry = self._function_entry(fn)
-        if kwargs or len(args) != 1 or type(args[0]) in _RAW_TYPES:
+        if kwargs or len(args) != 1 or type(args[0]) in RAW_TYPES:
             args, kwargs = outband_call(args, kwargs)
         if entry is None:
             payload, attachment, regions = dumps_call(fn, (fn, args, kwargs), args, kwargs)
@@ -819,18 +819,14 @@ class ProcessPoolExecutor(Executor):
         if not force or future.done():
             return False
         with self._lock:
-            for worker in self._workers.values():
-                for task in worker.inflight.values():
-                    if task.future is future:
-                        running = self._concurrency > 1 or next(iter(worker.inflight)) == task.id
-                        if running:
-                            self._kill_locked(worker, task, "cancelled")
-                        else:
-                            task.fate = "cancelled"
-                        break
+            found = next(((worker, task) for worker in self._workers.values()
+                          for task in worker.inflight.values() if task.future is future), None)
+            if found is not None:
+                worker, task = found
+                if self._concurrency > 1 or next(iter(worker.inflight)) == task.id:  # running
+                    self._kill_locked(worker, task, "cancelled")
                 else:
-                    continue
-                break
+                    task.fate = "cancelled"
         return future._cancel_running()  # type: ignore[attr-defined]
 
     def _respawn_workers(self) -> None:

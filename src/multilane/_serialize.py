@@ -25,7 +25,7 @@ _MAIN = b"__main__"
 # Buffers at least this large travel out of band; smaller ones are cheaper to copy inline.
 OOB_MIN = 1 << 16
 # Types pickle always copies inline; as a call's arguments or a result they are wrapped.
-_RAW_TYPES = frozenset({bytes, bytearray, memoryview})
+RAW_TYPES = (bytes, bytearray, memoryview)
 
 
 def _cloudpickle_dumps(obj: Any, buffer_callback: Any = None) -> bytes:
@@ -174,7 +174,7 @@ def _unraw(kind: int, buffer: Any) -> Any:
 
 def outband(value: Any) -> Any:
     """``value``, wrapped to travel out of band if it is a large bytes-like object."""
-    if type(value) in _RAW_TYPES and memoryview(value).nbytes >= OOB_MIN:
+    if type(value) in RAW_TYPES and memoryview(value).nbytes >= OOB_MIN:
         try:
             pickle.PickleBuffer(value).raw()
         except (BufferError, TypeError):
@@ -186,7 +186,7 @@ def outband(value: Any) -> Any:
 def outband_call(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """A call's arguments with large bytes-like ones wrapped (usually returned as they are)."""
     for value in args:
-        if type(value) in _RAW_TYPES:
+        if type(value) in RAW_TYPES:
             break
     else:
         if not kwargs:
@@ -209,12 +209,6 @@ def dumps_call(fn: Callable[..., Any], payload: Any, args: Sequence[Any],
                kwargs: dict) -> tuple[bytes, Any, tuple]:
     """Pickles a call's payload, large buffers apart (see ``dumps_oob``); on failure names
     the argument that failed and why."""
-    try:  # dumps_oob's fast path, inline: this runs once per submit
-        data = pickle.dumps(payload, protocol=PROTOCOL, buffer_callback=_small_only)
-        if _MAIN not in data:
-            return data, None, ()
-    except (_HasLargeBuffer, *_PICKLE_FAILURES):
-        pass
     try:
         return dumps_oob(payload)
     except Exception as exc:
