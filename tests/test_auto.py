@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import _tasks
 import pytest
@@ -86,6 +87,28 @@ def test_a_drifting_function_is_judged_again(ex, tmp_path):
         if _lane(ex, _tasks.slow_when_file) == "thread":
             break
     assert _lane(ex, _tasks.slow_when_file) == "thread"
+
+
+@pytest.mark.parametrize("stolen, lane", [(True, "inline"), (False, "thread")])
+def test_a_core_stolen_during_a_probe_is_not_taken_for_waiting(ex, monkeypatch, stolen, lane):
+    # On a loaded machine a probe can wait for a core: 5 ms of wall time for 3 µs of work.
+    # Only a thread that blocked (I/O, sleep, a lock) was waiting; one that never did lost
+    # its core, and the auto lane judges the work, not the gap.
+    def slowed(fn, args, kwargs):
+        result, wall, cpu, start, _ = timed_probe(fn, args, kwargs)
+        return result, wall + 0.005, cpu, start, stolen
+
+    timed_probe = multilane._auto.timed_probe
+    monkeypatch.setattr(multilane._auto, "timed_probe", slowed)
+    assert list(ex.map(_tasks.tiny, range(50))) == [i + 1 for i in range(50)]
+    assert _lane(ex, _tasks.tiny) == lane
+
+
+def test_probes_tell_blocking_from_computing():
+    _, wall, cpu, _, stolen = multilane._auto.timed_probe(time.sleep, (0.01,), {})
+    assert wall >= 0.01 and cpu < wall / 2 and not stolen  # it blocked: really waiting
+    _, wall, cpu, _, stolen = multilane._auto.timed_probe(_tasks.python_work, (10_000,), {})
+    assert cpu > 0
 
 
 def test_exceptions_reach_their_futures_and_exploring_goes_on(ex):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+import resource
 import sys
 import threading
 import time
@@ -57,6 +58,13 @@ WAITING = 0.5  # CPU / wall below this: the call mostly waits
 PARALLEL_CORES = 1.1
 DRIFT = 4.0  # re-explore when the work per call moves this far from the decision's basis
 _BUCKET_BITS = 4  # argument-size buckets: a new profile per 16x more bytes
+# One exploring call this long that barely used the CPU is waiting: no second look. Shorter
+# gaps can be the GIL held by the submitting thread (a switch interval is 5 ms).
+CLEARLY_WAITING_S = 0.1
+STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
+# Context switches of the calling thread (Linux): None where the OS cannot tell.
+_thread_rusage = (functools.partial(resource.getrusage, resource.RUSAGE_THREAD)
+                  if hasattr(resource, "RUSAGE_THREAD") else None)
 
 
 def timed_call(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, float]:
@@ -65,6 +73,19 @@ def timed_call(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, f
     start, cpu = time.monotonic(), time.thread_time()
     result = fn(*args, **kwargs)
     return result, time.monotonic() - start, time.thread_time() - cpu, start
+
+
+def timed_probe(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, float, bool]:
+    """``timed_call`` for an exploring call, plus whether its core was stolen: its wall
+    time is well above its CPU time, yet the thread never blocked (no I/O, sleep, lock or
+    GIL wait), so another thread or process held the core. On a loaded machine that gap
+    says nothing about the function."""
+    if _thread_rusage is None:
+        return (*timed_call(fn, args, kwargs), False)
+    blocked = _thread_rusage().ru_nvcsw
+    result, wall, cpu, start = timed_call(fn, args, kwargs)
+    stolen = _thread_rusage().ru_nvcsw == blocked and wall - cpu > STOLEN * wall
+    return result, wall, cpu, start, stolen
 
 
 async def timed_coroutine(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, float]:
@@ -128,6 +149,7 @@ class Profile:
     solo: tuple[float, float] | None = None  # (wall, cpu) of a call alone on a thread
     solo_runs: int = 0  # two are taken, the faster kept: a first call is often an outlier
     pair: list[tuple[float, float, float]] = field(default_factory=list)  # (wall, cpu, start)
+    pair_stolen: bool = False  # a call of the pair lost its core to another thread
     pair_tries: int = 0
     pairs_judged: int = 0  # pairs that really ran together
     parallel_seen: float = 0.0  # the most cores any of them used between its two calls
@@ -305,6 +327,7 @@ class AutoLane:
             p.pair_tries += 1
             p.probes_out = 2
             p.pair.clear()
+            p.pair_stolen = False
             return "probe:pair"
         if p.pairs_judged == 0:
             p.no_pair = True  # they never ran together: judge without the pair
@@ -339,7 +362,8 @@ class AutoLane:
                     return
                 self._settle(p, lane, future, result, wall, cpu, start, None, probe)
             return
-        timed = timed_coroutine if lane == "async" else timed_call
+        timed = (timed_coroutine if lane == "async" else
+                 timed_probe if probe is not None else timed_call)
         if not future.set_running_or_notify_cancel():
             if probe is not None:
                 self._settle_probe_missing(p)
@@ -358,16 +382,22 @@ class AutoLane:
                 if probe is not None:
                     self._settle_probe_missing(p)  # a failed call teaches nothing
                 return
-            result, wall, cpu, start = inner_future.result()
+            if probe is None:
+                (result, wall, cpu, start), stolen = inner_future.result(), False
+            else:
+                result, wall, cpu, start, stolen = inner_future.result()
             self._settle(p, lane, future, result, wall, cpu, start, time.perf_counter() - sent,
-                         probe)
+                         probe, stolen)
 
         inner.add_done_callback(done)
 
     def _settle(self, p: Profile, lane: str, future: LaneFuture, result: Any, wall: float,
-                cpu: float, start: float, round_trip: float | None, probe: str | None) -> None:
+                cpu: float, start: float, round_trip: float | None, probe: str | None,
+                stolen: bool = False) -> None:
         _set(future, result=result)
         release: list = []
+        if stolen and probe != "pair":
+            wall = cpu  # the work, as it would run on a core of its own
         with self._lock:
             p.record(lane, wall, cpu)
             if probe == "solo":
@@ -376,8 +406,12 @@ class AutoLane:
                     p.solo = (wall, cpu)
             elif probe == "pair":
                 p.pair.append((wall, cpu, start))
+                p.pair_stolen |= stolen
                 if _overlapped(p.pair):
-                    p.pairs_judged += 1
+                    # A call that lost its core to another process makes a function that
+                    # releases the GIL look held, never the reverse: such a pair is only
+                    # evidence of release.
+                    p.pairs_judged += not p.pair_stolen
                     p.parallel_seen = max(p.parallel_seen, _cores_used(p.pair))
                     if p.solo is not None:
                         p.speedup_seen = max(p.speedup_seen, 2 * p.solo[0] / _span(p.pair))
@@ -392,6 +426,8 @@ class AutoLane:
             elif not p.exploring and p.basis and (
                     p.recent > p.basis * DRIFT or p.recent < p.basis / DRIFT):
                 # The work per call drifted: explore again while calls keep flowing.
+                p.verdict = (f"exploring again: work per call moved from {_us(p.basis)} "
+                             f"to {_us(p.recent)}")
                 p.exploring, p.solo, p.pair, p.round_trip, p.no_pair = True, None, [], None, False
                 p.solo_runs = p.pair_tries = p.pairs_judged = 0
                 p.parallel_seen = p.speedup_seen = 0.0
@@ -467,7 +503,7 @@ class AutoLane:
             return None
         wall, cpu = p.solo
         # A long call that barely used the CPU is waiting: no need for a second look.
-        clearly_waiting = wall >= 1e-3 and cpu < 0.2 * wall
+        clearly_waiting = wall >= CLEARLY_WAITING_S and cpu < 0.2 * wall
         if p.solo_runs < SOLO_RUNS and not clearly_waiting:
             return None
         if wall < TINY_S:

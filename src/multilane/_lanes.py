@@ -17,6 +17,7 @@ import itertools
 import queue
 import threading
 import time
+import types
 import weakref
 from concurrent.futures import InvalidStateError
 from typing import Any
@@ -88,10 +89,27 @@ def call_retrying(fn: Any, args: tuple, kwargs: dict, options: TaskOptions | Non
             raise
 
 
+_plain_types: set[type] = set()  # result types known not to be coroutines
+
+
+def is_coroutine(value: Any) -> bool:
+    """``asyncio.iscoroutine``, with the answer for plain types remembered: every call's
+    result on the thread lane and in a worker goes through here."""
+    kind = type(value)
+    if kind is types.CoroutineType:
+        return True
+    if kind in _plain_types:
+        return False
+    if asyncio.iscoroutine(value):  # e.g. a Cython coroutine: a Coroutine, not CoroutineType
+        return True
+    _plain_types.add(kind)
+    return False
+
+
 def settle(value: Any) -> Any:
     """``value``, or what it returns when run if it is a coroutine (a coroutine function
     sent to the thread lane runs on a loop of its own, in that thread)."""
-    return asyncio.run(value) if asyncio.iscoroutine(value) else value
+    return asyncio.run(value) if is_coroutine(value) else value
 
 
 class ThreadLane:

@@ -15,14 +15,12 @@ import sys
 import threading
 import time
 import traceback
-import types
 from typing import Any
 
 from . import _protocol as P
-from ._lanes import new_event_loop, start_loop_thread
+from ._lanes import is_coroutine, new_event_loop, start_loop_thread
 from ._serialize import dumps, dumps_oob, is_coroutine_function, loads, loads_oob, outband
 
-_COROUTINE = types.CoroutineType
 _LIFELINE_EXIT = 70
 # How long an idle worker spins for its next frame before it sleeps on the futex. Longer
 # spins shave microseconds off a round trip but, on a 2-core machine, take CPU from the
@@ -83,7 +81,7 @@ class _Loop:
 
     def settle(self, value: Any) -> Any:
         """``value``, or what it returns when awaited if it is a coroutine."""
-        if type(value) is not _COROUTINE:  # generator-based coroutines are gone since 3.11
+        if not is_coroutine(value):
             return value
         if self._threaded:
             return asyncio.run_coroutine_threadsafe(value, self.get()).result()
