@@ -271,3 +271,26 @@ def test_a_dropped_shared_object_is_forgotten_and_its_block_reused(no_leaks):
         again = multilane.shared(np.ones(BIG * 4))  # same size: the freed block fits
         assert _core.arena_stats()["blocks_reused"] == reused + 1
         del again
+
+
+def test_a_shared_object_can_die_while_its_table_is_locked(no_leaks):
+    # The garbage collector runs finalizers wherever it runs, even inside the lock of the
+    # shared-region table on this very thread; a finalizer that waited for the lock hung
+    # the Python 3.12 suite there once. Dropping the object under the lock does the same.
+    from multilane import _shared
+
+    forgotten = []
+
+    class Listener:
+        def _forget_region(self, region_id):
+            forgotten.append(region_id)
+
+    listener = Listener()
+    _shared.on_forget(listener)
+    array = multilane.shared(np.ones(BIG))
+    (region, _, _) = _shared.find(array.ctypes.data, array.nbytes)
+    with _shared._lock:
+        del array  # its finalizer runs here and must not wait
+    assert _shared.find(0, 1) is None  # the next user of the table drops the span
+    assert region.id in forgotten and not _shared.has_regions()
+

@@ -16,6 +16,7 @@ import itertools
 import pickle
 import threading
 import weakref
+from collections import deque
 from typing import Any
 
 __all__ = ["Region", "find", "shared"]
@@ -27,6 +28,10 @@ _lock = threading.Lock()
 _starts: list[int] = []
 _spans: list[tuple[int, int, Region, int]] = []
 _forget_listeners: weakref.WeakSet[Any] = weakref.WeakSet()
+# Buffers gone, (region, start), not yet taken out of the spans. A finalizer runs whenever
+# the garbage collector does, which can be inside a ``with _lock`` of this very thread:
+# it never waits for the lock, it leaves the work here for whoever holds it.
+_gone: deque[tuple[Region, int]] = deque()
 
 
 class Region:
@@ -59,14 +64,17 @@ def shared(obj: Any) -> Any:
         return obj  # nothing large to share, or made of shared parts already
     region = Region(attachment)
     buffers = attachment.map(readonly=True)
+    spans = [(buffer_address(buffer), len(buffer), index) for index, buffer in enumerate(buffers)]
     with _lock:
-        for index, buffer in enumerate(buffers):
-            start = buffer_address(buffer)
+        forgotten = _drop_gone_locked()
+        for start, size, index in spans:
             where = bisect.bisect(_starts, start)
             _starts.insert(where, start)
-            _spans.insert(where, (start, start + len(buffer), region, index))
-            region._alive += 1
-            weakref.finalize(buffer, _buffer_gone, region, start)
+            _spans.insert(where, (start, start + size, region, index))
+        region._alive += len(spans)
+    _tell_forgotten(forgotten)
+    for buffer, (start, _, _) in zip(buffers, spans, strict=True):
+        weakref.finalize(buffer, _buffer_gone, region, start)
     return pickle.loads(data, buffers=buffers)
 
 
@@ -77,11 +85,12 @@ def has_regions() -> bool:
 def find(address: int, nbytes: int) -> tuple[Region, int, int] | None:
     """(region, buffer index, offset) if ``nbytes`` at ``address`` lie in a shared buffer."""
     with _lock:
+        forgotten = _drop_gone_locked()  # first: a stale span could name reused memory
         where = bisect.bisect(_starts, address) - 1
-        if where < 0:
-            return None
-        start, end, region, index = _spans[where]
-    if address + nbytes <= end:
+        span = _spans[where] if where >= 0 else None
+    _tell_forgotten(forgotten)
+    if span is not None and address + nbytes <= span[1]:
+        start, _, region, index = span
         return region, index, address - start
     return None
 
@@ -92,7 +101,28 @@ def on_forget(listener: Any) -> None:
 
 
 def _buffer_gone(region: Region, start: int) -> None:
-    with _lock:
+    _gone.append((region, start))
+    _release_gone()
+
+
+def _release_gone() -> None:
+    """Takes the buffers gone out of the spans, unless another holder of the lock (or this
+    thread, if a finalizer interrupted it) will: every ``with _lock`` drops them first or
+    is followed by a call here."""
+    if not _lock.acquire(blocking=False):
+        return
+    try:
+        forgotten = _drop_gone_locked()
+    finally:
+        _lock.release()
+    _tell_forgotten(forgotten)  # and again, for buffers gone meanwhile
+
+
+def _drop_gone_locked() -> list[int]:
+    """Takes the buffers gone out of the spans; returns the ids of regions left unused."""
+    forgotten = []
+    while _gone:
+        region, start = _gone.popleft()
         where = bisect.bisect_left(_starts, start)
         while where < len(_starts) and _starts[where] == start:
             if _spans[where][2] is region:
@@ -100,10 +130,19 @@ def _buffer_gone(region: Region, start: int) -> None:
                 break
             where += 1
         region._alive -= 1
-        last = region._alive == 0
-    if last:
-        # Tasks that name the region hold it (and its block); workers may drop it once
-        # they have run them. Telling them now is safe: a task still queued holds the
-        # Region, and sending it re-sends the region to a worker that dropped it.
+        if region._alive == 0:
+            forgotten.append(region.id)
+    return forgotten
+
+
+def _tell_forgotten(region_ids: list[int]) -> None:
+    """Follows every ``with _lock``: tells the listeners about regions left unused, then
+    handles the buffers that went while the lock was held."""
+    # Tasks that name a region hold it (and its block); workers may drop it once they
+    # have run them. Telling them now is safe: a task still queued holds the Region, and
+    # sending it re-sends the region to a worker that dropped it.
+    for region_id in region_ids:
         for listener in list(_forget_listeners):
-            listener._forget_region(region.id)
+            listener._forget_region(region_id)
+    if _gone:
+        _release_gone()
