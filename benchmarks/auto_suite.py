@@ -113,7 +113,8 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     auto = [r["auto"] for r in rows]
     total = sum(auto) / sum(best)
     worst = max(a / b for a, b in zip(auto, best, strict=True))
-    slower_than_sequential = [r["workload"] for r in rows
+    slower_than_sequential = [f"{r['workload']} {r['auto'] / r['times']['inline']:.2f}x"
+                              for r in rows
                               if "inline" in r["times"] and r["auto"] > r["times"]["inline"]]
     return [
         ("auto total within 10% of the best fixed lanes", f"{total:.2f}x", total <= 1.10),
@@ -132,11 +133,15 @@ def render(rows: list[dict[str, Any]]) -> list[str]:
              "| workload | kind | calls | " + " | ".join(lanes) + " | auto | auto chose | "
              "auto / best |", "| --- " * (len(lanes) + 6) + "|"]
     for r in rows:
-        cells = [f"{r['times'][lane]:.3f}" if lane in r["times"] else "" for lane in lanes]
+        cells = [_seconds(r["times"][lane]) if lane in r["times"] else "" for lane in lanes]
         ratio = r["auto"] / r["times"][r["best_lane"]]
         lines.append(f"| {r['workload']} | {r['kind']} | {r['calls']} | " + " | ".join(cells)
-                     + f" | {r['auto']:.3f} | {', '.join(r['auto_lanes'])} | {ratio:.2f}x |")
+                     + f" | {_seconds(r['auto'])} | {', '.join(r['auto_lanes'])} | {ratio:.2f}x |")
     return lines + [""]
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}" if value >= 0.01 else f"{value:.5f}"
 
 
 def main() -> int:

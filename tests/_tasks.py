@@ -306,7 +306,20 @@ def slow_when_file(path, x):
     return x
 
 
+def interrupt_on(value, bad):
+    """Raises KeyboardInterrupt for ``bad``, as a Ctrl-C landing in the call would."""
+    if value == bad:
+        raise KeyboardInterrupt
+    return value
+
+
 def fail_on(value, bad):
     if value == bad:
         raise ValueError(f"bad value {value}")
     return value
+
+
+def environment(names):
+    """The values of these environment variables here (None for those unset)."""
+    return {name: os.environ.get(name) for name in names}
+

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
 
 import _tasks
@@ -111,6 +113,68 @@ def test_probes_tell_blocking_from_computing():
     assert cpu > 0
 
 
+@pytest.mark.parametrize("n", [3, 13, 200, 5_000])
+def test_a_map_fails_at_its_failing_item_in_every_phase(ex, n):
+    # Exploring (one call at a time), waiting for the decision (segments) and decided
+    # (segments inline or in process chunks): results before the failing item come out.
+    for bad in (0, n // 2, n - 1):
+        results = ex.map(_tasks.fail_on, range(n), [bad] * n)
+        assert [next(results) for _ in range(bad)] == list(range(bad))
+        with pytest.raises(ValueError, match=f"bad value {bad}"):
+            next(results)
+    assert list(ex.map(_tasks.fail_on, range(n), [-1] * n)) == list(range(n))
+
+
+def test_map_async_fails_at_its_failing_item(ex):
+    async def main():
+        seen = []
+        with pytest.raises(ValueError, match="bad value 1500"):
+            async for value in ex.map_async(_tasks.fail_on, range(3000), [1500] * 3000):
+                seen.append(value)
+        return seen
+
+    list(ex.map(_tasks.fail_on, range(100), [-1] * 100))  # decided: segments at once
+    assert asyncio.run(main()) == list(range(1500))
+
+
+def test_a_map_of_tiny_calls_runs_in_its_caller_like_a_loop(ex):
+    # The caller waits for the results anyway: tiny probes run there, and so does the
+    # rest once decided inline, with no hand-over at all.
+    here = (os.getpid(), threading.current_thread().name)
+    assert set(ex.map(_tasks.where, range(100))) == {here}
+    assert _lane(ex, _tasks.where) == "inline"
+
+
+def test_map_async_never_blocks_its_loop_with_a_probe(ex):
+    async def main():
+        here = (os.getpid(), threading.current_thread().name)
+        return here, [where async for where in ex.map_async(_tasks.where, range(10))]
+
+    here, places = asyncio.run(main())
+    assert places[0] != here  # the first probe ran on a thread
+
+
+def test_a_ctrl_c_in_a_probe_run_by_the_caller_leaves_the_profile_usable(ex):
+    with pytest.raises(KeyboardInterrupt):
+        list(ex.map(_tasks.interrupt_on, range(10), [0] * 10))
+    assert list(ex.map(_tasks.interrupt_on, range(1, 10), [0] * 9)) == list(range(1, 10))
+
+
+def test_more_probes_than_a_map_has_first_calls(ex, monkeypatch):
+    # Exploring can take more calls than a map sends one by one: the segments waiting for
+    # the decision then give their calls one by one, and their results stay in order.
+    monkeypatch.setattr(multilane._auto, "HEAD", 1)
+    assert list(ex.map(_tasks.wait_a_little, [0.002] * 40)) == [0.002] * 40
+    assert _lane(ex, _tasks.wait_a_little) == "thread"
+
+
+def test_shutdown_while_a_map_waits_for_its_decision_loses_no_call(no_leaks):
+    ex = multilane.Executor(processes=1, threads=2)
+    results = ex.map(_tasks.wait_a_little, [0.01] * 60)
+    ex.shutdown(wait=True)
+    assert list(results) == [0.01] * 60
+
+
 def test_exceptions_reach_their_futures_and_exploring_goes_on(ex):
     futures = [ex.submit(_tasks.fail_on, i, 0) for i in range(50)]
     with pytest.raises(ValueError, match="bad value 0"):
@@ -155,4 +219,5 @@ def test_a_big_backlog_of_small_calls_goes_to_processes_in_chunks(ex):
             break
         assert next(results) == i
     assert _lane(ex, _tasks.fail_on) == "inline"
-    assert ex._lanes["process"].statistics().completed >= 8  # the chunks ran there
+    stats = ex._lanes["process"].statistics()
+    assert stats.completed + stats.inflight >= 8  # the chunks run there

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import os
 import time
 
 import _tasks
@@ -66,6 +67,29 @@ def test_map_takes_its_items_when_called(ex, make, chunksize):
     results = ex.map(_tasks.square, items, **options)
     source[:] = [-1] * 60  # the list passed in is this very object
     assert list(results) == [i * i for i in range(60)]
+
+
+@pytest.mark.parametrize("chunksize", [1, 7, 100])
+def test_a_failing_item_of_a_chunk_fails_alone(no_leaks, chunksize):
+    # The standard library loses a whole chunk's results when one item fails; here the
+    # items before it are yielded, exactly as with chunksize=1.
+    with multilane.ProcessPoolExecutor(2) as ex:
+        results = ex.map(_tasks.fail_on, range(100), [37] * 100, chunksize=chunksize)
+        assert [next(results) for _ in range(37)] == list(range(37))
+        with pytest.raises(ValueError, match="bad value 37") as caught:
+            next(results)
+        assert not hasattr(caught.value, "_multilane_done")  # the results were taken
+
+
+def test_workers_share_the_cores_among_native_thread_pools(no_leaks, monkeypatch):
+    # Each worker's BLAS or OpenMP would otherwise start a thread per core of the machine.
+    monkeypatch.setenv("MKL_NUM_THREADS", "7")  # the user's own setting wins
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with multilane.ProcessPoolExecutor(2) as ex:
+        seen = ex.submit(_tasks.environment, ["OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"])
+        assert seen.result(TIMEOUT) == {
+            "OPENBLAS_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // 2)),
+            "MKL_NUM_THREADS": "7"}
 
 
 def test_map_empty(ex):

@@ -1,9 +1,9 @@
 """The auto lane: measure each function, route its calls to the fastest lane, explain why.
 
 A policy over the other lanes, not a pool. Calls are grouped into **profiles**: one per
-function (module, qualified name and code object) and argument size (a bucket per 16x of
-the bytes its arguments hold), so a function that is cheap on small inputs and costly on
-large ones is judged for each.
+function (module, qualified name and code object) and argument size (one bucket below
+64 KiB, then one per 16x of the bytes its arguments hold), so a function that is cheap
+on small inputs and costly on large ones is judged for each.
 
 A profile starts by **exploring** with a few real calls while the calls behind them wait
 in its backlog (a ``map`` submits everything at once; sending it all somewhere before
@@ -37,11 +37,12 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import InvalidStateError
+from collections.abc import Sequence
+from concurrent.futures import CancelledError, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._future import LaneFuture
+from ._future import LaneFuture, run_items
 from ._serialize import describe, is_coroutine_function
 
 __all__ = ["AutoLane", "Explanation", "timed_call"]
@@ -49,18 +50,29 @@ __all__ = ["AutoLane", "Explanation", "timed_call"]
 TINY_S = 30e-6  # below this a call runs inline
 SOLO_RUNS = 2  # calls timed alone on a thread before judging
 SAMPLE = 8  # once decided, one call in this many is timed
-PAIRS = 2  # pairs of calls run together before concluding that the GIL is held
+# Pairs of calls run together, none of them robbed of its core, before concluding that
+# the GIL is held (one showing it released is enough).
+PAIRS = 1
+PAIR_TRIES = 3
 THREAD_SPEEDUP = 1.2  # two at once on threads must beat two in a row by this much
 CHUNKS_MIN_S = 0.005  # an inline backlog with this much work goes to processes in chunks
 WAITING = 0.5  # CPU / wall below this: the call mostly waits
 # Two calls at once used at least this many cores between them: the GIL was released (with
 # the GIL held they cannot exceed one core, however idle the machine).
 PARALLEL_CORES = 1.1
+HEAD = 12  # a map's first calls go one by one: enough for every probe; the rest in segments
+SEGMENTS_PER_CORE = 4
 DRIFT = 4.0  # re-explore when the work per call moves this far from the decision's basis
-_BUCKET_BITS = 4  # argument-size buckets: a new profile per 16x more bytes
-# One exploring call this long that barely used the CPU is waiting: no second look. Shorter
-# gaps can be the GIL held by the submitting thread (a switch interval is 5 ms).
-CLEARLY_WAITING_S = 0.1
+# Argument-size buckets: one below 64 KiB (there the transport is mostly a fixed cost),
+# then a new profile per 16x more bytes.
+_SMALL_ARGUMENTS = 1 << 16
+# One exploring call that barely used the CPU for this many GIL switch intervals (5 ms
+# each) is waiting: no second look. A shorter gap can be a wait for the GIL held by
+# another thread, which is asked to let go after one interval.
+CLEARLY_WAITING_INTERVALS = 2
+# Two calls at once on threads that take this much of the time of two in a row (or less)
+# settle the pair question in one go: threads lose (NumPy's BLAS: 0.2 here).
+SLOWER_TOGETHER = 0.75
 STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
 # Context switches of the calling thread (Linux): None where the OS cannot tell.
 _thread_rusage = (functools.partial(resource.getrusage, resource.RUSAGE_THREAD)
@@ -107,7 +119,12 @@ def _bucket(args: tuple, kwargs: dict) -> int:
     size = sum(_size_of(a) for a in args)
     if kwargs:
         size += sum(_size_of(v) for v in kwargs.values())
-    return size.bit_length() >> _BUCKET_BITS
+    return 0 if size < _SMALL_ARGUMENTS else ((size.bit_length() - 17) >> 2) + 1
+
+
+def _bucket_bytes(bucket: int) -> int:
+    """The fewest argument bytes of a bucket."""
+    return 0 if bucket == 0 else _SMALL_ARGUMENTS << (4 * (bucket - 1))
 
 
 def _function_key(fn: Any) -> tuple:
@@ -126,11 +143,6 @@ class LaneTime:
     wall: float = 0.0  # seconds, summed (for a process: the worker's own time)
     cpu: float = 0.0
 
-    def add(self, wall: float, cpu: float) -> None:
-        self.calls += 1
-        self.wall += wall
-        self.cpu += cpu
-
     @property
     def mean_wall(self) -> float:
         return self.wall / self.calls if self.calls else math.nan
@@ -138,6 +150,32 @@ class LaneTime:
     @property
     def mean_cpu(self) -> float:
         return self.cpu / self.calls if self.calls else math.nan
+
+
+@dataclass(slots=True)
+class Segment:
+    """Calls ``items[start:stop]`` of one map, with one future for their results (a list):
+    a map of many calls costs a future per segment, not per call."""
+
+    piece: LaneFuture
+    fn: Any
+    items: Sequence[Any]
+    start: int
+    stop: int
+    single: bool  # items are single arguments, not argument tuples
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def calls(self) -> list[tuple]:
+        part = self.items[self.start:self.stop]
+        return [(item,) for item in part] if self.single else list(part)
+
+    def run(self) -> tuple[list, float, float]:
+        """Runs here, one call after another: (results, wall, CPU seconds)."""
+        start, cpu = time.monotonic(), time.thread_time()
+        results = run_items(self.fn, self.items[self.start:self.stop], self.single)
+        return results, time.monotonic() - start, time.thread_time() - cpu
 
 
 @dataclass
@@ -165,12 +203,33 @@ class Profile:
     exploring: bool = True
     probes_out: int = 0
     no_pair: bool = False  # calls come one at a time: two cannot be run at once
-    backlog: deque = field(default_factory=deque)
+    backlog: deque = field(default_factory=deque)  # (future, fn, args, kwargs) per call
+    bulk: deque[Segment] = field(default_factory=deque)  # the rest of maps, undecided
     calls: int = 0
 
-    def record(self, lane: str, wall: float, cpu: float) -> None:
-        self.lanes.setdefault(lane, LaneTime()).add(wall, cpu)
+    def record(self, lane: str, wall: float, cpu: float, calls: int = 1) -> None:
+        """``calls`` calls took ``wall`` and ``cpu`` seconds between them."""
+        t = self.lanes.setdefault(lane, LaneTime())
+        t.calls += calls
+        t.wall += wall
+        t.cpu += cpu
+        wall /= calls
         self.recent = wall if not self.recent else self.recent + 0.05 * (wall - self.recent)
+
+    def drifted(self) -> bool:
+        """The work per call moved from the decision's basis: if so, explore again (the
+        calls keep flowing to the lane decided meanwhile)."""
+        if self.exploring or not self.basis:
+            return False
+        if self.basis / DRIFT <= self.recent <= self.basis * DRIFT:
+            return False
+        self.verdict = (f"exploring again: work per call moved from {_us(self.basis)} "
+                        f"to {_us(self.recent)}")
+        self.exploring, self.solo, self.pair, self.round_trip, self.no_pair = (
+            True, None, [], None, False)
+        self.solo_runs = self.pair_tries = self.pairs_judged = 0
+        self.parallel_seen = self.speedup_seen = 0.0
+        return True
 
     @property
     def transport(self) -> float | None:
@@ -260,44 +319,96 @@ class AutoLane:
             self._send(p, lane, *call)
         return future
 
-    def submit_many(self, fn: Any, calls: list[tuple]) -> list:
-        """A map's calls (argument tuples) of one function, submitted together: while the
-        function is undecided they wait as one backlog, so that a decision to run them
-        inline can send them to processes in chunks instead of one by one."""
-        if not calls:
-            return []
-        p = self._profile(fn, calls[0], {})
-        if len(calls) < 3 or p is not self._profile(fn, calls[-1], {}):
-            return [self.submit(fn, args, {}) for args in calls]  # sizes vary: one by one
+    def map(self, fn: Any, items: Sequence[Any], single: bool,
+            caller_waits: bool = False) -> tuple[list, bool]:
+        """A map's calls: (futures in order, whether each future's result is a list).
+
+        ``items`` are single arguments or argument tuples. A decided function's calls run
+        in segments (inline, here, or in process chunks) or, on a thread or a loop, one
+        by one. An undecided one explores with the first calls while the rest wait as a
+        few segments, released once it is decided. With ``caller_waits`` (a blocking
+        ``map``, not ``map_async``) the first probes run here, in the calling thread, as
+        long as they are tiny: a map of tiny calls then costs what a loop would.
+        """
+        n = len(items)
+        if n == 0:
+            return [], False
+        first_args = (items[0],) if single else items[0]
+        p = self._profile(fn, first_args, {})
+        last_args = (items[-1],) if single else items[-1]
+        if n < 3 or p is not self._profile(fn, last_args, {}):  # sizes vary: one by one
+            return [self.submit(fn, args, {}) for args in _calls(items, 0, n, single)], False
+        done = self._probe_here(p, fn, items, single) if caller_waits else []
+        k = len(done)
         with self._lock:
-            decided = p.lane is not None and not p.exploring
-            chunked = (decided and p.lane == "inline" and self._cores > 1
-                       and len(calls) * p.basis >= CHUNKS_MIN_S)
-        if decided and not chunked:
-            return [self.submit(fn, args, {}) for args in calls]
-        waiting: list[tuple]
-        if chunked:
-            waiting = [(LaneFuture(), fn, args, {}) for args in calls]
-            with self._lock:
-                p.calls += len(waiting)
-            self._send_chunks(waiting)
-            return [call[0] for call in waiting]
-        first = self.submit(fn, calls[0], {})  # explores
-        waiting = [(LaneFuture(), fn, args, {}) for args in calls[1:]]
+            lane = p.lane if not p.exploring else None
+            if lane in ("inline", "process"):
+                p.calls += n - k
+        if lane in ("inline", "process"):
+            head = [_gather(LaneFuture(), done)] if done else []
+            return head + self._map_decided(p, lane, fn, items, k, single), True
+        if lane is not None:
+            return done + [self.submit(fn, args, {}) for args in _calls(items, k, n, single)], False
+        first = self.submit(fn, (items[k],) if single else items[k], {})  # explores
+        head_end = min(n, k + HEAD)
+        waiting: list[tuple] = [(LaneFuture(), fn, args, {})
+                                for args in _calls(items, k + 1, head_end, single)]
+        bulk = [Segment(LaneFuture(), fn, items, a, b, single)
+                for a, b in _bounds(head_end, n, self._cores * SEGMENTS_PER_CORE)]
         release: list = []
         with self._lock:
-            if p.lane is None or p.exploring:
-                p.calls += len(waiting)
+            queued = p.lane is None or p.exploring
+            if queued:
+                p.calls += n - k - 1
                 p.backlog.extend(waiting)
+                p.bulk.extend(bulk)
                 if not p.probes_out:
                     release = self._next_probe_from_backlog_locked(p)
-                waiting_futures = [call[0] for call in waiting]
-            else:
-                waiting_futures = []
-        if not waiting_futures:  # decided meanwhile
-            return [first] + [self.submit(fn, args, {}) for args in calls[1:]]
+        if not queued:  # decided meanwhile
+            rest = [self.submit(fn, args, {}) for args in _calls(items, k + 1, n, single)]
+            return done + [first] + rest, False
         self._send_all(p, release)
-        return [first] + waiting_futures
+        return [_gather(LaneFuture(), done + [first] + [call[0] for call in waiting])] + [
+            segment.piece for segment in bulk], True
+
+    def _probe_here(self, p: Profile, fn: Any, items: Sequence[Any], single: bool) -> list:
+        """Solo probes of a map run in its calling thread, which waits for the results
+        anyway: the first if the profile has none yet, a second if the first was tiny (a
+        longer one would keep the caller from the rest). Their futures, done."""
+        done: list = []
+        while len(done) < len(items) - 1:
+            with self._lock:
+                if (not p.exploring or p.probes_out or p.coroutine or p.backlog
+                        or p.solo_runs >= SOLO_RUNS or (p.solo and p.solo[0] >= TINY_S)):
+                    return done
+                self._next_probe_locked(p)  # a solo probe: probes_out = 1
+                p.calls += 1
+            future = LaneFuture()
+            future.set_running_or_notify_cancel()
+            done.append(future)
+            args = (items[len(done) - 1],) if single else items[len(done) - 1]
+            try:
+                result, wall, cpu, start, stolen = timed_probe(fn, args, {})
+            except BaseException as exc:
+                self._settle_probe_missing(p)
+                if not isinstance(exc, Exception):
+                    raise  # a Ctrl-C in the caller's own thread is the caller's
+                future.set_exception(exc)
+                continue
+            self._settle(p, "inline", future, result, wall, cpu, start, None, "solo", stolen)
+        return done
+
+    def _map_decided(self, p: Profile, lane: str, fn: Any, items: Sequence[Any], start: int,
+                     single: bool) -> list:
+        """Segments for ``items[start:]`` of a decided map. Process, or inline with work
+        enough for every core: process chunks. Else inline, here and now, as one segment."""
+        n = len(items)
+        if lane == "process" or self._worth_chunks(p, n - start):
+            return [self._ex._process_chunk(fn, items, a, b, single)
+                    for a, b in _bounds(start, n, self._cores * SEGMENTS_PER_CORE)]
+        segment = Segment(LaneFuture(), fn, items, start, n, single)
+        self._run_segment(p, segment)
+        return [segment.piece]
 
     def _profile(self, fn: Any, args: tuple, kwargs: dict) -> Profile:
         key = (_function_key(fn), _bucket(args, kwargs))
@@ -318,12 +429,12 @@ class AutoLane:
         if p.solo_runs < SOLO_RUNS:
             p.probes_out = 1
             return "probe:solo"
-        # Two pairs that ran together, unless one already showed the GIL released: another
-        # process stealing a core can make a releasing function look held, never the
-        # reverse (held, two threads use one core at most).
+        # A pair that ran together with no call robbed of its core, unless one already
+        # showed the GIL released: another process stealing a core can make a releasing
+        # function look held, never the reverse (held, two threads use one core at most).
         parallel = p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP
         if (not p.no_pair and p.pairs_judged < PAIRS and not parallel
-                and p.pair_tries < PAIRS + 2):
+                and p.pair_tries < PAIR_TRIES):
             p.pair_tries += 1
             p.probes_out = 2
             p.pair.clear()
@@ -414,7 +525,10 @@ class AutoLane:
                     p.pairs_judged += not p.pair_stolen
                     p.parallel_seen = max(p.parallel_seen, _cores_used(p.pair))
                     if p.solo is not None:
-                        p.speedup_seen = max(p.speedup_seen, 2 * p.solo[0] / _span(p.pair))
+                        speedup = 2 * p.solo[0] / _span(p.pair)
+                        p.speedup_seen = max(p.speedup_seen, speedup)
+                        if speedup < SLOWER_TOGETHER:  # threads lose, whatever the reason
+                            p.pairs_judged = PAIRS
             elif probe == "process":
                 p.round_trip, p.process_work = round_trip, wall
             elif probe == "cold":
@@ -423,14 +537,8 @@ class AutoLane:
                 p.probes_out -= 1
                 if not p.probes_out:
                     release = self._after_probes_locked(p)
-            elif not p.exploring and p.basis and (
-                    p.recent > p.basis * DRIFT or p.recent < p.basis / DRIFT):
-                # The work per call drifted: explore again while calls keep flowing.
-                p.verdict = (f"exploring again: work per call moved from {_us(p.basis)} "
-                             f"to {_us(p.recent)}")
-                p.exploring, p.solo, p.pair, p.round_trip, p.no_pair = True, None, [], None, False
-                p.solo_runs = p.pair_tries = p.pairs_judged = 0
-                p.parallel_seen = p.speedup_seen = 0.0
+            else:
+                p.drifted()
         self._send_all(p, release)
 
     def _settle_probe_missing(self, p: Profile) -> None:
@@ -444,13 +552,60 @@ class AutoLane:
         self._send_all(p, release)
 
     def _send_all(self, p: Profile, calls: list) -> None:
+        """Sends what a decision released: per-call entries (lane, future, fn, args,
+        kwargs), and ("batch" | "chunks" | "segments", calls or lane, segments)."""
         for lane, *call in calls:
-            if lane == "batch":
-                self._ex._lane_submit("thread", _run_batch, (self, p, call[0]))
-            elif lane == "chunks":
+            if lane == "batch":  # one batch on a thread: the caller is not blocked
+                self._ex._lane_submit("thread", _run_batch, (self, p, *call))
+            elif lane == "chunks":  # many small calls: in chunks, on every core
                 self._send_chunks(call[0])
+                self._send_segments(p, "process", call[1])
+            elif lane == "segments":
+                self._send_segments(p, *call)
             else:
                 self._send(p, lane, *call)
+
+    def _send_segments(self, p: Profile, lane: str, segments: list[Segment]) -> None:
+        for segment in segments:
+            piece = segment.piece
+            if lane == "process":
+                if not piece.set_running_or_notify_cancel():
+                    continue
+                try:
+                    inner = self._ex._process_chunk(segment.fn, segment.items, segment.start,
+                                                    segment.stop, segment.single)
+                except BaseException as exc:  # the lane is shut down
+                    _set(piece, error=exc)
+                    continue
+                inner.add_done_callback(functools.partial(_copy_outcome, piece))
+            elif lane == "inline":
+                self._run_segment(p, segment)
+            else:  # a thread or a loop: each call on its own, the piece gathers them
+                fn, futures = segment.fn, []
+                try:
+                    for index, args in enumerate(segment.calls()):
+                        if index % SAMPLE:  # as decided calls go: one in SAMPLE is timed
+                            futures.append(self._ex._lane_submit(lane, fn, args))
+                        else:
+                            futures.append(LaneFuture())
+                            self._send(p, lane, futures[-1], fn, args, {})
+                except BaseException as exc:  # the lane is shut down
+                    futures.append(_failed(exc))
+                _gather(piece, futures)
+
+    def _run_segment(self, p: Profile, segment: Segment) -> None:
+        """Runs a segment inline, in this thread, and times it."""
+        if not segment.piece.set_running_or_notify_cancel():
+            return
+        try:
+            results, wall, cpu = segment.run()
+        except Exception as exc:
+            segment.piece.set_exception(exc)
+            return
+        segment.piece.set_result(results)
+        with self._lock:
+            p.record("inline", wall, cpu, len(segment))
+            p.drifted()
 
     def _send_chunks(self, calls: list) -> None:
         """Small calls of one function, a backlog too big for one core: sent to the
@@ -475,6 +630,15 @@ class AutoLane:
             inner.add_done_callback(functools.partial(_settle_chunk, futures))
 
     def _next_probe_from_backlog_locked(self, p: Profile) -> list:
+        while not p.backlog and p.bulk and not self._closed:
+            # More probes than a map's first calls: the next segment's calls go one by one.
+            segment = p.bulk.popleft()
+            if segment.piece.done():
+                continue  # cancelled
+            futures = [LaneFuture() for _ in range(len(segment))]
+            _gather(segment.piece, futures)
+            p.backlog.extend((future, segment.fn, args, {})
+                             for future, args in zip(futures, segment.calls(), strict=True))
         if not p.backlog or self._closed:
             return []  # the next submit explores
         lane = self._next_probe_locked(p)
@@ -487,24 +651,38 @@ class AutoLane:
     def _after_probes_locked(self, p: Profile) -> list:
         """A probe round ended: decide if the evidence suffices and release the backlog,
         else send the next probe. Returns the calls to send now."""
-        if self._verdict_locked(p) is None:
+        verdict = self._verdict_locked(p)
+        if verdict is None:
             return self._next_probe_from_backlog_locked(p)
+        return self._release_locked(p, verdict[0])
+
+    def _worth_chunks(self, p: Profile, calls: int) -> bool:
+        """Whether ``calls`` calls decided inline go to processes in chunks: with work
+        enough for more than one core, and small arguments (a chunk shares the fixed
+        cost of a round trip between its calls, not the cost of copying their bytes)."""
+        return self._cores > 1 and p.bucket == 0 and calls * p.basis >= CHUNKS_MIN_S
+
+    def _release_locked(self, p: Profile, lane: str) -> list:
+        """Empties the backlog and the bulk: what to send to ``lane`` (see _send_all)."""
         calls, p.backlog = list(p.backlog), deque()
-        if not calls:
-            return []
-        if p.lane == "inline":
-            if self._cores > 1 and len(calls) * p.basis >= CHUNKS_MIN_S:
-                return [("chunks", calls)]  # many small calls: in chunks, on every core
-            return [("batch", calls)]  # one batch on a thread: the caller is not blocked
-        return [(p.lane, *call) for call in calls]
+        segments, p.bulk = list(p.bulk), deque()
+        if lane == "inline":
+            n = len(calls) + sum(len(segment) for segment in segments)
+            if self._worth_chunks(p, n):
+                return [("chunks", calls, segments)]
+            return [("batch", calls, segments)] if n else []
+        return [(lane, *call) for call in calls] + (
+            [("segments", lane, segments)] if segments else [])
 
     def _verdict_locked(self, p: Profile) -> tuple | None:
         if p.solo is None:
             return None
         wall, cpu = p.solo
         # A long call that barely used the CPU is waiting: no need for a second look.
-        clearly_waiting = wall >= CLEARLY_WAITING_S and cpu < 0.2 * wall
-        if p.solo_runs < SOLO_RUNS and not clearly_waiting:
+        clearly_waiting = (wall >= CLEARLY_WAITING_INTERVALS * sys.getswitchinterval()
+                           and cpu < 0.2 * wall)
+        # A slow first call can be an outlier (a cold cache, an import); a tiny one cannot.
+        if p.solo_runs < SOLO_RUNS and not clearly_waiting and wall >= TINY_S:
             return None
         if wall < TINY_S:
             return self._decide_locked(p, "inline", "tiny: shipping it costs more", wall)
@@ -514,16 +692,21 @@ class AutoLane:
             return self._decide_locked(p, "thread", "computing on a free-threaded CPython", wall)
         if p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP:
             return self._decide_locked(p, "thread", "computing without holding the GIL", wall)
-        if p.pairs_judged < PAIRS and not p.no_pair and p.pair_tries < PAIRS + 2:
+        if p.pairs_judged < PAIRS and not p.no_pair and p.pair_tries < PAIR_TRIES:
             return None
         if p.round_trip is None:
             return None
+        # Against the call here: in a worker it can be slower (NumPy's BLAS gets one core
+        # per worker there, all of them here).
         work = p.process_work or wall
-        if self._cores > 1 and work / self._cores + (p.transport or 0.0) < work:
+        if self._cores > 1 and work / self._cores + (p.transport or 0.0) < wall:
             held = "computing with the GIL held" if p.pair else "computing"
             return self._decide_locked(p, "process", held, work)
+        if work / self._cores >= wall:
+            return self._decide_locked(p, "inline", f"computing, no faster on {self._cores} "
+                                       f"processes: {_us(work)} a call in one", wall)
         return self._decide_locked(
-            p, "inline", "computing, too little to outweigh the transport to a process", work)
+            p, "inline", "computing, too little to outweigh the transport to a process", wall)
 
     def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float) -> tuple:
         p.lane, p.verdict, p.basis, p.recent = lane, verdict, basis, basis
@@ -535,13 +718,10 @@ class AutoLane:
         the lane decided or, without one, to a thread (no call is lost or left hanging)."""
         with self._lock:
             self._closed = True
-            waiting = [(p, p.lane or "thread", list(p.backlog)) for p in self._profiles.values()
-                       if p.backlog]
-            for p, _, _ in waiting:
-                p.backlog.clear()
-        for p, lane, calls in waiting:
-            self._send_all(p, [("batch", calls)] if lane == "inline" else
-                           [(lane, *call) for call in calls])
+            waiting = [(p, self._release_locked(p, p.lane or "thread"))
+                       for p in self._profiles.values() if p.backlog or p.bulk]
+        for p, release in waiting:
+            self._send_all(p, release)
 
     # ---------------------------------------------------------------- reporting
 
@@ -561,7 +741,7 @@ class AutoLane:
             if p.transport is not None:
                 estimates["process"] = (p.process_work or work) / self._cores + p.transport
         return {
-            "argument_bytes": 1 << (p.bucket << _BUCKET_BITS) if p.bucket else 0,
+            "argument_bytes": _bucket_bytes(p.bucket),
             "calls": p.calls, "lane": p.lane, "verdict": p.verdict,
             "solo_wall_s": p.solo[0] if p.solo else None,
             "solo_cpu_s": p.solo[1] if p.solo else None,
@@ -645,7 +825,70 @@ def _settle_chunk(futures: list, inner: Any) -> None:
             _set(future, error=value)
 
 
-def _run_batch(auto: AutoLane, p: Profile, calls: list) -> None:
+def _run_batch(auto: AutoLane, p: Profile, calls: list, segments: list[Segment]) -> None:
     """Runs a backlog inline, one call after another, on one thread."""
     for future, fn, args, kwargs in calls:
         auto._send(p, "inline", future, fn, args, kwargs)
+    for segment in segments:
+        auto._run_segment(p, segment)
+
+
+def _calls(items: Sequence[Any], start: int, stop: int, single: bool) -> Any:
+    """The argument tuples of ``items[start:stop]``."""
+    part = items[start:stop]
+    return ((item,) for item in part) if single else part
+
+
+def _bounds(start: int, stop: int, count: int) -> list[tuple[int, int]]:
+    """[start, stop) cut into at most ``count`` ranges of nearly equal length."""
+    size = max(1, -(-(stop - start) // count))
+    return [(a, min(a + size, stop)) for a in range(start, stop, size)]
+
+
+def _failed(exc: BaseException) -> LaneFuture:
+    future = LaneFuture()
+    future.set_exception(exc)
+    return future
+
+
+def _copy_outcome(piece: LaneFuture, inner: Any) -> None:
+    error = inner.exception()
+    _set(piece, *((None, error) if error is not None else (inner.result(), None)))
+
+
+def _gather(piece: LaneFuture, futures: list) -> LaneFuture:
+    """Makes ``piece`` the list of the results of ``futures`` once all are done, or the
+    first exception in their order; cancelling ``piece`` cancels those not started."""
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_: Any) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        settle()
+
+    def settle() -> None:
+        for future in futures:
+            if future.cancelled():
+                _set(piece, error=CancelledError())
+                return
+            error = future.exception()
+            if error is not None:
+                _set(piece, error=error)
+                return
+        _set(piece, result=[future.result() for future in futures])
+
+    def cancelled(_: Any) -> None:
+        if piece.cancelled():
+            for future in futures:
+                future.cancel()
+
+    if all(future.done() for future in futures):  # probes run by the caller
+        settle()
+        return piece
+    piece.add_done_callback(cancelled)
+    for future in futures:
+        future.add_done_callback(one_done)
+    return piece

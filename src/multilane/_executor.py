@@ -31,9 +31,9 @@ from concurrent.futures import Future
 from typing import Any, Literal
 
 from ._auto import AutoLane, Explanation
-from ._future import LaneFuture, TaskOptions, iterate_results, note_interrupt
+from ._future import LaneFuture, TaskOptions, iterate_results, note_interrupt, partial_results
 from ._lanes import AsyncLane, ThreadLane, call_retrying
-from ._process_pool import ProcessPoolExecutor
+from ._process_pool import ProcessPoolExecutor, sliceable
 from ._serialize import describe, is_coroutine_function
 from .errors import LaneError
 
@@ -206,7 +206,7 @@ class Executor(_BaseExecutor):
         """
         end_time = None if timeout is None else timeout + time.monotonic()
         futures, chunked = self._map_futures(fn, iterables, lane, chunksize,
-                                             (task_timeout, retries, retry_on))
+                                             (task_timeout, retries, retry_on), caller_waits=True)
         results = iterate_results(futures, end_time)
         return itertools.chain.from_iterable(results) if chunked else results
 
@@ -236,7 +236,12 @@ class Executor(_BaseExecutor):
         futures, chunked = self._map_futures(fn, iterables, lane, chunksize, (None, 0, ()))
         try:
             for index, future in enumerate(futures):
-                value = await asyncio.wrap_future(future)
+                try:
+                    value = await asyncio.wrap_future(future)
+                except Exception as exc:
+                    for item in partial_results(exc) or ():  # a chunk that failed part way
+                        yield item
+                    raise
                 futures[index] = None  # type: ignore[call-overload]  # let results go
                 if chunked:
                     for item in value:
@@ -348,6 +353,12 @@ class Executor(_BaseExecutor):
             return started._submit(fn, args, kwargs or {}, None)
         return started.submit(fn, args, kwargs or {})
 
+    def _process_chunk(self, fn: Any, items: Any, start: int, stop: int,
+                       single: bool) -> Future:
+        """For the auto lane: ``items[start:stop]`` as one process task (a list result)."""
+        pool = self._lanes.get("process") or self._start("process", internal=True)
+        return pool._submit_chunk(fn, items, start, stop, single)
+
     def _start(self, name: str, internal: bool = False) -> Any:
         with self._lock:
             if not internal:
@@ -389,7 +400,8 @@ class Executor(_BaseExecutor):
         return future
 
     def _map_futures(self, fn: Any, iterables: tuple[Iterable[Any], ...], lane: str | None,
-                     chunksize: int | None, raw_options: tuple) -> tuple[list[Future], bool]:
+                     chunksize: int | None, raw_options: tuple,
+                     caller_waits: bool = False) -> tuple[list[Future], bool]:
         if chunksize is not None and chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         name = self._resolve(fn, lane)
@@ -397,10 +409,11 @@ class Executor(_BaseExecutor):
         if name in _PROCESS_LANES:
             pool = self._lanes.get(name) or self._start(name)
             return pool._map_futures(fn, iterables, chunksize, options)
+        if name == "auto":
+            single = len(iterables) == 1
+            return self._auto().map(fn, sliceable(iterables), single, caller_waits)
         calls = zip(*iterables, strict=False)
         empty: dict[str, Any] = {}
-        if name == "auto":
-            return self._auto().submit_many(fn, list(calls)), False
         if name == "inline":
             return [self._inline(fn, args, empty, options) for args in calls], False
         started = self._lanes.get(name) or self._start(name)

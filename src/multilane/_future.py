@@ -16,14 +16,16 @@ anything unusual (cancelled, already finished) to the base implementation.
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 import time
 from _thread import RLock as _RLock
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any, NamedTuple
 
-__all__ = ["LaneFuture", "TaskOptions", "interrupted", "iterate_results", "note_interrupt"]
+__all__ = ["LaneFuture", "TaskOptions", "interrupted", "iterate_results", "note_interrupt",
+           "partial_results", "run_items"]
 
 
 class TaskOptions(NamedTuple):
@@ -189,15 +191,24 @@ class LaneFuture(Future):
 
 
 def iterate_results(futures: list[Future], end_time: float | None) -> Iterator[Any]:
-    """Yields results in order, cancelling what is left if the consumer stops early."""
+    """Yields results in order, cancelling what is left if the consumer stops early. A
+    chunk that failed part way yields the results before the failure (see run_items)."""
     futures.reverse()
     try:
         while futures:
             future = futures[-1]
-            if end_time is None:
-                value = future.result()
-            else:
-                value = future.result(end_time - time.monotonic())
+            try:
+                if end_time is None:
+                    value = future.result()
+                else:
+                    value = future.result(end_time - time.monotonic())
+            except Exception as exc:
+                done = partial_results(exc)
+                if done is None:
+                    raise
+                futures.pop()
+                yield done
+                raise
             futures.pop()
             yield value
             del value
@@ -207,3 +218,29 @@ def iterate_results(futures: list[Future], end_time: float | None) -> Iterator[A
     finally:
         for future in futures:
             future.cancel()
+
+
+_DONE = "_multilane_done"
+
+
+def run_items(fn: Any, items: Iterable[Any], single: bool,
+              settle: Callable[[Any], Any] | None = None) -> list:
+    """``fn`` over a chunk's items (single arguments or argument tuples), in order.
+
+    If a call raises, the exception carries the results of the calls before it, so that
+    a map yields those before raising, exactly as if each item were its own task.
+    """
+    results: list = []
+    try:  # extend keeps what it appended before an exception
+        calls = map(fn, items) if single else itertools.starmap(fn, items)
+        results.extend(calls if settle is None else map(settle, calls))
+    except Exception as exc:
+        if results:
+            exc.__dict__[_DONE] = results  # pickled with it, from a worker
+        raise
+    return results
+
+
+def partial_results(exc: BaseException) -> list | None:
+    """The results a failed chunk had before ``exc`` (taken: once only), or None."""
+    return exc.__dict__.pop(_DONE, None)

@@ -194,7 +194,10 @@ class ProcessPoolExecutor(Executor):
     - lambdas, closures and functions defined in ``__main__`` work (cloudpickle);
     - ``submit`` raises :class:`multilane.SerializationError` naming the argument that
       cannot be pickled;
-    - ``map`` chooses its chunk size unless you pass ``chunksize``;
+    - ``map`` chooses its chunk size unless you pass ``chunksize``, and an item that
+      raises fails alone: the results of the items before it in its chunk come first;
+    - workers limit native thread pools (BLAS, OpenMP) to their share of the cores,
+      unless the environment sets them;
     - a worker that dies fails only the task it was running, with
       :class:`multilane.WorkerCrashed`; the pool replaces it and goes on;
     - Ctrl-C while waiting tears the pool down at once instead of waiting for every task.
@@ -241,7 +244,8 @@ class ProcessPoolExecutor(Executor):
             self._init_payload = dumps({"sys_path": list(sys.path),
                                         "initializer": initializer_payload,
                                         "concurrency": _concurrency,
-                                        "max_rss": max_memory_per_child})
+                                        "max_rss": max_memory_per_child,
+                                        "native_threads": native_threads(max_workers)})
         except Exception as exc:
             raise SerializationError(
                 f"cannot pickle the initializer {describe(initializer)} or its initargs: "
@@ -361,12 +365,7 @@ class ProcessPoolExecutor(Executor):
         # One iterable: its items are the arguments, no need to build a tuple per item. A
         # list, tuple or range is sliced per chunk rather than copied first, and a slice of
         # a range is a range: it pickles in a few bytes whatever its length.
-        items: Sequence[Any]
-        if single:
-            first = iterables[0]
-            items = cast(Sequence[Any], first) if type(first) in _SLICEABLE else list(first)
-        else:
-            items = list(zip(*iterables, strict=False))
+        items = sliceable(iterables)
         if chunksize is None:
             timed = options is not None and options.timeout is not None
             chunksize = 1 if timed else self._auto_chunksize(len(items))
@@ -997,6 +996,30 @@ _CAUSES = {
     signal.SIGABRT.value: " (abort(): a failed assertion in native code)",
     signal.SIGBUS.value: " (a bus error: memory that vanished, e.g. a truncated file mapping)",
 }
+
+
+# The thread pools of native libraries (OpenMP, OpenBLAS, MKL, BLIS, Accelerate, numexpr,
+# Numba): each sizes itself to every core of the machine, so N workers using them at once
+# would run N times too many threads, spinning against each other.
+NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                           "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+                           "NUMBA_NUM_THREADS")
+
+
+def native_threads(workers: int) -> dict[str, str]:
+    """The environment a worker sets before importing anything: its share of the cores
+    for every native thread pool, unless the parent's environment sets one."""
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    return {name: share for name in NATIVE_THREAD_VARIABLES if name not in os.environ}
+
+
+def sliceable(iterables: tuple[Iterable[Any], ...]) -> Sequence[Any]:
+    """A map's items, sliceable: single arguments for one iterable (a list, tuple or range
+    as it is, else copied to a list), argument tuples for several."""
+    if len(iterables) == 1:
+        first = iterables[0]
+        return cast(Sequence[Any], first) if type(first) in _SLICEABLE else list(first)
+    return list(zip(*iterables, strict=False))
 
 
 def _forget_function(table: dict, forgotten: list[int], key: int, fid: int) -> None:

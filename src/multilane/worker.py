@@ -18,6 +18,7 @@ import traceback
 from typing import Any
 
 from . import _protocol as P
+from ._future import run_items
 from ._lanes import is_coroutine, new_event_loop, start_loop_thread
 from ._serialize import dumps, dumps_oob, is_coroutine_function, loads, loads_oob, outband
 
@@ -89,15 +90,9 @@ class _Loop:
 
 
 def _call(fn: Any, flags: int, args: Any, kwargs: dict, loop: _Loop) -> Any:
-    if flags & P.CALL_CHUNK:
-        if is_coroutine_function(fn):  # checked once per chunk, not per item
-            settle = loop.settle
-            if flags & P.CALL_CHUNK_SINGLE:
-                return [settle(fn(item)) for item in args]
-            return [settle(fn(*item)) for item in args]
-        if flags & P.CALL_CHUNK_SINGLE:
-            return [fn(item) for item in args]
-        return [fn(*item) for item in args]
+    if flags & P.CALL_CHUNK:  # coroutine functions checked once per chunk, not per item
+        settle = loop.settle if is_coroutine_function(fn) else None
+        return run_items(fn, args, bool(flags & P.CALL_CHUNK_SINGLE), settle)
     return loop.settle(fn(*args, **kwargs))
 
 
@@ -122,6 +117,7 @@ def _start(endpoint: Any) -> dict | None:
         print(f"multilane.worker: expected INIT, got frame kind {kind}", file=sys.stderr)
         return None
     settings = loads(payload)
+    os.environ.update(settings["native_threads"])  # read when those libraries load
     sys.path[:] = settings["sys_path"]
     if settings["initializer"] is not None:
         try:
