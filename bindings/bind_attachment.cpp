@@ -65,7 +65,9 @@ Arena& process_arena() {
     const long pages = ::sysconf(_SC_PHYS_PAGES);
     const long page = ::sysconf(_SC_PAGE_SIZE);
     const std::size_t memory = pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
-    return new Arena(std::min<std::size_t>(std::size_t{1} << 30, memory / 8));
+    const std::size_t keep = std::min<std::size_t>(std::size_t{1} << 30, memory / 8);
+    AttachmentMap::set_kept_bytes(keep);  // received blocks kept mapped: the same bound
+    return new Arena(keep);
   }();
   return *arena;
 }
@@ -97,7 +99,11 @@ void bind_attachment(nb::module_& m) {
       .def(
           "map",
           [](const Attachment& attachment, bool readonly) {
-            auto map = std::make_shared<const AttachmentMap>(attachment);
+            std::shared_ptr<const AttachmentMap> map;
+            {
+              nb::gil_scoped_release release;  // mapping a large block in takes a while
+              map = std::make_shared<const AttachmentMap>(attachment);
+            }
             nb::list out;
             for (std::size_t i = 0; i < map->count(); ++i) {
               out.append(nb::cast(MappedBuffer{map, map->buffer(i), readonly}));
@@ -120,7 +126,16 @@ void bind_attachment(nb::module_& m) {
       "process's arena.");
 
   m.def(
-      "arena_trim", [] { process_arena().trim(); }, "Closes the arena's free blocks (no pool is left).");
+      "arena_trim",
+      [] {
+        process_arena().trim();
+        AttachmentMap::drop_kept();
+      },
+      "Closes the arena's free blocks and unmaps kept received blocks (no pool is left).");
+
+  m.def(
+      "settle_kept_mappings", [] { AttachmentMap::settle_kept(); },
+      "Checks received blocks released since the last call; keeps their mappings if clean.");
 
   m.def("arena_stats", [] {
     const Arena::Stats s = process_arena().stats();
@@ -129,6 +144,7 @@ void bind_attachment(nb::module_& m) {
     out["blocks_reused"] = s.blocks_reused;
     out["free_bytes"] = s.free_bytes;
     out["lent_blocks"] = s.lent_blocks;
+    out["kept_mapped_bytes"] = AttachmentMap::kept_bytes();
     return out;
   });
 }

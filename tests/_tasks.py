@@ -323,3 +323,19 @@ def environment(names):
     """The values of these environment variables here (None for those unset)."""
     return {name: os.environ.get(name) for name in names}
 
+
+def scribble_then_sum(array, every):
+    """The sum of ``array`` as received, after writing -1 into every ``every``-th element
+    of it (a receiver may write its arguments: the writes stay in this process)."""
+    total = float(array.sum())
+    array[::every] = -1.0
+    return total
+
+
+def kept_mapped_bytes(_=None):
+    """Bytes of received blocks this process keeps mapped for their next delivery."""
+    from multilane import _core
+
+    _core.settle_kept_mappings()
+    return _core.arena_stats()["kept_mapped_bytes"]
+

@@ -294,3 +294,25 @@ def test_a_shared_object_can_die_while_its_table_is_locked(no_leaks):
     assert _shared.find(0, 1) is None  # the next user of the table drops the span
     assert region.id in forgotten and not _shared.has_regions()
 
+
+def test_a_worker_keeps_a_block_mapped_for_its_next_trip(no_leaks):
+    # The arena reuses its block for the next large argument and the worker its mapping
+    # of it: no page-table work for a block that comes back.
+    array = np.ones(BIG * 8)
+    with multilane.ProcessPoolExecutor(1) as ex:
+        assert ex.submit(_tasks.array_sum, array).result(TIMEOUT) == BIG * 8
+        assert ex.submit(_tasks.kept_mapped_bytes).result(TIMEOUT) >= array.nbytes
+        assert ex.submit(_tasks.array_sum, array * 3).result(TIMEOUT) == BIG * 24
+
+
+@pytest.mark.parametrize("every", [1, 7, 4096])
+def test_writes_a_task_made_to_its_argument_never_reach_the_next_task(no_leaks, every):
+    # A block comes back to the same worker with new bytes: pages the last task wrote
+    # (its private copies) must not show through, whether it wrote all of them or a few.
+    with multilane.ProcessPoolExecutor(1) as ex:
+        for value in (1.0, 2.0, 3.0, 4.0):
+            array = np.full(BIG * 8, value)
+            assert ex.submit(_tasks.scribble_then_sum, array, every).result(TIMEOUT) == \
+                value * BIG * 8
+            assert array[0] == value  # and the sender's own array is untouched
+

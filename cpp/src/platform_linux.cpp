@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -57,7 +59,7 @@ void* map_shared(int fd, std::size_t size, bool populate) {
   return p;
 }
 
-void* map_private(int fd, std::size_t size) {
+void* map_private(int fd, std::size_t size, std::size_t populate) {
   // Not MAP_POPULATE: on a private writable mapping it write-faults every page, which
   // copies them all. MADV_POPULATE_READ (Linux 5.14) maps the pages read-only in one go
   // and keeps copy-on-write; on older kernels pages fault in as they are read.
@@ -66,8 +68,57 @@ void* map_private(int fd, std::size_t size) {
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif
-  (void)::madvise(p, size, MADV_POPULATE_READ);
+  if (populate > 0) (void)::madvise(p, std::min(populate, size), MADV_POPULATE_READ);
   return p;
+}
+
+FileId file_id(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw SystemError("fstat", errno);
+  return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+          static_cast<std::size_t>(st.st_size)};
+}
+
+namespace {
+
+bool private_pages_in(int pagemap, const void* addr, std::size_t size) noexcept {
+  // /proc/self/pagemap: 8 bytes a page. Bit 63 present, 62 swapped, 61 "file page or
+  // shared anonymous". A page of a private file mapping that is present or swapped but
+  // not a file page was copied on write.
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  constexpr std::size_t kBatch = 4096;
+  std::uint64_t entries[kBatch];
+  std::size_t first = reinterpret_cast<std::uintptr_t>(addr) / page;
+  std::size_t left = (size + page - 1) / page;
+  while (left > 0) {
+    const std::size_t n = std::min(left, kBatch);
+    const ssize_t got = ::pread(pagemap, entries, n * sizeof entries[0], static_cast<off_t>(first * sizeof entries[0]));
+    if (got != static_cast<ssize_t>(n * sizeof entries[0])) return true;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t e = entries[i];
+      if ((e >> 62 & 3) != 0 && (e >> 61 & 1) == 0) return true;
+    }
+    first += n;
+    left -= n;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool has_private_pages(const void* addr, std::size_t size) noexcept {
+  const int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);  // not kept: a few µs
+  if (pagemap < 0) return true;
+  const bool found = private_pages_in(pagemap, addr, size);
+  ::close(pagemap);
+  return found;
+}
+
+unsigned usable_cpus() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(std::max(1, CPU_COUNT(&set)));
+  return static_cast<unsigned>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
 }
 
 void read_at(int fd, void* out, std::size_t size, std::size_t offset) {

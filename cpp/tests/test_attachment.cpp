@@ -266,3 +266,71 @@ TEST(Arena, ADeliveryOfAReusedBlockCountsAsReleased) {
   EXPECT_TRUE(first->released());
   EXPECT_FALSE(Delivery(again).released());
 }
+
+TEST(AttachmentReuse, AReleasedBlockArrivingAgainFindsItsMappingWithTheNewBytes) {
+  AttachmentMap::drop_kept();
+  Arena arena(std::size_t{64} << 20);  // keeps the block for the next pack
+  const void* first_base = nullptr;
+  {
+    const Attachment sent = pack(arena, {pattern(300000, 1)});
+    const AttachmentMap map(receive(sent));
+    EXPECT_FALSE(map.reused());
+    EXPECT_EQ(bytes(map.buffer(0)), pattern(300000, 1));
+    first_base = map.buffer(0).data();
+  }
+  EXPECT_GT(AttachmentMap::kept_bytes(), 0U);
+  // The same block, reused by the arena with other bytes and a smaller size.
+  const Attachment sent = pack(arena, {pattern(200000, 2)});
+  EXPECT_EQ(arena.stats().blocks_reused, 1U);
+  const AttachmentMap map(receive(sent));
+  EXPECT_TRUE(map.reused());
+  EXPECT_EQ(map.buffer(0).data(), first_base);
+  EXPECT_EQ(bytes(map.buffer(0)), pattern(200000, 2));
+  EXPECT_EQ(AttachmentMap::kept_bytes(), 0U);  // taken while in use
+}
+
+TEST(AttachmentReuse, AMappingTheReceiverWroteIsNeverKept) {
+  AttachmentMap::drop_kept();
+  Arena arena(std::size_t{64} << 20);
+  {
+    const Attachment sent = pack(arena, {pattern(300000, 3)});
+    const AttachmentMap map(receive(sent));
+    map.buffer(0)[12345] = std::byte{0xEE};  // a private copy of that page, in this process
+  }
+  EXPECT_EQ(AttachmentMap::kept_bytes(), 0U);
+  const Attachment sent = pack(arena, {pattern(300000, 4)});
+  const AttachmentMap map(receive(sent));
+  EXPECT_FALSE(map.reused());
+  EXPECT_EQ(bytes(map.buffer(0)), pattern(300000, 4));  // no stale page
+}
+
+TEST(AttachmentReuse, KeptMappingsStayWithinTheirBoundAndCanBeDropped) {
+  AttachmentMap::drop_kept();
+  AttachmentMap::set_kept_bytes(std::size_t{1} << 20);
+  Arena arena(std::size_t{64} << 20);
+  for (unsigned i = 0; i < 4; ++i) {  // four live at once: four blocks
+    std::vector<std::unique_ptr<AttachmentMap>> maps;
+    std::vector<Attachment> sent;
+    for (unsigned j = 0; j < 4; ++j) {
+      sent.push_back(pack(arena, {pattern(500000, i * 4 + j)}));
+      maps.push_back(std::make_unique<AttachmentMap>(receive(sent.back())));
+    }
+    maps.clear();
+    EXPECT_LE(AttachmentMap::kept_bytes(), std::size_t{1} << 20);
+  }
+  EXPECT_GT(AttachmentMap::kept_bytes(), 0U);
+  AttachmentMap::drop_kept();
+  EXPECT_EQ(AttachmentMap::kept_bytes(), 0U);
+  AttachmentMap::set_kept_bytes(std::size_t{1} << 30);
+}
+
+TEST(AttachmentReuse, LargeBuffersAreCopiedInPartsExactly) {
+  // Above 16 MB the copy into the block is split between threads: every byte, every
+  // seam between the parts, and an odd length must come out right.
+  const std::size_t n = (std::size_t{40} << 20) + 4093;
+  const std::vector<std::byte> data = pattern(n, 9);
+  const Attachment a = pack({data, pattern(100, 10)});
+  const AttachmentMap map(a);
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), map.buffer(0).begin()));
+  EXPECT_EQ(bytes(map.buffer(1)), pattern(100, 10));
+}

@@ -18,6 +18,7 @@ import traceback
 from typing import Any
 
 from . import _protocol as P
+from ._core import settle_kept_mappings
 from ._future import run_items
 from ._lanes import is_coroutine, new_event_loop, start_loop_thread
 from ._serialize import dumps, dumps_oob, is_coroutine_function, loads, loads_oob, outband
@@ -152,15 +153,18 @@ def _run(endpoint: Any) -> int:
             start = clock()
             try:
                 fn, args, kwargs = _decode_call(flags, aux, payload, attachment, known)
+                mapped = attachment is not None
                 del attachment  # the mapping lives as long as the arguments need it
                 data, attachment = _result_payload(_call(fn, flags, args, kwargs, loop))
-                del fn, args, kwargs
+                del fn, args, kwargs  # releases the arguments' block before the reply
                 retire = over_limit() if over_limit is not None else 0
                 if attachment is None:
                     send(P.RESULT, task_id, clock() - start, retire, data)
                 else:
                     send_attached(P.RESULT, task_id, clock() - start, retire, data, attachment)
                 del data, attachment
+                if mapped:  # off the reply's path: keep the block mapped for its next trip
+                    settle_kept_mappings()
             except BaseException as exc:  # the task's own exception, SystemExit included
                 eflags, data = _error_payload(exc)
                 del exc

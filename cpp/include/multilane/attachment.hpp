@@ -112,7 +112,13 @@ class Delivery {
 
 /// A private, copy-on-write mapping of an attachment: the receiver may read and write its
 /// buffers; writes stay in this process (the sender and other receivers never see them).
-/// Unmapped on destruction; keeps the delivery (or, on the sender, the block) held until then.
+/// Keeps the delivery (or, on the sender, the block) held until destroyed.
+///
+/// A receiver keeps the mapping of a block it has released for the next delivery of the
+/// same block (the sender's arena reuses its blocks), so a block arriving again costs no
+/// page-table work: mapping 256 MB and unmapping it cost 21 ms here, the copy into the
+/// block 13 ms. A kept mapping still shows the block's current bytes, except on pages
+/// this process wrote (copied on write): a mapping with any such page is never kept.
 class AttachmentMap {
  public:
   explicit AttachmentMap(const Attachment& attachment);
@@ -122,11 +128,28 @@ class AttachmentMap {
 
   [[nodiscard]] std::size_t count() const noexcept { return entries_.size(); }
   [[nodiscard]] std::span<std::byte> buffer(std::size_t index) const;
+  /// True if the mapping was kept from an earlier delivery of the same block.
+  [[nodiscard]] bool reused() const noexcept { return reused_; }
+
+  /// Mappings of released blocks kept for reuse: at most kKeptMappings, and no more bytes
+  /// than `set_kept_bytes` allows (the oldest go first).
+  static constexpr std::size_t kKeptMappings = 16;
+  static void set_kept_bytes(std::size_t bytes) noexcept;
+  /// Unmaps every kept mapping (e.g. once no pool is left to receive from).
+  static void drop_kept() noexcept;
+  /// Checks the mappings released since the last call, keeping the clean ones (a worker
+  /// calls it after its reply is sent; taking a mapping does it first anyway).
+  static void settle_kept() noexcept;
+  [[nodiscard]] static std::size_t kept_bytes() noexcept;
 
  private:
   std::shared_ptr<Attachment::State> hold_;
   std::byte* base_ = nullptr;
-  std::size_t size_ = 0;
+  std::size_t size_ = 0;      // mapped: the whole block
+  bool keepable_ = false;     // a receipt's mapping, which may be kept for the next one
+  bool reused_ = false;
+  std::uint64_t device_ = 0;
+  std::uint64_t inode_ = 0;
   std::vector<Attachment::Entry> entries_;
 };
 

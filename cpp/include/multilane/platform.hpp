@@ -32,7 +32,22 @@ std::size_t file_size(int fd);
 /// A shared read-write mapping; `populate` faults every page in at once (MAP_POPULATE).
 void* map_shared(int fd, std::size_t size, bool populate = false);
 /// A private copy-on-write mapping: writes stay in this process, the file is never written.
-void* map_private(int fd, std::size_t size);
+/// Its first `populate` bytes are mapped in at once, read-only (copy-on-write stays intact).
+void* map_private(int fd, std::size_t size, std::size_t populate);
+/// The identity of the file behind `fd`: the same file gives the same id while it exists.
+struct FileId {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  std::size_t size = 0;
+  friend bool operator==(const FileId&, const FileId&) = default;
+};
+FileId file_id(int fd);
+/// False only if every present page of the private file mapping [addr, addr + size) is
+/// still the file's own page: a page this process wrote (so copied on write), or a range
+/// the OS cannot report on (no /proc/self/pagemap), makes it true.
+bool has_private_pages(const void* addr, std::size_t size) noexcept;
+/// CPUs this process may run on (at least 1).
+unsigned usable_cpus() noexcept;
 /// Reads exactly `size` bytes at `offset` (pread); throws SystemError (EIO if too short).
 void read_at(int fd, void* out, std::size_t size, std::size_t offset);
 void unmap(void* addr, std::size_t size) noexcept;
