@@ -134,7 +134,11 @@ void bind_attachment(nb::module_& m) {
       "Closes the arena's free blocks and unmaps kept received blocks (no pool is left).");
 
   m.def(
-      "settle_kept_mappings", [] { AttachmentMap::settle_kept(); },
+      "settle_kept_mappings",
+      [] {
+        nb::gil_scoped_release release;  // 2 ms per 256 MB of page tables to read
+        AttachmentMap::settle_kept();
+      },
       "Checks received blocks released since the last call; keeps their mappings if clean.");
 
   m.def("arena_stats", [] {

@@ -316,3 +316,19 @@ def test_writes_a_task_made_to_its_argument_never_reach_the_next_task(no_leaks, 
                 value * BIG * 8
             assert array[0] == value  # and the sender's own array is untouched
 
+
+def test_results_written_by_the_caller_never_reach_the_next_result(no_leaks):
+    # The same in the other direction: the worker's block comes back to the parent with
+    # each result, and the parent keeps it mapped unless it wrote to a result.
+    from multilane import _core
+
+    with multilane.ProcessPoolExecutor(1) as ex:
+        for value in (1.0, 2.0, 3.0, 4.0):
+            result = ex.submit(_tasks.array_double, np.full(BIG * 8, value)).result(TIMEOUT)
+            assert (result == 2 * value).all()
+            if value == 2.0:
+                result[::7] = -1.0
+            del result
+        _core.settle_kept_mappings()
+        assert _core.arena_stats()["kept_mapped_bytes"] >= BIG * 8 * 8
+

@@ -751,6 +751,8 @@ class ProcessPoolExecutor(Executor):
         hub = self._hub
         if hub is None:
             return
+        if _received_blocks:  # while the worker runs: keep released result blocks mapped
+            _core.settle_kept_mappings()
         budget = _HELP_SPIN_US / 1e6 if timeout is None else min(_HELP_SPIN_US / 1e6, timeout)
         deadline = time.monotonic() + budget
         hub.begin_help()
@@ -1057,7 +1059,11 @@ def _decode_error(flags: int, payload: bytes) -> BaseException:
     return exc
 
 
+_received_blocks = False  # a result came in an attachment: see _help
+
+
 def _complete(task: _Task, kind: int, value: Any) -> None:
+    global _received_blocks
     future = task.future
     task.payload = b""
     task.attachment = None  # closes the memfd: the worker holds its own mapping, if any
@@ -1065,6 +1071,8 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
     try:
         if kind == P.RESULT:
             try:
+                if value[5] is not None:
+                    _received_blocks = True
                 result = loads_oob(value[4], value[5])
             except Exception as exc:
                 future.set_exception(SerializationError(
