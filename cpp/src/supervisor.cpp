@@ -195,7 +195,10 @@ void Supervisor::run() {
         std::lock_guard lock(mutex_);
         if (!error) children_[pid] = pidfd;
         request->pid = pid;
-        request->error = error;
+        // Moved, not copied: a copy left on this thread would be released here while the
+        // caller handles the exception, a refcount ThreadSanitizer cannot see (libstdc++
+        // is not instrumented) and reported as a race.
+        request->error = std::move(error);
         request->done = true;
       }
       changed_.notify_all();
