@@ -412,7 +412,6 @@ class KeptMappings {
   }
 
   std::size_t bytes() {
-    settle();
     std::lock_guard lock(mu_);
     return bytes_;
   }
@@ -463,12 +462,8 @@ AttachmentMap::AttachmentMap(const Attachment& attachment)
   inode_ = file.inode;
   base_ = kept_mappings().take(file);
   reused_ = base_ != nullptr;
-  if (reused_) {
-    size_ = file.size;
-  } else {
-    base_ = static_cast<std::byte*>(platform::map_private(fd, file.size, size_));
-    size_ = file.size;
-  }
+  if (!reused_) base_ = static_cast<std::byte*>(platform::map_private(fd, file.size, size_));
+  size_ = file.size;
   platform::close_fd(hold_->fd);  // the mapping is all it needs from here on
   hold_->fd = -1;
 }

@@ -278,6 +278,7 @@ TEST(AttachmentReuse, AReleasedBlockArrivingAgainFindsItsMappingWithTheNewBytes)
     EXPECT_EQ(bytes(map.buffer(0)), pattern(300000, 1));
     first_base = map.buffer(0).data();
   }
+  AttachmentMap::settle_kept();
   EXPECT_GT(AttachmentMap::kept_bytes(), 0U);
   // The same block, reused by the arena with other bytes and a smaller size.
   const Attachment sent = pack(arena, {pattern(200000, 2)});
@@ -297,6 +298,7 @@ TEST(AttachmentReuse, AMappingTheReceiverWroteIsNeverKept) {
     const AttachmentMap map(receive(sent));
     map.buffer(0)[12345] = std::byte{0xEE};  // a private copy of that page, in this process
   }
+  AttachmentMap::settle_kept();
   EXPECT_EQ(AttachmentMap::kept_bytes(), 0U);
   const Attachment sent = pack(arena, {pattern(300000, 4)});
   const AttachmentMap map(receive(sent));
@@ -316,6 +318,7 @@ TEST(AttachmentReuse, KeptMappingsStayWithinTheirBoundAndCanBeDropped) {
       maps.push_back(std::make_unique<AttachmentMap>(receive(sent.back())));
     }
     maps.clear();
+    AttachmentMap::settle_kept();
     EXPECT_LE(AttachmentMap::kept_bytes(), std::size_t{1} << 20);
   }
   EXPECT_GT(AttachmentMap::kept_bytes(), 0U);

@@ -167,9 +167,8 @@ class Segment:
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def calls(self) -> list[tuple]:
-        part = self.items[self.start:self.stop]
-        return [(item,) for item in part] if self.single else list(part)
+    def calls(self) -> Any:
+        return _calls(self.items, self.start, self.stop, self.single)
 
     def run(self) -> tuple[list, float, float]:
         """Runs here, one call after another: (results, wall, CPU seconds)."""
@@ -333,9 +332,9 @@ class AutoLane:
         n = len(items)
         if n == 0:
             return [], False
-        first_args = (items[0],) if single else items[0]
+        first_args = _args(items, 0, single)
         p = self._profile(fn, first_args, {})
-        last_args = (items[-1],) if single else items[-1]
+        last_args = _args(items, n - 1, single)
         if n < 3 or p is not self._profile(fn, last_args, {}):  # sizes vary: one by one
             return [self.submit(fn, args, {}) for args in _calls(items, 0, n, single)], False
         done = self._probe_here(p, fn, items, single) if caller_waits else []
@@ -349,7 +348,7 @@ class AutoLane:
             return head + self._map_decided(p, lane, fn, items, k, single), True
         if lane is not None:
             return done + [self.submit(fn, args, {}) for args in _calls(items, k, n, single)], False
-        first = self.submit(fn, (items[k],) if single else items[k], {})  # explores
+        first = self.submit(fn, _args(items, k, single), {})  # explores
         head_end = min(n, k + HEAD)
         waiting: list[tuple] = [(LaneFuture(), fn, args, {})
                                 for args in _calls(items, k + 1, head_end, single)]
@@ -383,10 +382,10 @@ class AutoLane:
                     return done
                 self._next_probe_locked(p)  # a solo probe: probes_out = 1
                 p.calls += 1
+            args = _args(items, len(done), single)
             future = LaneFuture()
             future.set_running_or_notify_cancel()
             done.append(future)
-            args = (items[len(done) - 1],) if single else items[len(done) - 1]
             try:
                 result, wall, cpu, start, stolen = timed_probe(fn, args, {})
             except BaseException as exc:
@@ -566,6 +565,8 @@ class AutoLane:
                 self._send(p, lane, *call)
 
     def _send_segments(self, p: Profile, lane: str, segments: list[Segment]) -> None:
+        """Released segments to processes (one chunk each) or to a thread or loop lane
+        (inline ones run in ``_run_batch``)."""
         for segment in segments:
             piece = segment.piece
             if lane == "process":
@@ -578,8 +579,6 @@ class AutoLane:
                     _set(piece, error=exc)
                     continue
                 inner.add_done_callback(functools.partial(_copy_outcome, piece))
-            elif lane == "inline":
-                self._run_segment(p, segment)
             else:  # a thread or a loop: each call on its own, the piece gathers them
                 fn, futures = segment.fn, []
                 try:
@@ -831,6 +830,11 @@ def _run_batch(auto: AutoLane, p: Profile, calls: list, segments: list[Segment])
         auto._send(p, "inline", future, fn, args, kwargs)
     for segment in segments:
         auto._run_segment(p, segment)
+
+
+def _args(items: Sequence[Any], index: int, single: bool) -> tuple:
+    """The argument tuple of ``items[index]``."""
+    return (items[index],) if single else items[index]
 
 
 def _calls(items: Sequence[Any], start: int, stop: int, single: bool) -> Any:

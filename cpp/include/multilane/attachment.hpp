@@ -140,6 +140,7 @@ class AttachmentMap {
   /// Checks the mappings released since the last call, keeping the clean ones (a worker
   /// calls it after its reply is sent; taking a mapping does it first anyway).
   static void settle_kept() noexcept;
+  /// Bytes of the mappings kept now (those released but not yet settled do not count).
   [[nodiscard]] static std::size_t kept_bytes() noexcept;
 
  private:
