@@ -58,6 +58,8 @@ class Views {
   std::vector<std::span<const std::byte>> spans_;
 };
 
+}  // namespace
+
 /// The process's arena: free blocks up to an eighth of memory, at most 1 GiB. Never
 /// destroyed (blocks may be released by Python objects freed during interpreter exit).
 Arena& process_arena() {
@@ -71,8 +73,6 @@ Arena& process_arena() {
   }();
   return *arena;
 }
-
-}  // namespace
 
 void bind_attachment(nb::module_& m) {
   nb::class_<MappedBuffer>(m, "MappedBuffer", nb::type_slots(mapped_slots), nb::is_weak_referenceable(),

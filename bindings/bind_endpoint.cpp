@@ -17,7 +17,7 @@ void bind_endpoint(nb::module_& m) {
           [](Endpoint* self, int link_fd, int hub_fd, int socket_fd, double spin_us) {
             SpinPolicy policy;
             policy.spin = std::chrono::nanoseconds(static_cast<long long>(spin_us * 1000));
-            new (self) Endpoint(link_fd, hub_fd, socket_fd, policy);
+            new (self) Endpoint(link_fd, hub_fd, socket_fd, policy, &process_arena());
           },
           nb::arg("link_fd"), nb::arg("hub_fd"), nb::arg("socket_fd"), nb::arg("spin_us") = 50.0)
       .def(

@@ -38,6 +38,7 @@ void bind_hub(nb::module_& m) {
             options.ring_capacity = ring_capacity;
             options.inline_max = inline_max;
             options.spin.spin = std::chrono::nanoseconds(static_cast<long long>(spin_us * 1000));
+            options.arena = &process_arena();
             new (self) Hub(options);
           },
           nb::arg("ring_capacity") = std::size_t{1} << 20, nb::arg("inline_max") = 0, nb::arg("spin_us") = 50.0)

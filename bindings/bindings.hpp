@@ -4,7 +4,14 @@
 
 #include <nanobind/nanobind.h>
 
+namespace multilane {
+class Arena;
+}
+
 namespace multilane::bindings {
+/// This process's arena for attachments and blobs (never destroyed).
+Arena& process_arena();
+
 void bind_errors(nanobind::module_& m);
 void bind_hub(nanobind::module_& m);
 void bind_endpoint(nanobind::module_& m);

@@ -339,3 +339,10 @@ def kept_mapped_bytes(_=None):
     _core.settle_kept_mappings()
     return _core.arena_stats()["kept_mapped_bytes"]
 
+
+
+def arena_stats() -> dict:
+    """This worker's arena counters (blocks made and reused for what it sends)."""
+    from multilane import _core
+
+    return _core.arena_stats()

@@ -305,6 +305,26 @@ def test_a_worker_keeps_a_block_mapped_for_its_next_trip(no_leaks):
         assert ex.submit(_tasks.array_sum, array * 3).result(TIMEOUT) == BIG * 24
 
 
+def test_pickles_too_large_for_the_ring_reuse_arena_blocks_both_ways(no_leaks):
+    # A long str has no buffer to send out of band: its whole pickle goes beside the frame
+    # (a blob). Blobs go in blocks of the sender's arena, which come back once received,
+    # instead of a fresh memfd (and fresh pages) per call.
+    from multilane import _core
+
+    text = "blob " * (1 << 18)  # 1.25 MiB, far over the ring's inline limit
+    with multilane.ProcessPoolExecutor(1) as ex:
+        assert ex.submit(_tasks.identity, text).result(TIMEOUT) == text
+        here = _core.arena_stats()
+        there = ex.submit(_tasks.arena_stats).result(TIMEOUT)
+        for i in range(20):
+            assert ex.submit(_tasks.identity, text + str(i)).result(TIMEOUT) == text + str(i)
+        assert _core.arena_stats()["blocks_made"] == here["blocks_made"]
+        assert _core.arena_stats()["blocks_reused"] >= here["blocks_reused"] + 20
+        now_there = ex.submit(_tasks.arena_stats).result(TIMEOUT)
+        assert now_there["blocks_made"] == there["blocks_made"]
+        assert now_there["blocks_reused"] >= there["blocks_reused"] + 20
+
+
 @pytest.mark.parametrize("every", [1, 7, 4096])
 def test_writes_a_task_made_to_its_argument_never_reach_the_next_task(no_leaks, every):
     # A block comes back to the same worker with new bytes: pages the last task wrote

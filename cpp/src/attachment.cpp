@@ -184,7 +184,9 @@ struct Arena::Shared {
   void give_back(std::unique_ptr<Block> block) {
     std::lock_guard lock(mu);
     --lent;
-    if (block->tainted) return;  // destroyed: closed, and freed once its receivers are gone
+    // Destroyed (closed, and freed once its receivers are gone) if it must not or cannot
+    // be reused.
+    if (block->tainted || keep_bytes == 0) return;
     returning.push_back(std::move(block));
     sweep_locked();
   }

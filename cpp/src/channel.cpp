@@ -1,5 +1,5 @@
 // cpp/src/channel.cpp
-// Channel: frames through the ring, large payloads as memfd blobs over the socket.
+// Channel: frames through the ring, large payloads as blobs in arena blocks over the socket.
 #include "multilane/channel.hpp"
 
 #include <unistd.h>
@@ -14,31 +14,35 @@ namespace {
 std::span<const std::byte> bytes_of(const FrameHeader& header) {
   return {reinterpret_cast<const std::byte*>(&header), sizeof header};
 }
+
+/// For channels given no arena: blocks that are never kept for reuse.
+Arena& unpooled_arena() {
+  static auto* arena = new Arena(0);  // never destroyed: blocks may come back at exit
+  return *arena;
+}
+
 }  // namespace
 
-bool Channel::send_blob(const FrameHeader& header, std::span<const std::byte> payload) {
+bool Channel::send_blob(const FrameHeader& header, std::span<const std::byte> payload, Attachment* blob_out) {
   // The descriptor must only be sent once the announcing frame is sure to fit, or the
   // receiver would pair it with the wrong frame. We are the only producer, so room that
   // exists now still exists after send_fd.
   const std::uint64_t length = payload.size();
   if (Ring::footprint(sizeof header + sizeof length) > tx_.capacity() - tx_.used()) return false;
-  const int fd = platform::memfd("multilane-blob", payload.size());
+  const std::span<const std::byte> buffers[] = {payload};
+  Attachment blob = (arena_ != nullptr ? *arena_ : unpooled_arena()).pack(buffers);
+  blob.note_sent();  // before the receiver can possibly release it
   try {
-    if (!payload.empty()) {
-      void* map = platform::map_shared(fd, payload.size());
-      std::memcpy(map, payload.data(), payload.size());
-      platform::unmap(map, payload.size());
-    }
-    platform::send_fd(socket_, fd);
+    platform::send_fd(socket_, blob.fd());
   } catch (...) {
-    platform::close_fd(fd);
+    blob.taint();  // its count can no longer reach zero: never reuse the block
     throw;
   }
-  platform::close_fd(fd);
-  FrameHeader blob = header;
-  blob.flags |= kFlagBlob;
-  const bool pushed = tx_.try_push(bytes_of(blob), {reinterpret_cast<const std::byte*>(&length), sizeof length});
+  FrameHeader announce = header;
+  announce.flags |= kFlagBlob;
+  const bool pushed = tx_.try_push(bytes_of(announce), {reinterpret_cast<const std::byte*>(&length), sizeof length});
   if (!pushed) throw CorruptFrame("ring lost room it had for a blob frame (two producers?)");
+  if (blob_out != nullptr) *blob_out = std::move(blob);
   return true;
 }
 
@@ -48,7 +52,7 @@ std::size_t Channel::in_ring(std::size_t payload_size) const noexcept {
 }
 
 bool Channel::send_attached(const FrameHeader& header, std::span<const std::byte> payload,
-                            const Attachment& attachment) {
+                            const Attachment& attachment, Attachment* blob) {
   // As for blobs: the descriptor goes first, and only once the frame is sure to fit.
   if (Ring::footprint(in_ring(payload.size())) > tx_.capacity() - tx_.used()) return false;
   attachment.note_sent();  // before the receiver can possibly release it
@@ -60,17 +64,17 @@ bool Channel::send_attached(const FrameHeader& header, std::span<const std::byte
   }
   FrameHeader attached = header;
   attached.flags |= kFlagAttachment;
-  const bool sent = payload.size() > inline_max_ ? send_blob(attached, payload)
+  const bool sent = payload.size() > inline_max_ ? send_blob(attached, payload, blob)
                                                  : tx_.try_push(bytes_of(attached), payload);
   if (!sent) throw CorruptFrame("ring lost room it had for an attached frame (two producers?)");
   return true;
 }
 
 bool Channel::try_send(const FrameHeader& header, std::span<const std::byte> payload,
-                       const Attachment* attachment) {
+                       const Attachment* attachment, Attachment* blob) {
   if (header.flags & kChannelFlags) throw std::invalid_argument("the top two flag bits are reserved for the channel");
-  if (attachment != nullptr && !attachment->empty()) return send_attached(header, payload, *attachment);
-  if (payload.size() > inline_max_) return send_blob(header, payload);
+  if (attachment != nullptr && !attachment->empty()) return send_attached(header, payload, *attachment, blob);
+  if (payload.size() > inline_max_) return send_blob(header, payload, blob);
   return tx_.try_push(bytes_of(header), payload);
 }
 
@@ -109,19 +113,13 @@ void Channel::finish_recv(Frame& out) {
   std::memcpy(&length, rest.data(), sizeof length);
   const int fd = platform::recv_fd(socket_, false);
   if (fd < 0) throw CorruptFrame("blob frame arrived without its descriptor");
-  try {
-    if (platform::file_size(fd) != length) throw CorruptFrame("blob size does not match its frame");
-    out.payload.resize(length);
-    if (length != 0) {
-      void* map = platform::map_shared(fd, length);
-      std::memcpy(out.payload.data(), map, length);
-      platform::unmap(map, length);
-    }
-  } catch (...) {
-    platform::close_fd(fd);
-    throw;
+  const Attachment blob(fd);  // checks the table; closes fd if it is not valid
+  if (blob.count() != 1 || blob.entries()[0].length != length) {
+    throw CorruptFrame("blob size does not match its frame");
   }
-  platform::close_fd(fd);
+  const AttachmentMap map(blob);  // released (and its mapping kept) once copied out
+  const std::span<const std::byte> bytes = map.buffer(0);
+  out.payload.assign(bytes.begin(), bytes.end());
   out.header.flags &= ~kFlagBlob;
 }
 

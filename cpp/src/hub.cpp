@@ -63,6 +63,7 @@ Hub::Spawned Hub::spawn(std::vector<std::string> argv) {
   slot->parent_socket = pair[0];
   const int worker_socket = pair[1];
   slot->channel = parent_channel(slot->link, header_, slot->parent_socket);
+  slot->channel.use_arena(options_.arena);
   argv.push_back("--multilane-fds=" + std::to_string(slot->link.fd()) + "," + std::to_string(hub_.fd()) + "," +
                  std::to_string(worker_socket) + "," + std::to_string(lifeline_read_));
   // Held across the spawn so that `wait` cannot see this worker's exit before its slot.
@@ -90,8 +91,10 @@ std::shared_ptr<Hub::Slot> Hub::find(int slot) const {
 bool Hub::try_send(int slot, const FrameHeader& header, std::span<const std::byte> payload,
                    const Attachment* attachment) {
   const auto target = find(slot);
-  if (!target->channel.try_send(header, payload, attachment)) return false;
+  Attachment blob;
+  if (!target->channel.try_send(header, payload, attachment, &blob)) return false;
   if (attachment != nullptr && !attachment->empty()) target->note_delivery(*attachment);
+  if (!blob.empty()) target->note_delivery(blob);
   return true;
 }
 

@@ -89,9 +89,10 @@ Channel worker_channel(const ShmRegion& link, HubHeader* hub, int socket_fd) {
   return {rings.to_parent, rings.to_worker, socket_fd, header->inline_max};
 }
 
-Endpoint::Endpoint(int link_fd, int hub_fd, int socket_fd, SpinPolicy policy)
+Endpoint::Endpoint(int link_fd, int hub_fd, int socket_fd, SpinPolicy policy, Arena* arena)
     : link_(ShmRegion::attach(link_fd)), hub_(ShmRegion::attach(hub_fd)), socket_(socket_fd), policy_(policy) {
   channel_ = worker_channel(link_, hub_header(hub_), socket_);
+  channel_.use_arena(arena);
 }
 
 Endpoint::~Endpoint() { platform::close_fd(socket_); }

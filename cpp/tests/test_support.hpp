@@ -26,6 +26,13 @@ struct ChannelPair {
     parent = parent_channel(link, hub_header(hub), sockets[0]);
     worker = worker_channel(link, hub_header(hub), sockets[1]);
   }
+  /// The parent-to-worker ring itself, to push frames the channel would never make.
+  [[nodiscard]] Ring parent_ring() const {
+    auto* header = link_header(link);
+    auto* base = static_cast<std::byte*>(link.data());
+    const std::size_t at = LinkLayout::of(header->ring_capacity).to_worker;
+    return Ring::attach(base + at, link.size() - at, &header->to_worker, nullptr);
+  }
   ~ChannelPair() {
     platform::close_fd(sockets[0]);
     platform::close_fd(sockets[1]);

@@ -64,8 +64,9 @@ class Attachment {
   std::shared_ptr<State> state_;
 };
 
-/// Reusable blocks for the attachments one process sends. Keeps free blocks up to
-/// `keep_bytes` and `kMaxFreeBlocks` (their pages stay faulted in); thread-safe.
+/// Reusable blocks for the attachments (and blobs, see Channel) one process sends. Keeps
+/// free blocks up to `keep_bytes` and `kMaxFreeBlocks` (their pages stay faulted in); with
+/// `keep_bytes` 0, a block is closed as soon as its sender lets go. Thread-safe.
 class Arena {
  public:
   static constexpr std::size_t kMaxFreeBlocks = 64;  // each holds a descriptor

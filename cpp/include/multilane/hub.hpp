@@ -20,6 +20,7 @@ struct HubOptions {
   std::size_t ring_capacity = std::size_t{1} << 20;  // bytes per direction per worker
   std::size_t inline_max = 0;                        // 0: ring_capacity / 16
   SpinPolicy spin{};
+  Arena* arena = nullptr;  // blobs to workers are packed here (borrowed; see Channel)
 };
 
 /// Something the collector must handle: a frame from a worker, or a worker's exit.

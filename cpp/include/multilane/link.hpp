@@ -59,7 +59,8 @@ Channel worker_channel(const ShmRegion& link, HubHeader* hub, int socket_fd);
 /// What a worker process holds: its link, the hub, its socket. Owns the descriptors.
 class Endpoint {
  public:
-  Endpoint(int link_fd, int hub_fd, int socket_fd, SpinPolicy policy = {});
+  /// Blobs to the parent are packed into blocks of `arena` if given (borrowed; see Channel).
+  Endpoint(int link_fd, int hub_fd, int socket_fd, SpinPolicy policy = {}, Arena* arena = nullptr);
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
   ~Endpoint();
