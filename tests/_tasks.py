@@ -346,3 +346,18 @@ def arena_stats() -> dict:
     from multilane import _core
 
     return _core.arena_stats()
+
+
+def slow_in_the_first_worker_call(n, marker, parent):
+    """``python_work(n)``, four times over in the first call any worker makes (the one
+    that creates ``marker``): an outlier, like a worker faulting in fresh pages."""
+    repeat = 1
+    if os.getpid() != parent:
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            repeat = 4
+        except FileExistsError:
+            pass
+    for _ in range(repeat):
+        total = python_work(n)
+    return total

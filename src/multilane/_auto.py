@@ -73,6 +73,9 @@ CLEARLY_WAITING_INTERVALS = 2
 # Two calls at once on threads that take this much of the time of two in a row (or less)
 # settle the pair question in one go: threads lose (NumPy's BLAS: 0.2 here).
 SLOWER_TOGETHER = 0.75
+# A worker this much slower than a call here is looked at again, up to this many times.
+PROCESS_OUTLIER = 1.5
+PROCESS_PROBES = 2
 STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
 # Context switches of the calling thread (Linux): None where the OS cannot tell.
 _thread_rusage = (functools.partial(resource.getrusage, resource.RUSAGE_THREAD)
@@ -193,8 +196,12 @@ class Profile:
     # The most throughput two calls at once gave over two in a row: a function that
     # releases the GIL but already uses every core (multithreaded BLAS) gains nothing.
     speedup_seen: float = 0.0
-    round_trip: float | None = None  # seconds, submit to result, of one process call
-    process_work: float | None = None  # the worker's time for that call
+    # Of the process probes since exploring began, the fastest: a single call in a worker
+    # can take twice its usual time (its allocator faulting in fresh pages, say).
+    transport_seen: float | None = None  # a round trip less the worker's time for it
+    sending_seen: float | None = None  # the part of it spent here, pickling and sending
+    process_work: float | None = None  # the worker's time for a call
+    process_probes: int = 0  # those that measured a transport
     verdict: str = "exploring"
     lane: str | None = None
     basis: float = 0.0  # work per call the decision was based on
@@ -224,17 +231,38 @@ class Profile:
             return False
         self.verdict = (f"exploring again: work per call moved from {_us(self.basis)} "
                         f"to {_us(self.recent)}")
-        self.exploring, self.solo, self.pair, self.round_trip, self.no_pair = (
-            True, None, [], None, False)
+        self.exploring, self.solo, self.pair, self.no_pair = True, None, [], False
+        self.transport_seen = self.sending_seen = self.process_work = None
+        self.process_probes = 0
         self.solo_runs = self.pair_tries = self.pairs_judged = 0
         self.parallel_seen = self.speedup_seen = 0.0
         return True
 
     @property
     def transport(self) -> float | None:
-        if self.round_trip is None or self.process_work is None:
+        return self.transport_seen
+
+    def saw_process(self, trip: tuple[float, float] | None, work: float) -> None:
+        """A process probe took ``work`` seconds in its worker; ``trip`` is its round trip
+        and the part of it spent sending (None if the call started the workers, which
+        says nothing of the transport)."""
+        if self.process_work is None or work < self.process_work:
+            self.process_work = work
+        if trip is not None:
+            self.process_probes += 1
+            round_trip, sending = trip
+            seen = max(0.0, round_trip - work)
+            if self.transport_seen is None or seen < self.transport_seen:
+                self.transport_seen, self.sending_seen = seen, min(sending, seen)
+
+    def process_estimate(self, cores: int, wall: float) -> float | None:
+        """Seconds per call on ``cores`` busy processes. Sending is serial, here; the rest
+        of the transport (the worker unpickling, the reply) overlaps like the work does."""
+        if self.transport_seen is None:
             return None
-        return max(0.0, self.round_trip - self.process_work)
+        sending = self.sending_seen or 0.0
+        work = self.process_work or wall
+        return (work + self.transport_seen - sending) / cores + sending
 
 
 @dataclass(frozen=True)
@@ -484,6 +512,7 @@ class AutoLane:
         except BaseException as exc:  # the lane is shut down
             _set(future, error=exc)
             return
+        sending = time.perf_counter() - sent  # pickling the call, here, before it goes
 
         def done(inner_future: Any) -> None:
             error = inner_future.exception()
@@ -496,14 +525,16 @@ class AutoLane:
                 (result, wall, cpu, start), stolen = inner_future.result(), False
             else:
                 result, wall, cpu, start, stolen = inner_future.result()
-            self._settle(p, lane, future, result, wall, cpu, start, time.perf_counter() - sent,
-                         probe, stolen)
+            self._settle(p, lane, future, result, wall, cpu, start,
+                         (time.perf_counter() - sent, sending), probe, stolen)
 
         inner.add_done_callback(done)
 
     def _settle(self, p: Profile, lane: str, future: LaneFuture, result: Any, wall: float,
-                cpu: float, start: float, round_trip: float | None, probe: str | None,
+                cpu: float, start: float, trip: tuple[float, float] | None, probe: str | None,
                 stolen: bool = False) -> None:
+        """Records a call that ran (``trip``: its round trip and the time spent sending it,
+        for a call to another lane) and settles its future."""
         _set(future, result=result)
         release: list = []
         if stolen and probe != "pair":
@@ -528,10 +559,8 @@ class AutoLane:
                         p.speedup_seen = max(p.speedup_seen, speedup)
                         if speedup < SLOWER_TOGETHER:  # threads lose, whatever the reason
                             p.pairs_judged = PAIRS
-            elif probe == "process":
-                p.round_trip, p.process_work = round_trip, wall
-            elif probe == "cold":
-                p.process_work = wall  # the work is real; the round trip is not
+            elif probe in ("process", "cold"):
+                p.saw_process(trip if probe == "process" else None, wall)
             if probe is not None:
                 p.probes_out -= 1
                 if not p.probes_out:
@@ -693,12 +722,15 @@ class AutoLane:
             return self._decide_locked(p, "thread", "computing without holding the GIL", wall)
         if p.pairs_judged < PAIRS and not p.no_pair and p.pair_tries < PAIR_TRIES:
             return None
-        if p.round_trip is None:
+        if p.transport_seen is None:
             return None
         # Against the call here: in a worker it can be slower (NumPy's BLAS gets one core
-        # per worker there, all of them here).
+        # per worker there, all of them here). Much slower, it may be an outlier: a JSON
+        # parse took 7.5 ms here and 15.9 ms in a worker, then 8 ms there. One more look.
         work = p.process_work or wall
-        if self._cores > 1 and work / self._cores + (p.transport or 0.0) < wall:
+        if work > PROCESS_OUTLIER * wall and p.process_probes < PROCESS_PROBES:
+            return None
+        if self._cores > 1 and (p.process_estimate(self._cores, wall) or wall) < wall:
             held = "computing with the GIL held" if p.pair else "computing"
             return self._decide_locked(p, "process", held, work)
         if work / self._cores >= wall:
@@ -737,8 +769,9 @@ class AutoLane:
             estimates["inline"] = work
             parallel = p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP
             estimates["thread"] = work / self._cores if parallel else work
-            if p.transport is not None:
-                estimates["process"] = (p.process_work or work) / self._cores + p.transport
+            process = p.process_estimate(self._cores, work)
+            if process is not None:
+                estimates["process"] = process
         return {
             "argument_bytes": _bucket_bytes(p.bucket),
             "calls": p.calls, "lane": p.lane, "verdict": p.verdict,
