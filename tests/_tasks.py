@@ -361,3 +361,17 @@ def slow_in_the_first_worker_call(n, marker, parent):
     for _ in range(repeat):
         total = python_work(n)
     return total
+
+
+company = threading.Event()
+
+
+def wait_for_company(i, compute=0):
+    """Call 0 waits (up to 10 s) until another call of its map has started, then does
+    ``python_work(compute)``; the others say they started. True if call 0 had company."""
+    if i != 0:
+        company.set()
+        return True
+    had_company = company.wait(10.0)
+    python_work(compute)
+    return had_company

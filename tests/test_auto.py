@@ -79,6 +79,26 @@ def test_sending_is_the_serial_part_of_the_transport():
     assert p.process_work == 0.005 and p.transport == pytest.approx(0.004)
 
 
+def test_a_map_whose_first_call_waits_goes_on_without_it(ex):
+    # The first call of a blocking map runs in its caller as a probe. While it waits, a
+    # watcher sends the rest to threads: here the first call waits for one of the others,
+    # and would wait its full 10 s without them.
+    ex.submit(_tasks.identity, 0, lane="thread").result(TIMEOUT)  # threads are up
+    _tasks.company.clear()
+    assert list(ex.map(_tasks.wait_for_company, range(20))) == [True] * 20
+    (profile,) = ex.explain(_tasks.wait_for_company).profiles
+    assert profile["lane"] == "thread" and profile["verdict"] == "mostly waiting"
+
+
+def test_a_first_call_that_computes_after_waiting_is_judged_again(ex):
+    ex.submit(_tasks.identity, 0, lane="thread").result(TIMEOUT)
+    _tasks.company.clear()
+    n = 1_000_000  # ~50 ms of work after the wait: not a waiting function after all
+    assert list(ex.map(_tasks.wait_for_company, range(20), [n] * 20)) == [True] * 20
+    (profile,) = ex.explain(_tasks.wait_for_company).profiles
+    assert profile["verdict"] == "exploring: its first call computed"
+
+
 def test_coroutine_functions_go_to_the_async_lane(ex):
     assert list(ex.map(_tasks.double_async, range(10))) == [2 * i for i in range(10)]
     assert _lane(ex, _tasks.double_async) == "async"

@@ -77,7 +77,14 @@ SLOWER_TOGETHER = 0.75
 PROCESS_OUTLIER = 1.5
 PROCESS_PROBES = 2
 STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
+# While a blocking map's first call runs in its caller, a watcher on the thread lane looks
+# at it after EARLY_S: if it has used under EARLY_CPU of a core, it waits, and the rest of
+# the map goes to threads at once instead of after it (a 10 ms wait cost a 120-call map
+# one more 10 ms round). The call's full measurement then confirms that or not.
+EARLY_S = 0.002
+EARLY_CPU = 0.1
 # Context switches of the calling thread (Linux): None where the OS cannot tell.
+_CPU_CLOCKS = hasattr(time, "pthread_getcpuclockid")
 _thread_rusage = (functools.partial(resource.getrusage, resource.RUSAGE_THREAD)
                   if hasattr(resource, "RUSAGE_THREAD") else None)
 
@@ -101,6 +108,30 @@ def timed_probe(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, 
     result, wall, cpu, start = timed_call(fn, args, kwargs)
     stolen = _thread_rusage().ru_nvcsw == blocked and wall - cpu > STOLEN * wall
     return result, wall, cpu, start, stolen
+
+
+class CallerProbe:
+    """A probe running in a map's calling thread, as a watcher on another thread sees it;
+    and the rest of the map's futures, if the watcher took them over. Plain attributes:
+    the caller pays ~1 µs for being watched (the AutoLane's lock guards ``closed``)."""
+
+    __slots__ = ("clock", "cpu", "started", "done", "closed", "rest")
+
+    def __init__(self) -> None:
+        self.clock = time.pthread_getcpuclockid(threading.get_ident())
+        self.cpu, self.started = time.thread_time(), time.monotonic()
+        self.done = False  # the probe ended
+        self.closed = False  # the caller goes on with the map itself: too late to take over
+        self.rest: list | None = None
+
+    def waiting(self) -> bool:
+        """After EARLY_S: True if the probe has not ended, and has mostly waited so far."""
+        time.sleep(EARLY_S)
+        if self.done:
+            return False
+        cpu = time.clock_gettime(self.clock) - self.cpu
+        wall = time.monotonic() - self.started
+        return not self.done and cpu < EARLY_CPU * wall
 
 
 async def timed_coroutine(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, float]:
@@ -212,6 +243,7 @@ class Profile:
     backlog: deque = field(default_factory=deque)  # (future, fn, args, kwargs) per call
     bulk: deque[Segment] = field(default_factory=deque)  # the rest of maps, undecided
     calls: int = 0
+    early: bool = False  # sent to threads while its first call was still waiting
 
     def record(self, lane: str, wall: float, cpu: float, calls: int = 1) -> None:
         """``calls`` calls took ``wall`` and ``cpu`` seconds between them."""
@@ -365,7 +397,9 @@ class AutoLane:
         last_args = _args(items, n - 1, single)
         if n < 3 or p is not self._profile(fn, last_args, {}):  # sizes vary: one by one
             return [self.submit(fn, args, {}) for args in _calls(items, 0, n, single)], False
-        done = self._probe_here(p, fn, items, single) if caller_waits else []
+        done, rest = self._probe_here(p, fn, items, single) if caller_waits else ([], None)
+        if rest is not None:  # the watcher sent the rest to threads while the probe waited
+            return done + rest, False
         k = len(done)
         with self._lock:
             lane = p.lane if not p.exploring else None
@@ -398,32 +432,88 @@ class AutoLane:
         return [_gather(LaneFuture(), done + [first] + [call[0] for call in waiting])] + [
             segment.piece for segment in bulk], True
 
-    def _probe_here(self, p: Profile, fn: Any, items: Sequence[Any], single: bool) -> list:
+    def _probe_here(self, p: Profile, fn: Any, items: Sequence[Any],
+                    single: bool) -> tuple[list, list | None]:
         """Solo probes of a map run in its calling thread, which waits for the results
         anyway: the first if the profile has none yet, a second if the first was tiny (a
-        longer one would keep the caller from the rest). Their futures, done."""
+        longer one would keep the caller from the rest). Their futures, done; and the
+        futures of the rest of the map if a watcher sent them to threads meanwhile."""
         done: list = []
         while len(done) < len(items) - 1:
             with self._lock:
                 if (not p.exploring or p.probes_out or p.coroutine or p.backlog
                         or p.solo_runs >= SOLO_RUNS or (p.solo and p.solo[0] >= TINY_S)):
-                    return done
+                    return done, None
                 self._next_probe_locked(p)  # a solo probe: probes_out = 1
                 p.calls += 1
             args = _args(items, len(done), single)
             future = LaneFuture()
             future.set_running_or_notify_cancel()
             done.append(future)
+            watched = None
+            if not done[:-1] and _CPU_CLOCKS and self._ex._lane_ready("thread"):
+                # The first call may wait for long: watched from a thread (when threads
+                # are up already: starting them would cost a map of tiny calls more).
+                watched = CallerProbe()
+                self._ex._lane_submit("thread", self._take_over,
+                                      (p, watched, fn, items, single))
             try:
                 result, wall, cpu, start, stolen = timed_probe(fn, args, {})
             except BaseException as exc:
+                rest = self._probe_ended(watched)
                 self._settle_probe_missing(p)
                 if not isinstance(exc, Exception):
                     raise  # a Ctrl-C in the caller's own thread is the caller's
                 future.set_exception(exc)
+                if rest is not None:
+                    return done, rest
                 continue
+            rest = self._probe_ended(watched)
             self._settle(p, "inline", future, result, wall, cpu, start, None, "solo", stolen)
-        return done
+            if rest is not None:
+                return done, rest
+        return done, None
+
+    def _probe_ended(self, watched: CallerProbe | None) -> list | None:
+        """The caller's probe is over: the futures the watcher made, if it did."""
+        if watched is None:
+            return None
+        watched.done = True
+        with self._lock:
+            watched.closed = True
+            return watched.rest
+
+    def _take_over(self, p: Profile, watched: CallerProbe, fn: Any, items: Sequence[Any],
+                   single: bool) -> None:
+        """On a thread: if the caller's first probe still waits after EARLY_S, decide
+        "thread" now and send the rest of its map there (``_confirm_early_locked``)."""
+        if not watched.waiting():
+            return
+        with self._lock:
+            if (watched.closed or not (p.exploring and p.solo is None and p.probes_out == 1)
+                    or self._closed):
+                return
+            self._decide_locked(p, "thread", "waiting (seen while its first call ran)",
+                                EARLY_S)
+            p.early = True
+            queued = self._release_locked(p, "thread")  # other callers' calls, if any
+            # Taken over: the caller, once its probe ends, returns these. Made under the
+            # lock (a future each, sent after it) so that it cannot miss them.
+            futures = [LaneFuture() for _ in range(len(items) - 1)]
+            watched.rest = futures
+            p.calls += len(futures)
+        self._send_all(p, queued)
+        for future, args in zip(futures, _calls(items, 1, len(items), single), strict=True):
+            self._send(p, "thread", future, fn, args, {})
+
+    def _confirm_early_locked(self, p: Profile, wall: float, cpu: float) -> None:
+        """The early-judged call ended: one that mostly waited confirms the thread lane;
+        one that computed after all is explored again (what went to threads stays)."""
+        p.early = False
+        if cpu < WAITING * wall:
+            p.verdict, p.basis, p.recent = "mostly waiting", wall, wall
+            return
+        p.exploring, p.lane, p.verdict = True, None, "exploring: its first call computed"
 
     def _map_decided(self, p: Profile, lane: str, fn: Any, items: Sequence[Any], start: int,
                      single: bool) -> list:
@@ -545,6 +635,8 @@ class AutoLane:
                 p.solo_runs += 1
                 if p.solo is None or wall < p.solo[0]:
                     p.solo = (wall, cpu)
+                if p.early:
+                    self._confirm_early_locked(p, wall, cpu)
             elif probe == "pair":
                 p.pair.append((wall, cpu, start))
                 p.pair_stolen |= stolen
