@@ -142,8 +142,8 @@ def test_a_core_stolen_during_a_probe_is_not_taken_for_waiting(ex, monkeypatch, 
     # Only a thread that blocked (I/O, sleep, a lock) was waiting; one that never did lost
     # its core, and the auto lane judges the work, not the gap.
     def slowed(fn, args, kwargs):
-        result, wall, cpu, start, _ = timed_probe(fn, args, kwargs)
-        return result, wall + 0.005, cpu, start, stolen
+        result, wall, cpu, start, _, crowded = timed_probe(fn, args, kwargs)
+        return result, wall + 0.005, cpu, start, stolen, crowded
 
     timed_probe = multilane._auto.timed_probe
     monkeypatch.setattr(multilane._auto, "timed_probe", slowed)
@@ -151,10 +151,26 @@ def test_a_core_stolen_during_a_probe_is_not_taken_for_waiting(ex, monkeypatch, 
     assert _lane(ex, _tasks.tiny) == lane
 
 
+@pytest.mark.skipif(not MANY_CORES, reason="crowding needs other cores")
+def test_a_call_that_keeps_every_core_busy_is_never_run_in_pairs(ex, monkeypatch):
+    # NumPy's BLAS uses every core for one matrix product; two at once on threads ran 10x
+    # slower each. A solo probe whose own threads kept the other cores busy skips the pair.
+    def crowding(fn, args, kwargs):
+        return (*timed_probe(fn, args, kwargs)[:5], True)
+
+    timed_probe = multilane._auto.timed_probe
+    monkeypatch.setattr(multilane._auto, "timed_probe", crowding)
+    n = 300_000
+    assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
+    (profile,) = ex._lanes["auto"]._profiles.values()
+    assert profile.pair_tries == 0 and profile.lane is not None
+
+
 def test_probes_tell_blocking_from_computing():
-    _, wall, cpu, _, stolen = multilane._auto.timed_probe(time.sleep, (0.01,), {})
+    _, wall, cpu, _, stolen, _ = multilane._auto.timed_probe(time.sleep, (0.01,), {})
     assert wall >= 0.01 and cpu < wall / 2 and not stolen  # it blocked: really waiting
-    _, wall, cpu, _, stolen = multilane._auto.timed_probe(_tasks.python_work, (10_000,), {})
+    _, wall, cpu, _, stolen, _ = multilane._auto.timed_probe(_tasks.python_work, (10_000,),
+                                                             {})
     assert cpu > 0
 
 

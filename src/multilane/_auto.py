@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import resource
 import sys
 import threading
@@ -77,6 +78,7 @@ SLOWER_TOGETHER = 0.75
 PROCESS_OUTLIER = 1.5
 PROCESS_PROBES = 2
 STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
+CROWDED = 0.8  # other threads of the process used this much of every other core
 # While a blocking map's first call runs in its caller, a watcher on the thread lane looks
 # at it after EARLY_S: if it has used under EARLY_CPU of a core, it waits, and the rest of
 # the map goes to threads at once instead of after it (a 10 ms wait cost a 120-call map
@@ -85,6 +87,7 @@ EARLY_S = 0.002
 EARLY_CPU = 0.1
 # Context switches of the calling thread (Linux): None where the OS cannot tell.
 _CPU_CLOCKS = hasattr(time, "pthread_getcpuclockid")
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _thread_rusage = (functools.partial(resource.getrusage, resource.RUSAGE_THREAD)
                   if hasattr(resource, "RUSAGE_THREAD") else None)
 
@@ -97,40 +100,54 @@ def timed_call(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, f
     return result, time.monotonic() - start, time.thread_time() - cpu, start
 
 
-def timed_probe(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, float, bool]:
-    """``timed_call`` for an exploring call, plus whether its core was stolen: its wall
-    time is well above its CPU time, yet the thread never blocked (no I/O, sleep, lock or
-    GIL wait), so another thread or process held the core. On a loaded machine that gap
-    says nothing about the function."""
-    if _thread_rusage is None:
-        return (*timed_call(fn, args, kwargs), False)
-    blocked = _thread_rusage().ru_nvcsw
+def timed_probe(fn: Any, args: tuple,
+                kwargs: dict) -> tuple[Any, float, float, float, bool, bool]:
+    """``timed_call`` for an exploring call, plus two flags.
+
+    Stolen: its wall time is well above its CPU time, yet the thread never blocked (no
+    I/O, sleep, lock or GIL wait), so another thread or process held the core. On a
+    loaded machine that gap says nothing about the function.
+
+    Crowded: meanwhile this process's other threads kept its other cores busy (NumPy's
+    BLAS threads do, for a matrix product): a second call at once could not gain.
+    """
+    rusage = _thread_rusage
+    process = time.process_time()
+    blocked = rusage().ru_nvcsw if rusage is not None else None
     result, wall, cpu, start = timed_call(fn, args, kwargs)
-    stolen = _thread_rusage().ru_nvcsw == blocked and wall - cpu > STOLEN * wall
-    return result, wall, cpu, start, stolen
+    others = time.process_time() - process - cpu
+    stolen = (rusage is not None and rusage().ru_nvcsw == blocked
+              and wall - cpu > STOLEN * wall)
+    crowded = _CORES > 1 and others >= CROWDED * (_CORES - 1) * wall
+    return result, wall, cpu, start, stolen, crowded
 
 
 class CallerProbe:
     """A probe running in a map's calling thread, as a watcher on another thread sees it;
     and the rest of the map's futures, if the watcher took them over. Plain attributes:
-    the caller pays ~1 µs for being watched (the AutoLane's lock guards ``closed``)."""
+    being watched costs the caller ~3 µs, mostly waking the watcher's thread (the
+    AutoLane's lock guards ``closed`` and ``rest``)."""
 
-    __slots__ = ("clock", "cpu", "started", "done", "closed", "rest")
+    __slots__ = ("thread", "done", "closed", "rest")
 
     def __init__(self) -> None:
-        self.clock = time.pthread_getcpuclockid(threading.get_ident())
-        self.cpu, self.started = time.thread_time(), time.monotonic()
+        self.thread = threading.get_ident()
         self.done = False  # the probe ended
         self.closed = False  # the caller goes on with the map itself: too late to take over
         self.rest: list | None = None
 
     def waiting(self) -> bool:
-        """After EARLY_S: True if the probe has not ended, and has mostly waited so far."""
-        time.sleep(EARLY_S)
-        if self.done:
+        """In the watcher: True if, over the next EARLY_S, the probe did not end and its
+        thread used under EARLY_CPU of a core."""
+        try:
+            clock = time.pthread_getcpuclockid(self.thread)
+            cpu, wall = time.clock_gettime(clock), time.monotonic()
+            time.sleep(EARLY_S)
+            if self.done:
+                return False
+            cpu, wall = time.clock_gettime(clock) - cpu, time.monotonic() - wall
+        except OSError:  # the calling thread is gone
             return False
-        cpu = time.clock_gettime(self.clock) - self.cpu
-        wall = time.monotonic() - self.started
         return not self.done and cpu < EARLY_CPU * wall
 
 
@@ -219,6 +236,7 @@ class Profile:
     lanes: dict[str, LaneTime] = field(default_factory=dict)
     solo: tuple[float, float] | None = None  # (wall, cpu) of a call alone on a thread
     solo_runs: int = 0  # two are taken, the faster kept: a first call is often an outlier
+    solo_crowded: bool = False  # the other cores were busy with this process meanwhile
     pair: list[tuple[float, float, float]] = field(default_factory=list)  # (wall, cpu, start)
     pair_stolen: bool = False  # a call of the pair lost its core to another thread
     pair_tries: int = 0
@@ -458,7 +476,7 @@ class AutoLane:
                 self._ex._lane_submit("thread", self._take_over,
                                       (p, watched, fn, items, single))
             try:
-                result, wall, cpu, start, stolen = timed_probe(fn, args, {})
+                result, wall, cpu, start, stolen, crowded = timed_probe(fn, args, {})
             except BaseException as exc:
                 rest = self._probe_ended(watched)
                 self._settle_probe_missing(p)
@@ -469,7 +487,8 @@ class AutoLane:
                     return done, rest
                 continue
             rest = self._probe_ended(watched)
-            self._settle(p, "inline", future, result, wall, cpu, start, None, "solo", stolen)
+            self._settle(p, "inline", future, result, wall, cpu, start, None, "solo", stolen,
+                         crowded)
             if rest is not None:
                 return done, rest
         return done, None
@@ -550,7 +569,9 @@ class AutoLane:
         # showed the GIL released: another process stealing a core can make a releasing
         # function look held, never the reverse (held, two threads use one core at most).
         parallel = p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP
-        if (not p.no_pair and p.pairs_judged < PAIRS and not parallel
+        # Nor when the call alone kept every core busy (its own native threads): two at
+        # once would only fight over them (NumPy's BLAS ran each 10x slower so).
+        if (not p.no_pair and not p.solo_crowded and p.pairs_judged < PAIRS and not parallel
                 and p.pair_tries < PAIR_TRIES):
             p.pair_tries += 1
             p.probes_out = 2
@@ -612,19 +633,20 @@ class AutoLane:
                     self._settle_probe_missing(p)  # a failed call teaches nothing
                 return
             if probe is None:
-                (result, wall, cpu, start), stolen = inner_future.result(), False
+                (result, wall, cpu, start), stolen, crowded = inner_future.result(), False, False
             else:
-                result, wall, cpu, start, stolen = inner_future.result()
+                result, wall, cpu, start, stolen, crowded = inner_future.result()
             self._settle(p, lane, future, result, wall, cpu, start,
-                         (time.perf_counter() - sent, sending), probe, stolen)
+                         (time.perf_counter() - sent, sending), probe, stolen, crowded)
 
         inner.add_done_callback(done)
 
     def _settle(self, p: Profile, lane: str, future: LaneFuture, result: Any, wall: float,
                 cpu: float, start: float, trip: tuple[float, float] | None, probe: str | None,
-                stolen: bool = False) -> None:
+                stolen: bool = False, crowded: bool = False) -> None:
         """Records a call that ran (``trip``: its round trip and the time spent sending it,
-        for a call to another lane) and settles its future."""
+        for a call to another lane; ``stolen`` and ``crowded``: see ``timed_probe``) and
+        settles its future."""
         _set(future, result=result)
         release: list = []
         if stolen and probe != "pair":
@@ -634,7 +656,7 @@ class AutoLane:
             if probe == "solo":
                 p.solo_runs += 1
                 if p.solo is None or wall < p.solo[0]:
-                    p.solo = (wall, cpu)
+                    p.solo, p.solo_crowded = (wall, cpu), crowded
                 if p.early:
                     self._confirm_early_locked(p, wall, cpu)
             elif probe == "pair":
