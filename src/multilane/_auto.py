@@ -11,15 +11,19 @@ knowing would be a guess):
 
 1. a call alone on a thread, twice (the faster counts; once if it clearly waits): wall and
    CPU time. Tiny (< 30 µs) -> inline: shipping it anywhere costs more. Mostly waiting
-   (CPU < half the wall time) -> thread.
+   (CPU < half the wall time) -> thread. A blocking map runs these in its caller, and a
+   watcher sends the rest of the map to threads as soon as the first is seen waiting.
 2. two calls at once on two threads (the GIL probe: parallel efficiency): holding the
    GIL, two threads can never use more than one core between them, however idle the
    machine. If they used 1.1 cores or more, the function releases the GIL (hashlib,
    zlib, NumPy) -> thread, provided two at once also finished 1.2x sooner than two in a
    row would (NumPy's multithreaded BLAS releases the GIL but already uses every core).
-   Calls submitted one at a time never overlap: then this step is skipped.
-3. one call in a process: the round trip minus the work is the transport cost for calls
-   of this size. Process if the work outweighs it on this machine's cores, else inline.
+   Calls submitted one at a time never overlap, and a call that alone kept every core
+   busy (its own native threads) cannot gain: then this step is skipped.
+3. one call in a process (two if the worker took 1.5x the time here: the faster counts):
+   the round trip minus the work is the transport cost for calls of this size, and the
+   part spent sending is serial. Process if the work outweighs it on this machine's
+   cores, else inline.
 
 Coroutine functions always go to the async lane. On a free-threaded CPython CPU work goes
 to threads. Once decided, the backlog is released (an inline decision runs it as one
