@@ -11,8 +11,12 @@ import subprocess
 import sys
 import textwrap
 
+import _tasks
 import pytest
 from conftest import TIMEOUT
+
+import multilane
+import multilane._future
 
 HERE = os.path.dirname(__file__)
 
@@ -87,6 +91,30 @@ def test_ctrl_c_while_waiting(wait_in):
             raise
     """)
     _interrupt_and_check(proc, worker_grace=0.5)
+
+
+def test_a_future_lock_left_held_does_not_hang_terminate(no_leaks):
+    # A Ctrl-C in the setup of concurrent.futures.as_completed (or wait) can leave a
+    # future's lock held by the interrupted thread for good. Tearing the pool down must
+    # not wait for it: the collector gives up settling that future.
+    ex = multilane.ProcessPoolExecutor(1)
+    assert ex.submit(_tasks.identity, 0).result(TIMEOUT) == 0  # the worker is ready
+    future = ex.submit(_tasks.countdown, 10**10)
+    assert future.running()  # sent at once: the collector will have to settle it
+    future._condition.acquire()  # what the interrupted setup leaves behind
+    try:
+        ex.terminate()
+        assert not ex._collector.is_alive(), "the collector hung on the held lock"
+    finally:
+        future._condition.release()
+
+
+def test_a_futures_condition_is_acquired_in_c():
+    # as_completed acquires each future's condition in a loop, outside any try: a Python
+    # acquire() would be one more place for a Ctrl-C to land between two acquisitions.
+    future = multilane._future.LaneFuture()
+    assert type(future._condition.acquire).__name__ == "builtin_function_or_method"
+    assert type(future._condition.release).__name__ == "builtin_function_or_method"
 
 
 def test_ctrl_c_inside_with_block_does_not_wait_for_tasks():

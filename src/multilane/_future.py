@@ -50,20 +50,24 @@ def interrupted() -> bool:
 
 
 class _Condition(threading.Condition):
-    """A ``threading.Condition`` over a given RLock that delegates through methods.
+    """A ``threading.Condition`` over a given RLock, made with less than the standard one.
 
-    The standard one stores five bound methods of its lock on every instance.
+    ``acquire`` and ``release`` are the lock's own (C) methods, as in the standard one:
+    ``concurrent.futures.as_completed`` and ``wait`` acquire every future's condition in
+    a loop before their ``try``, and a Ctrl-C landing between two acquisitions leaves the
+    earlier ones held for good (the standard library has the same window). Python code in
+    that loop widens it: a test hit it one run in three on Python 3.12, and the pool's
+    collector then blocked on such a lock (it now gives up once the pool is torn down).
+    The LaneFuture property that makes the condition on first use still runs Python code
+    there; made eagerly, the condition would cost every future four more objects for the
+    garbage collector to track.
     """
 
     def __init__(self, lock: Any) -> None:  # noqa: D107 -- deliberately not calling the base
         self._lock = lock
+        self.acquire = lock.acquire  # type: ignore[method-assign]
+        self.release = lock.release  # type: ignore[method-assign]
         self._waiters: Any = collections.deque()
-
-    def acquire(self, *args: Any) -> bool:
-        return self._lock.acquire(*args)
-
-    def release(self) -> None:
-        self._lock.release()
 
     def _release_save(self) -> Any:
         return self._lock._release_save()

@@ -734,6 +734,8 @@ class ProcessPoolExecutor(Executor):
     def _finish(self, completions: list) -> None:
         """Settles futures (no locks held), or requeues a task whose exception earns a retry."""
         for task, kind, value in completions:
+            if not self._can_settle(task.future):
+                continue
             if kind == P.ERROR and task.retries > 0 and task.retry_on and task.fate is None:
                 error = _decode_error(value[3], value[4])
                 if isinstance(error, task.retry_on):
@@ -745,6 +747,17 @@ class ProcessPoolExecutor(Executor):
                             self._dispatch_locked()
                             continue
             _complete(task, kind, value)
+
+    def _can_settle(self, future: Future) -> bool:
+        """Waits for ``future``'s lock to be free; False if the pool is being torn down and
+        it is not: a Ctrl-C can leave a future's lock held for good by the interrupted
+        thread (see _future._Condition), and the collector must not hang on it then."""
+        lock = future._condition
+        while not lock.acquire(timeout=_SETTLE_PATIENCE):
+            if self._terminating or _interpreter_exiting:
+                return False
+        lock.release()
+        return True
 
     def _help(self, future: Future, timeout: float | None) -> None:
         """Drains replies in the caller's thread for a moment, until ``future`` is done."""
@@ -1060,6 +1073,7 @@ def _decode_error(flags: int, payload: bytes) -> BaseException:
 
 
 _received_blocks = False  # a result came in an attachment: see _help
+_SETTLE_PATIENCE = 0.05  # seconds between looks at a torn-down pool while a future is locked
 
 
 def _complete(task: _Task, kind: int, value: Any) -> None:
