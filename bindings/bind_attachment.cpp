@@ -95,6 +95,7 @@ void bind_attachment(nb::module_& m) {
       .def_prop_ro("count", &Attachment::count)
       .def_prop_ro("size", &Attachment::size)
       .def_prop_ro("payload_bytes", &Attachment::payload_bytes)
+      .def_prop_ro("fd", &Attachment::fd, "The block's descriptor: tells apart the blocks open here.")
       .def("taint", &Attachment::taint, "The block went to a process that died: never reuse it.")
       .def(
           "map",

@@ -34,7 +34,7 @@ void bind_endpoint(nb::module_& m) {
             return frame_tuple(frame);
           },
           nb::arg("timeout").none() = nb::none(),
-          "The parent's next frame (kind, task_id, aux, flags, payload, attachment), or None.")
+          "The parent's next frame (kind, task_id, aux, flags, payload, attachments), or None.")
       .def(
           "send",
           [](Endpoint& ep, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
@@ -47,13 +47,14 @@ void bind_endpoint(nb::module_& m) {
       .def(
           "send_attached",
           [](Endpoint& ep, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
-             const nb::bytes& payload, const Attachment& attachment) {
+             const nb::bytes& payload, const nb::handle& attachments) {
             const FrameHeader header{task_id, kind, flags, aux};
-            nb::gil_scoped_release release;  // `payload` and `attachment` stay alive: the caller holds them
-            ep.send(header, as_span(payload), &attachment);
+            const std::vector<Attachment> handles = attachments_of(attachments);
+            nb::gil_scoped_release release;  // `payload` stays alive: the caller holds it
+            ep.send(header, as_span(payload), handles);
           },
           nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"),
-          nb::arg("attachment"))
+          nb::arg("attachments"))
       .def("set_running", &Endpoint::set_running, nb::arg("task_id"));
 }
 

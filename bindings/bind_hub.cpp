@@ -67,14 +67,15 @@ void bind_hub(nb::module_& m) {
       .def(
           "try_send_attached",
           [](Hub& hub, int slot, std::uint32_t kind, std::uint64_t task_id, std::uint64_t aux, std::uint32_t flags,
-             const nb::bytes& payload, const Attachment& attachment) {
+             const nb::bytes& payload, const nb::handle& attachments) {
             const FrameHeader header{task_id, kind, flags, aux};
+            const std::vector<Attachment> handles = attachments_of(attachments);
             nb::gil_scoped_release release;
-            return hub.try_send(slot, header, as_span(payload), &attachment);
+            return hub.try_send(slot, header, as_span(payload), handles);
           },
           nb::arg("slot"), nb::arg("kind"), nb::arg("task_id"), nb::arg("aux"), nb::arg("flags"), nb::arg("payload"),
-          nb::arg("attachment"),
-          "try_send with an Attachment beside the frame (kept on the tiny-frame path's hot side).")
+          nb::arg("attachments"),
+          "try_send with Attachments (a sequence) beside the frame (kept off the tiny-frame path).")
       .def(
           "wait_ready",
           [](Hub& hub, const nb::object& timeout, double spin_us, bool background) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <span>
+#include <vector>
 
 #include "multilane/frame.hpp"
 
@@ -26,12 +27,25 @@ inline std::span<const std::byte> as_span(const nanobind::bytes& b) {
   return {reinterpret_cast<const std::byte*>(b.c_str()), b.size()};
 }
 
-/// (kind, task_id, aux, flags, payload, attachment or None); takes the frame's attachment.
+/// (kind, task_id, aux, flags, payload, attachments: a tuple, or None if there are none);
+/// takes the frame's attachments.
 inline nanobind::tuple frame_tuple(Frame& f) {
-  nanobind::object attachment = f.attachment.empty() ? nanobind::none() : nanobind::cast(std::move(f.attachment));
+  nanobind::object attachments = nanobind::none();
+  if (!f.attachments.empty()) {
+    nanobind::list list;
+    for (Attachment& a : f.attachments) list.append(nanobind::cast(std::move(a)));
+    attachments = nanobind::tuple(list);
+  }
   return nanobind::make_tuple(f.header.kind, f.header.task_id, f.header.aux, f.header.flags,
                               nanobind::bytes(reinterpret_cast<const char*>(f.payload.data()), f.payload.size()),
-                              attachment);
+                              attachments);
+}
+
+/// Handles copied out of a Python sequence of Attachment objects (the blocks are shared).
+inline std::vector<Attachment> attachments_of(const nanobind::handle& sequence) {
+  std::vector<Attachment> out;
+  for (nanobind::handle item : sequence) out.push_back(nanobind::cast<Attachment>(item));
+  return out;
 }
 
 }  // namespace multilane::bindings

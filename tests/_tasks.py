@@ -375,3 +375,29 @@ def wait_for_company(i, compute=0):
     had_company = company.wait(10.0)
     python_work(compute)
     return had_company
+
+
+def allocator_statistics(_=None):
+    """multilane's NumPy allocator counters in this worker."""
+    return multilane.zero_copy.statistics()
+
+
+def allocated_by(array):
+    """The name of the NumPy allocator that made ``array``'s data (or its base's)."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import get_handler_name  # NumPy 2
+    except ImportError:
+        from numpy.core.multiarray import get_handler_name
+    owner = array
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    return get_handler_name(owner)
+
+
+def make_array(megabytes, value):
+    """A float64 array of ``megabytes`` MiB filled with ``value``, made here."""
+    import numpy as np
+
+    return np.full(megabytes * 2**20 // 8, value, dtype=np.float64)

@@ -71,11 +71,14 @@ struct Block {
   std::byte* base = nullptr;
   bool tainted = false;
   std::uint64_t generation = 0;  // bumped each time the block is reused
+  pid_t owner = platform::current_pid();  // a child forked since only holds copies
+  std::size_t private_offset = 0;  // a range the sender maps privately (SharedHeap)
+  std::size_t private_bytes = 0;
 
-  explicit Block(std::size_t size) : capacity(size) {
+  Block(std::size_t size, bool populate) : capacity(size) {
     fd = platform::memfd("multilane-buffers", size);
     try {
-      base = static_cast<std::byte*>(platform::map_shared(fd, size, /*populate=*/true));
+      base = static_cast<std::byte*>(platform::map_shared(fd, size, populate));
     } catch (...) {
       platform::close_fd(fd);
       throw;
@@ -88,6 +91,12 @@ struct Block {
   Block(const Block&) = delete;
   Block& operator=(const Block&) = delete;
   [[nodiscard]] TableHeader* header() const { return reinterpret_cast<TableHeader*>(base); }
+  /// Maps a privately mapped range shared again, before the block is written by a new user.
+  void share_again() {
+    if (private_bytes == 0) return;
+    platform::remap(base + private_offset, private_bytes, fd, private_offset, /*shared=*/true, /*populate=*/true);
+    private_bytes = 0;
+  }
   [[nodiscard]] bool released() const { return header()->outstanding.load(std::memory_order_acquire) == 0; }
 };
 
@@ -95,6 +104,7 @@ struct Block {
 
 struct Arena::Shared {
   std::mutex mu;
+  pid_t owner = platform::current_pid();  // a forked child must not reuse the parent's blocks
   std::size_t keep_bytes;
   std::vector<std::unique_ptr<Block>> free;       // reusable now
   std::vector<std::unique_ptr<Block>> returning;  // no sender handle, receivers still mapped
@@ -128,10 +138,24 @@ struct Arena::Shared {
     }
   }
 
-  std::unique_ptr<Block> take(std::size_t needed) {
+  /// In a child forked from the owner: the free blocks are still the parent's (their pages
+  /// are shared with it), so they are only unmapped here, never reused.
+  void adopt_after_fork_locked() {
+    const pid_t self = platform::current_pid();
+    if (self == owner) return;
+    owner = self;
+    free.clear();
+    returning.clear();
+    free_bytes = 0;
+    lent = 0;
+  }
+
+  /// A block of at least `needed` bytes; `reused` says whether it held bytes before.
+  std::unique_ptr<Block> take(std::size_t needed, bool populate, bool* reused_out = nullptr) {
     std::unique_ptr<Block> block;
     {
       std::lock_guard lock(mu);
+      adopt_after_fork_locked();
       sweep_locked();
       std::size_t best = free.size();
       for (std::size_t i = 0; i < free.size(); ++i) {
@@ -150,13 +174,24 @@ struct Arena::Shared {
         ++block->generation;
         ++reused;
         ++lent;
-        return block;
       }
     }
-    block = std::make_unique<Block>(needed);  // outside the lock: faulting pages in is slow
+    if (block) {
+      try {
+        block->share_again();  // outside the lock: faulting pages in takes a while
+      } catch (...) {
+        std::lock_guard lock(mu);
+        --lent;
+        throw;  // no mapping to be had: the block is closed, nothing else is wrong
+      }
+      if (reused_out != nullptr) *reused_out = true;
+      return block;
+    }
+    block = std::make_unique<Block>(needed, populate);  // outside the lock: faulting pages in is slow
     std::lock_guard lock(mu);
     ++made;
     ++lent;
+    if (reused_out != nullptr) *reused_out = false;
     return block;
   }
 
@@ -183,6 +218,8 @@ struct Arena::Shared {
 
   void give_back(std::unique_ptr<Block> block) {
     std::lock_guard lock(mu);
+    adopt_after_fork_locked();
+    if (owner != block->owner) return;  // a block of the parent's: closed here, nothing more
     --lent;
     // Destroyed (closed, and freed once its receivers are gone) if it must not or cannot
     // be reused.
@@ -205,17 +242,19 @@ struct Attachment::State {
   // Both.
   std::size_t used = 0;
   std::vector<Entry> entries;
+  pid_t owner = platform::current_pid();  // in a child forked since, the handle is inert
 
   State() = default;
   State(const State&) = delete;
   State& operator=(const State&) = delete;
   ~State() {
+    const bool inherited = owner != platform::current_pid();
     if (block) {
-      arena->give_back(std::move(block));
-      return;
+      if (!inherited) arena->give_back(std::move(block));
+      return;  // an inherited block is only unmapped and closed here (~Block)
     }
     if (header != nullptr) {
-      header->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+      if (!inherited) header->outstanding.fetch_sub(1, std::memory_order_acq_rel);
       platform::unmap(header, header_bytes);
     }
     platform::close_fd(fd);
@@ -262,6 +301,18 @@ std::size_t Attachment::payload_bytes() const noexcept {
   return total;
 }
 
+std::byte* Attachment::writable(std::size_t index) const {
+  if (!state_ || !state_->block) throw std::logic_error("only the process that made a block can write to it");
+  if (index >= state_->entries.size()) throw std::out_of_range("attachment buffer " + std::to_string(index));
+  return state_->block->base + state_->entries[index].offset;
+}
+
+void Attachment::note_private(std::size_t offset, std::size_t size) const {
+  if (!state_ || !state_->block) throw std::logic_error("only the process that made a block maps it privately");
+  state_->block->private_offset = offset;
+  state_->block->private_bytes = size;
+}
+
 void Attachment::note_sent() const {
   if (!state_ || !state_->block) throw std::logic_error("only the process that packed an attachment can send it");
   state_->block->header()->outstanding.fetch_add(1, std::memory_order_acq_rel);
@@ -303,6 +354,9 @@ void Arena::trim() {
   shared_->free_bytes = 0;
 }
 
+void Arena::lock_for_fork() { shared_->mu.lock(); }
+void Arena::unlock_after_fork() { shared_->mu.unlock(); }
+
 Arena::Arena(std::size_t keep_bytes) : shared_(std::make_shared<Shared>(keep_bytes)) {}
 Arena::~Arena() = default;
 
@@ -316,7 +370,7 @@ Attachment Arena::pack(std::span<const std::span<const std::byte>> buffers) {
   }
   const std::size_t used = offset;
   auto state = std::make_shared<Attachment::State>();
-  state->block = shared_->take(used);
+  state->block = shared_->take(used, /*populate=*/true);  // every page is written at once
   state->arena = shared_;
   state->used = used;
   std::byte* base = state->block->base;
@@ -329,6 +383,25 @@ Attachment Arena::pack(std::span<const std::span<const std::byte>> buffers) {
     if (!buffers[i].empty()) copy_bytes(base + entries[i].offset, buffers[i].data(), buffers[i].size());
   }
   state->entries = std::move(entries);
+  return Attachment(std::move(state));
+}
+
+Attachment Arena::allocate(std::size_t size, bool zeroed) {
+  const std::size_t offset = align_up(table_bytes(1), kPage);
+  const std::size_t used = align_up(offset + size, kPage);
+  bool reused = false;
+  auto state = std::make_shared<Attachment::State>();
+  // Not populated: like anonymous memory, pages are faulted in (and are zero) as they are
+  // touched, so a large array that is never filled costs nothing.
+  state->block = shared_->take(used, /*populate=*/false, &reused);
+  state->arena = shared_;
+  state->used = used;
+  std::byte* base = state->block->base;
+  new (base) TableHeader{kMagic, 1, {0}, used};
+  const Attachment::Entry entry{offset, size};
+  std::memcpy(base + sizeof(TableHeader), &entry, sizeof entry);
+  if (zeroed && reused) std::memset(base + offset, 0, size);
+  state->entries.push_back(entry);
   return Attachment(std::move(state));
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 
 #include "multilane/platform.hpp"
 
@@ -52,14 +53,22 @@ std::size_t Channel::in_ring(std::size_t payload_size) const noexcept {
 }
 
 bool Channel::send_attached(const FrameHeader& header, std::span<const std::byte> payload,
-                            const Attachment& attachment, Attachment* blob) {
-  // As for blobs: the descriptor goes first, and only once the frame is sure to fit.
+                            std::span<const Attachment> attachments, Attachment* blob) {
+  if (attachments.size() > kMaxAttachments) {
+    throw std::invalid_argument("a frame carries at most " + std::to_string(kMaxAttachments) + " attachments");
+  }
+  int fds[kMaxAttachments];
+  for (std::size_t i = 0; i < attachments.size(); ++i) {
+    if (attachments[i].empty()) throw std::invalid_argument("cannot send an empty attachment");
+    fds[i] = attachments[i].fd();
+  }
+  // As for blobs: the descriptors go first, and only once the frame is sure to fit.
   if (Ring::footprint(in_ring(payload.size())) > tx_.capacity() - tx_.used()) return false;
-  attachment.note_sent();  // before the receiver can possibly release it
+  for (const Attachment& a : attachments) a.note_sent();  // before the receiver can possibly release it
   try {
-    platform::send_fd(socket_, attachment.fd());
+    platform::send_fds(socket_, {fds, attachments.size()});
   } catch (...) {
-    attachment.taint();  // its count can no longer reach zero: never reuse the block
+    for (const Attachment& a : attachments) a.taint();  // its count can no longer reach zero: never reuse it
     throw;
   }
   FrameHeader attached = header;
@@ -71,20 +80,20 @@ bool Channel::send_attached(const FrameHeader& header, std::span<const std::byte
 }
 
 bool Channel::try_send(const FrameHeader& header, std::span<const std::byte> payload,
-                       const Attachment* attachment, Attachment* blob) {
+                       std::span<const Attachment> attachments, Attachment* blob) {
   if (header.flags & kChannelFlags) throw std::invalid_argument("the top two flag bits are reserved for the channel");
-  if (attachment != nullptr && !attachment->empty()) return send_attached(header, payload, *attachment, blob);
+  if (!attachments.empty()) return send_attached(header, payload, attachments, blob);
   if (payload.size() > inline_max_) return send_blob(header, payload, blob);
   return tx_.try_push(bytes_of(header), payload);
 }
 
 bool Channel::send(const FrameHeader& header, std::span<const std::byte> payload, std::chrono::nanoseconds timeout,
-                   SpinPolicy policy, const Attachment* attachment) {
+                   SpinPolicy policy, std::span<const Attachment> attachments) {
   const std::size_t in_ring_size = in_ring(payload.size());
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   for (;;) {
-    if (try_send(header, payload, attachment)) return true;
+    if (try_send(header, payload, attachments)) return true;
     std::chrono::nanoseconds left{-1};
     if (timeout.count() >= 0) {
       left = timeout - std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
@@ -96,11 +105,21 @@ bool Channel::send(const FrameHeader& header, std::span<const std::byte> payload
 
 void Channel::finish_recv(Frame& out) {
   out.header = decode_header(scratch_);
-  out.attachment = Attachment();
+  out.attachments.clear();
   if (out.header.flags & kFlagAttachment) {
-    const int fd = platform::recv_fd(socket_, false);
-    if (fd < 0) throw CorruptFrame("attached frame arrived without its descriptor");
-    out.attachment = Attachment(fd);  // checks the table; closes fd if it is not valid
+    const std::vector<int> fds = platform::recv_fds(socket_, false);
+    if (fds.empty()) throw CorruptFrame("attached frame arrived without its descriptors");
+    out.attachments.reserve(fds.size());
+    std::size_t adopted = 0;
+    try {
+      for (; adopted < fds.size(); ++adopted) {
+        out.attachments.emplace_back(fds[adopted]);  // checks the table; closes fd if it is not valid
+      }
+    } catch (...) {
+      for (std::size_t i = adopted + 1; i < fds.size(); ++i) platform::close_fd(fds[i]);
+      out.attachments.clear();
+      throw;
+    }
     out.header.flags &= ~kFlagAttachment;
   }
   const std::span<const std::byte> rest{scratch_.data() + sizeof(FrameHeader), scratch_.size() - sizeof(FrameHeader)};

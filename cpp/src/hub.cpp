@@ -89,11 +89,11 @@ std::shared_ptr<Hub::Slot> Hub::find(int slot) const {
 }
 
 bool Hub::try_send(int slot, const FrameHeader& header, std::span<const std::byte> payload,
-                   const Attachment* attachment) {
+                   std::span<const Attachment> attachments) {
   const auto target = find(slot);
   Attachment blob;
-  if (!target->channel.try_send(header, payload, attachment, &blob)) return false;
-  if (attachment != nullptr && !attachment->empty()) target->note_delivery(*attachment);
+  if (!target->channel.try_send(header, payload, attachments, &blob)) return false;
+  for (const Attachment& a : attachments) target->note_delivery(a);
   if (!blob.empty()) target->note_delivery(blob);
   return true;
 }

@@ -97,8 +97,9 @@ Endpoint::Endpoint(int link_fd, int hub_fd, int socket_fd, SpinPolicy policy, Ar
 
 Endpoint::~Endpoint() { platform::close_fd(socket_); }
 
-void Endpoint::send(const FrameHeader& header, std::span<const std::byte> payload, const Attachment* attachment) {
-  channel_.send(header, payload, std::chrono::nanoseconds(-1), policy_, attachment);
+void Endpoint::send(const FrameHeader& header, std::span<const std::byte> payload,
+                    std::span<const Attachment> attachments) {
+  channel_.send(header, payload, std::chrono::nanoseconds(-1), policy_, attachments);
 }
 
 void Endpoint::set_running(std::uint64_t task_id) noexcept {

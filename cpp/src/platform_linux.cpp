@@ -72,6 +72,15 @@ void* map_private(int fd, std::size_t size, std::size_t populate) {
   return p;
 }
 
+void remap(void* addr, std::size_t size, int fd, std::size_t offset, bool shared, bool populate) {
+  // Never MAP_POPULATE a private writable mapping: it would copy every page on write.
+  const int flags = (shared ? MAP_SHARED | (populate ? MAP_POPULATE : 0) : MAP_PRIVATE) | MAP_FIXED;
+  void* p = ::mmap(addr, size, PROT_READ | PROT_WRITE, flags, fd, static_cast<off_t>(offset));
+  if (p == MAP_FAILED) throw SystemError("mmap (fixed)", errno);
+}
+
+pid_t current_pid() noexcept { return ::getpid(); }
+
 FileId file_id(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw SystemError("fstat", errno);
@@ -195,7 +204,13 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<int>& keep_f
   int report[2];  // the child writes its errno here if exec fails; EOF means exec succeeded
   if (::pipe2(report, O_CLOEXEC) != 0) throw SystemError("pipe2", errno);
   const pid_t parent = ::getpid();
+  // _Fork (glibc 2.34) runs no pthread_atfork handlers: the child only execs, and the
+  // handlers are for children that go on running this program (see SharedHeap).
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  const pid_t pid = ::_Fork();
+#else
   const pid_t pid = ::fork();
+#endif
   if (pid < 0) {
     const int err = errno;
     ::close(report[0]);
@@ -236,34 +251,37 @@ void socket_pair(int fds[2]) {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw SystemError("socketpair", errno);
 }
 
-void send_fd(int sock, int fd) {
+void send_fds(int sock, std::span<const int> fds) {
+  if (fds.empty() || fds.size() > kMaxFdsPerMessage) {
+    throw std::invalid_argument("a message carries 1 to " + std::to_string(kMaxFdsPerMessage) + " descriptors");
+  }
   char byte = 'F';
   struct iovec iov {
     &byte, 1
   };
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)] = {};
   struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
   struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
   for (;;) {
     if (::sendmsg(sock, &msg, MSG_NOSIGNAL) == 1) return;
     if (errno != EINTR) throw SystemError("sendmsg", errno);
   }
 }
 
-int recv_fd(int sock, bool block) {
+std::vector<int> recv_fds(int sock, bool block) {
   char byte = 0;
   struct iovec iov {
     &byte, 1
   };
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)] = {};
   struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -273,16 +291,32 @@ int recv_fd(int sock, bool block) {
   do {
     n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
   } while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {};
   if (n < 0) throw SystemError("recvmsg", errno);
   if (n == 0) throw SystemError("recvmsg (peer closed)", EPIPE);
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int))) {
-    throw SystemError("recvmsg (no descriptor in message)", EPROTO);
+  std::vector<int> fds;
+  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const std::size_t first = fds.size();
+    fds.resize(first + count);
+    std::memcpy(fds.data() + first, CMSG_DATA(cmsg), count * sizeof(int));
   }
-  int fd = -1;
-  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
-  return fd;
+  if (fds.empty() || (msg.msg_flags & MSG_CTRUNC) != 0) {
+    for (const int fd : fds) ::close(fd);
+    throw SystemError("recvmsg (no descriptor in message, or too many)", EPROTO);
+  }
+  return fds;
+}
+
+int recv_fd(int sock, bool block) {
+  std::vector<int> fds = recv_fds(sock, block);
+  if (fds.empty()) return -1;
+  if (fds.size() != 1) {
+    for (const int fd : fds) ::close(fd);
+    throw SystemError("recvmsg (several descriptors where one was expected)", EPROTO);
+  }
+  return fds[0];
 }
 
 }  // namespace platform

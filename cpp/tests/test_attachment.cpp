@@ -138,22 +138,51 @@ TEST(Attachment, TravelsBesideInlineAndBlobFramesInOrder) {
   {
     const Attachment a = pack({pattern(100000, 7), pattern(10, 8)});
     // Inline, blob, plain, attached again: the same attachment may be sent many times.
-    ASSERT_TRUE(parent.try_send({1, 4, 0, 0}, pattern(10, 1), &a));
-    ASSERT_TRUE(parent.try_send({2, 4, 0, 0}, pattern(kInlineMax + 1, 2), &a));
+    ASSERT_TRUE(parent.try_send({1, 4, 0, 0}, pattern(10, 1), {&a, 1}));
+    ASSERT_TRUE(parent.try_send({2, 4, 0, 0}, pattern(kInlineMax + 1, 2), {&a, 1}));
     ASSERT_TRUE(parent.try_send({3, 4, 0, 0}, pattern(5, 3)));
-    ASSERT_TRUE(parent.try_send({4, 4, 0, 0}, pattern(kCapacity * 2, 4), &a));
+    ASSERT_TRUE(parent.try_send({4, 4, 0, 0}, pattern(kCapacity * 2, 4), {&a, 1}));
     Frame frame;
     for (std::uint64_t id = 1; id <= 4; ++id) {
       ASSERT_TRUE(worker.recv(frame, 5s));
       EXPECT_EQ(frame.header.task_id, id);
       EXPECT_EQ(frame.header.flags, 0U) << "channel flags must not leak to the receiver";
-      EXPECT_EQ(frame.attachment.empty(), id == 3);
-      if (!frame.attachment.empty()) {
-        const AttachmentMap map(frame.attachment);
+      EXPECT_EQ(frame.attachments.size(), id == 3 ? 0U : 1U);
+      if (!frame.attachments.empty()) {
+        const AttachmentMap map(frame.attachments[0]);
         EXPECT_EQ(bytes(map.buffer(0)), pattern(100000, 7));
         EXPECT_EQ(bytes(map.buffer(1)), pattern(10, 8));
       }
     }
+  }
+  EXPECT_EQ(open_fds(), before) << "every received and sent descriptor is closed";
+}
+
+TEST(Attachment, AFrameCarriesSeveralAttachmentsInOrder) {
+  ChannelPair pair(1 << 16, 1 << 12);
+  const std::size_t before = open_fds();
+  {
+    std::vector<Attachment> sent;
+    for (unsigned i = 0; i < kMaxAttachments; ++i) sent.push_back(pack({pattern(5000 + i, i)}));
+    ASSERT_TRUE(pair.parent.try_send({1, 4, 0, 0}, pattern(10, 1), sent));
+    ASSERT_TRUE(pair.parent.try_send({2, 4, 0, 0}, pattern(1 << 13, 2), {sent.data() + 3, 2}));  // and a blob
+    Frame frame;
+    ASSERT_TRUE(pair.worker.recv(frame, 5s));
+    ASSERT_EQ(frame.attachments.size(), kMaxAttachments);
+    for (unsigned i = 0; i < kMaxAttachments; ++i) {
+      const AttachmentMap map(frame.attachments[i]);
+      EXPECT_EQ(bytes(map.buffer(0)), pattern(5000 + i, i)) << "attachment " << i;
+    }
+    ASSERT_TRUE(pair.worker.recv(frame, 5s));
+    EXPECT_EQ(frame.payload, pattern(1 << 13, 2));
+    ASSERT_EQ(frame.attachments.size(), 2U);
+    EXPECT_EQ(bytes(AttachmentMap(frame.attachments[1]).buffer(0)), pattern(5004, 4));
+    std::vector<Attachment> too_many(sent);
+    too_many.push_back(sent[0]);
+    EXPECT_THROW((void)pair.parent.try_send({3, 4, 0, 0}, {}, too_many), std::invalid_argument);
+    const Attachment empty[1];
+    EXPECT_THROW((void)pair.parent.try_send({3, 4, 0, 0}, {}, empty), std::invalid_argument);
+    EXPECT_EQ(platform::recv_fd(pair.sockets[1], false), -1) << "a refused frame sent descriptors";
   }
   EXPECT_EQ(open_fds(), before) << "every received and sent descriptor is closed";
 }
@@ -165,13 +194,13 @@ TEST(Attachment, AFullRingSendsNoDescriptor) {
   Channel& worker = pair.worker;
   const Attachment a = pack({pattern(1000, 1)});
   std::uint64_t sent = 0;
-  while (parent.try_send({sent + 1, 4, 0, 0}, pattern(60, 0), &a)) ++sent;
+  while (parent.try_send({sent + 1, 4, 0, 0}, pattern(60, 0), {&a, 1})) ++sent;
   ASSERT_GT(sent, 0U);
   Frame frame;
   std::uint64_t got = 0;
   while (worker.try_recv(frame)) {
     ++got;
-    EXPECT_FALSE(frame.attachment.empty());
+    EXPECT_EQ(frame.attachments.size(), 1U);
   }
   EXPECT_EQ(got, sent);
   EXPECT_EQ(platform::recv_fd(pair.sockets[1], false), -1) << "the refused frame sent a descriptor";

@@ -52,7 +52,7 @@ TEST(Channel, BlobsReuseTheSendersArenaBlocks) {
   Frame frame;
   for (unsigned i = 0; i < 5; ++i) {
     Attachment blob;
-    ASSERT_TRUE(pair.parent.try_send({i + 1, 4, 0, 0}, pattern(1 << 20, i), nullptr, &blob));
+    ASSERT_TRUE(pair.parent.try_send({i + 1, 4, 0, 0}, pattern(1 << 20, i), {}, &blob));
     EXPECT_FALSE(blob.empty()) << "the sender is handed the blob's block";
     EXPECT_FALSE(Delivery(blob).released()) << "not received yet";
     ASSERT_TRUE(pair.worker.recv(frame, 5s));
@@ -63,7 +63,7 @@ TEST(Channel, BlobsReuseTheSendersArenaBlocks) {
   EXPECT_EQ(arena.stats().blocks_reused, 4U);
   // An inline payload hands over no block.
   Attachment none;
-  ASSERT_TRUE(pair.parent.try_send({9, 4, 0, 0}, pattern(10, 1), nullptr, &none));
+  ASSERT_TRUE(pair.parent.try_send({9, 4, 0, 0}, pattern(10, 1), {}, &none));
   EXPECT_TRUE(none.empty());
 }
 
@@ -74,14 +74,14 @@ TEST(Channel, ABlobToAReceiverThatDiedIsNeverReused) {
   std::unique_ptr<Delivery> delivery;
   {
     Attachment blob;
-    ASSERT_TRUE(pair.parent.try_send({1, 4, 0, 0}, pattern(100000, 1), nullptr, &blob));
+    ASSERT_TRUE(pair.parent.try_send({1, 4, 0, 0}, pattern(100000, 1), {}, &blob));
     delivery = std::make_unique<Delivery>(blob);
   }
   EXPECT_EQ(arena.stats().lent_blocks, 1U) << "the block waits for its receiver";
   delivery->abandon();  // the receiver died with the descriptor unread
   EXPECT_EQ(arena.stats().lent_blocks, 0U) << "an abandoned block is closed, not kept waiting";
   Attachment next;
-  ASSERT_TRUE(pair.parent.try_send({2, 4, 0, 0}, pattern(100000, 2), nullptr, &next));
+  ASSERT_TRUE(pair.parent.try_send({2, 4, 0, 0}, pattern(100000, 2), {}, &next));
   EXPECT_EQ(arena.stats().blocks_reused, 0U) << "a block its receiver may still hold was rewritten";
 }
 

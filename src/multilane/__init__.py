@@ -37,6 +37,8 @@ from ._shared import shared as shared
 from ._task import TaskFunction as TaskFunction
 from ._task import default_executor as default_executor
 from ._task import task as task
+from ._zero_copy import AllocatorStatistics as AllocatorStatistics
+from ._zero_copy import zero_copy as zero_copy
 from .errors import Error as Error
 from .errors import LaneError as LaneError
 from .errors import RemoteTraceback as RemoteTraceback
@@ -48,6 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALL_COMPLETED",
+    "AllocatorStatistics",
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "BrokenProcessPool",
@@ -71,4 +74,5 @@ __all__ = [
     "shared",
     "task",
     "wait",
+    "zero_copy",
 ]

@@ -136,10 +136,10 @@ class _PoolLock:
 
 class _Task:
     __slots__ = ("id", "future", "fn", "fid", "fn_payload", "payload", "flags", "started",
-                 "attachment", "regions", "timeout", "retries", "retry_on", "deadline", "fate")
+                 "attachments", "regions", "timeout", "retries", "retry_on", "deadline", "fate")
 
     def __init__(self, task_id: int, future: Future, fn: Any, fid: int, fn_payload: bytes | None,
-                 payload: bytes, flags: int, attachment: Any, regions: tuple) -> None:
+                 payload: bytes, flags: int, attachments: tuple, regions: tuple) -> None:
         self.id = task_id
         self.future = future
         self.fn = fn
@@ -148,9 +148,9 @@ class _Task:
         self.payload = payload
         self.flags = flags
         self.started = False  # its future is RUNNING (set when first sent to a worker)
-        # Large buffers of the call (a memfd), kept until the task ends: a task requeued
-        # after a crash is sent again from it.
-        self.attachment = attachment
+        # Large buffers of the call (memfd blocks), kept until the task ends: a task requeued
+        # after a crash is sent again from them.
+        self.attachments = attachments
         self.regions = regions  # multilane.shared regions the call names (held until it ends)
         self.timeout: float | None = None  # seconds it may run, from when it starts
         self.retries = 0  # runs left after a crash of its worker (or a retry_on exception)
@@ -328,12 +328,12 @@ class ProcessPoolExecutor(Executor):
         if kwargs or len(args) != 1 or type(args[0]) in RAW_TYPES:
             args, kwargs = outband_call(args, kwargs)
         if entry is None:
-            payload, attachment, regions = dumps_call(fn, (fn, args, kwargs), args, kwargs)
-            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachment, regions,
+            payload, attachments, regions = dumps_call(fn, (fn, args, kwargs), args, kwargs)
+            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachments, regions,
                                  options)
         fid, fn_payload = entry
-        payload, attachment, regions = dumps_call(fn, (args, kwargs), args, kwargs)
-        return self._enqueue(fn, fid, fn_payload, payload, 0, attachment, regions, options)
+        payload, attachments, regions = dumps_call(fn, (args, kwargs), args, kwargs)
+        return self._enqueue(fn, fid, fn_payload, payload, 0, attachments, regions, options)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
             chunksize: int | None = None) -> Iterator[Any]:
@@ -473,14 +473,14 @@ class ProcessPoolExecutor(Executor):
         return entry
 
     def _enqueue(self, fn: Any, fid: int, fn_payload: bytes | None, payload: bytes,
-                 flags: int, attachment: Any = None, regions: tuple = (),
+                 flags: int, attachments: tuple = (), regions: tuple = (),
                  options: TaskOptions | None = None) -> Future:
         future = LaneFuture()
         future._helper = self
         if regions:
             flags |= P.CALL_SHARED
         task = _Task(next(self._task_ids), future, fn, fid, fn_payload, payload, flags,
-                     attachment, regions)
+                     attachments, regions)
         if options is not None:
             task.timeout, task.retries, task.retry_on = options
             if task.timeout is not None:
@@ -508,13 +508,13 @@ class ProcessPoolExecutor(Executor):
         chunk = items[start:stop]
         entry = self._function_entry(fn)
         try:
-            payload, attachment, regions = dumps_oob((chunk, {}) if entry else (fn, chunk, {}))
+            payload, attachments, regions = dumps_oob((chunk, {}) if entry else (fn, chunk, {}))
         except Exception as exc:
             raise name_unpicklable_item(fn, chunk, start, exc) from exc
         if entry is None:
-            return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN, attachment,
+            return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN, attachments,
                                  regions, options)
-        return self._enqueue(fn, entry[0], entry[1], payload, flags, attachment, regions,
+        return self._enqueue(fn, entry[0], entry[1], payload, flags, attachments, regions,
                              options)
 
     def _auto_chunksize(self, n: int) -> int:
@@ -575,18 +575,18 @@ class ProcessPoolExecutor(Executor):
         for region in task.regions or ():
             if region.id not in worker.regions:
                 if not hub.try_send_attached(worker.slot, P.SHARED, 0, region.id, 0, b"",
-                                             region.attachment):
+                                             (region.attachment,)):
                     return False
                 worker.regions.add(region.id)
         if task.fid and task.fid not in worker.functions:
             if not hub.try_send(worker.slot, P.FUNCTION, 0, task.fid, 0, task.fn_payload):
                 return False
             worker.functions.add(task.fid)
-        attachment = task.attachment
-        if not (hub.try_send(worker.slot, P.CALL, task.id, task.fid, task.flags, task.payload)
-                if attachment is None else
-                hub.try_send_attached(worker.slot, P.CALL, task.id, task.fid, task.flags,
-                                      task.payload, attachment)):
+        attachments = task.attachments
+        if not (hub.try_send_attached(worker.slot, P.CALL, task.id, task.fid, task.flags,
+                                      task.payload, attachments)
+                if attachments else
+                hub.try_send(worker.slot, P.CALL, task.id, task.fid, task.flags, task.payload)):
             return False
         worker.inflight[task.id] = task
         if task.timeout is not None and (self._concurrency > 1 or len(worker.inflight) == 1):
@@ -1080,7 +1080,7 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
     global _received_blocks
     future = task.future
     task.payload = b""
-    task.attachment = None  # closes the memfd: the worker holds its own mapping, if any
+    task.attachments = ()  # closes the memfds: the worker holds its own mappings, if any
     task.regions = ()
     try:
         if kind == P.RESULT:

@@ -2,9 +2,10 @@
 
 Calls and results travel with their large buffers out of band: pickle protocol 5 hands
 each contiguous buffer (NumPy arrays, and bytes, bytearray or memoryview passed as an
-argument or returned) to a callback instead of copying it into the pickle; buffers of
-``OOB_MIN`` bytes or more are copied once into an Attachment (a memfd) and the receiver
-maps them instead of copying them again.
+argument or returned) to a callback instead of copying it into the pickle. A buffer of
+``OOB_MIN`` bytes or more that multilane's NumPy allocator made goes as its own memfd
+block, uncopied; the others are copied once into an Attachment (a memfd). Either way the
+receiver maps them instead of copying them again.
 """
 
 from __future__ import annotations
@@ -58,25 +59,40 @@ def _dumps(obj: Any, buffer_callback: Any, reset: Any) -> bytes:
     return _cloudpickle_dumps(obj, buffer_callback)
 
 
-def dumps_oob(obj: Any) -> tuple[bytes, Any, tuple]:
-    """(pickle, Attachment or None, shared regions): ``obj`` pickled, large buffers apart.
+# Where a plan (see ``dumps_oob``) finds an out-of-band buffer on the receiving side:
+ATTACHED = 0  # (ATTACHED, attachment index, buffer index, offset, length)
+REGION = 1  # (REGION, shared region id, buffer index, offset, length)
+_PACKED = 2  # while pickling only: (_PACKED, index among the buffers to copy, length)
+# Blocks of multilane's NumPy allocator one call may name; any more are copied (one
+# attachment more is the copies', and a frame carries 64).
+MAX_BLOCKS = 63
 
-    A buffer that lies in a ``multilane.shared`` region is not copied: the pickle then
-    starts with a plan naming, for each out-of-band buffer, either its place in the
-    attachment or its region, buffer and offset (``loads_oob(..., regions=...)`` reads
-    it). If no memfd can be made (memory is short), everything is pickled inline.
+
+def dumps_oob(obj: Any, allocated: bool = True) -> tuple[bytes, tuple, tuple]:
+    """(pickle, attachments, shared regions): ``obj`` pickled, its large buffers apart.
+
+    Each large buffer travels in one of three ways. One that lies in a ``multilane.shared``
+    region is named by region and offset. One that lies in an allocation of multilane's
+    NumPy allocator (``multilane.zero_copy``) goes as that allocation's own block, not
+    copied at all (unless ``allocated`` is false, or it was written since it was last
+    sent). Every other one is copied into one packed attachment. Without such buffers the
+    pickle is plain; with them it is ``(plan, pickle)``, the plan naming for each
+    out-of-band buffer where the receiver finds it (``loads_oob`` reads it). If no memfd
+    can be made (memory is short), everything is pickled inline.
     """
     try:  # the common case, without a large buffer: one plain pickle, nothing allocated
         data = pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=_small_only)
         if _MAIN not in data:
-            return data, None, ()
+            return data, (), ()
     except _HasLargeBuffer:
         pass
     except _PICKLE_FAILURES:
         pass
-    raws: list[memoryview] = []
-    plan: list[Any] = []  # per out-of-band buffer: index into raws, or a region reference
+    raws: list[memoryview] = []  # buffers to copy into the packed attachment
+    plan: list[tuple] = []
     regions: dict[int, Any] = {}
+    blocks: dict[int, int] = {}  # a block's descriptor -> its index among the attachments
+    attachments: list[Any] = []
 
     def take(buffer: pickle.PickleBuffer) -> bool:
         try:
@@ -91,9 +107,19 @@ def dumps_oob(obj: Any) -> tuple[bytes, Any, tuple]:
             if found is not None:
                 region, index, offset = found
                 regions[region.id] = region
-                plan.append((region.id, index, offset, nbytes))
+                plan.append((REGION, region.id, index, offset, nbytes))
                 return False
-        plan.append(len(raws))
+        allocation = (_allocated_block(raw) if allocated and len(attachments) < MAX_BLOCKS
+                      else None)
+        if allocation is not None:
+            block, offset = allocation
+            where = blocks.get(block.fd)
+            if where is None:
+                where = blocks[block.fd] = len(attachments)
+                attachments.append(block)
+            plan.append((ATTACHED, where, 0, offset, nbytes))
+            return False
+        plan.append((_PACKED, len(raws), nbytes))
         raws.append(raw)
         return False
 
@@ -101,19 +127,34 @@ def dumps_oob(obj: Any) -> tuple[bytes, Any, tuple]:
         raws.clear()
         plan.clear()
         regions.clear()
+        blocks.clear()
+        attachments.clear()
 
     data = _dumps(obj, take, reset)
-    attachment = None
     if raws:
         from ._core import pack_buffers
 
         try:
-            attachment = pack_buffers(raws)
+            attachments.append(pack_buffers(raws))
         except OSError:
-            return dumps(obj), None, ()
-    if regions:
-        data = pickle.dumps((plan, data), protocol=PROTOCOL)
-    return data, attachment, tuple(regions.values())
+            return dumps(obj), (), ()
+        packed = len(attachments) - 1
+        plan = [(ATTACHED, packed, step[1], 0, step[2]) if step[0] == _PACKED else step
+                for step in plan]
+    if not plan:
+        return data, (), ()
+    return pickle.dumps((plan, data), protocol=PROTOCOL), tuple(attachments), tuple(
+        regions.values())
+
+
+def _allocated_block(raw: memoryview) -> tuple | None:
+    """(block, offset) if ``raw`` can go as its allocation's own block (see ``dumps_oob``)."""
+    from ._core import heap_share
+
+    try:
+        return heap_share(raw)
+    except OSError:  # the remap failed (no memory for page tables): copy it instead
+        return None
 
 
 class _HasLargeBuffer(Exception):
@@ -130,18 +171,19 @@ def _small_only(buffer: pickle.PickleBuffer) -> bool:
     raise _HasLargeBuffer
 
 
-def loads_oob(data: bytes, attachment: Any, regions: dict[int, list] | None = None) -> Any:
-    """Unpickles what ``dumps_oob`` made; the attachment's buffers are mapped, not copied.
+def loads_oob(data: bytes, attachments: Any, regions: dict[int, list] | None = None) -> Any:
+    """Unpickles what ``dumps_oob`` made; attached buffers are mapped, not copied.
     ``regions`` (id -> mapped buffers) is given when the pickle names shared regions."""
-    if regions is None:
-        if attachment is None:
-            return pickle.loads(data)
-        return pickle.loads(data, buffers=attachment.map())
+    if not attachments and regions is None:
+        return pickle.loads(data)
     plan, data = pickle.loads(data)
-    attached = attachment.map() if attachment is not None else []
-    buffers = [attached[step] if type(step) is int else
-               memoryview(regions[step[0]][step[1]])[step[2]:step[2] + step[3]]
-               for step in plan]
+    mapped = [attachment.map() for attachment in attachments or ()]
+    buffers = []
+    for kind, source, index, offset, length in plan:
+        buffer = (mapped[source] if kind == ATTACHED else regions[source])[index]  # type: ignore[index]
+        if offset or length != len(buffer):
+            buffer = memoryview(buffer)[offset:offset + length]
+        buffers.append(buffer)
     return pickle.loads(data, buffers=buffers)
 
 
@@ -206,7 +248,7 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
 
 
 def dumps_call(fn: Callable[..., Any], payload: Any, args: Sequence[Any],
-               kwargs: dict) -> tuple[bytes, Any, tuple]:
+               kwargs: dict) -> tuple[bytes, tuple, tuple]:
     """Pickles a call's payload, large buffers apart (see ``dumps_oob``); on failure names
     the argument that failed and why."""
     try:

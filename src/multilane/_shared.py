@@ -59,9 +59,10 @@ def shared(obj: Any) -> Any:
     from ._core import buffer_address
     from ._serialize import dumps_oob
 
-    data, attachment, regions = dumps_oob(obj)
-    if attachment is None or regions:
+    data, attachments, regions = dumps_oob(obj, allocated=False)  # every buffer in one block
+    if not attachments or regions:
         return obj  # nothing large to share, or made of shared parts already
+    (attachment,) = attachments
     region = Region(attachment)
     buffers = attachment.map(readonly=True)
     spans = [(buffer_address(buffer), len(buffer), index) for index, buffer in enumerate(buffers)]
@@ -75,7 +76,8 @@ def shared(obj: Any) -> Any:
     _tell_forgotten(forgotten)
     for buffer, (start, _, _) in zip(buffers, spans, strict=True):
         weakref.finalize(buffer, _buffer_gone, region, start)
-    return pickle.loads(data, buffers=buffers)
+    plan, data = pickle.loads(data)  # every step names one of the block's buffers, in order
+    return pickle.loads(data, buffers=[buffers[step[2]] for step in plan])
 
 
 def has_regions() -> bool:

@@ -97,11 +97,11 @@ def _call(fn: Any, flags: int, args: Any, kwargs: dict, loop: _Loop) -> Any:
     return loop.settle(fn(*args, **kwargs))
 
 
-def _result_payload(result: Any) -> tuple[bytes, Any]:
-    """(pickle, Attachment or None) for a task's return value."""
+def _result_payload(result: Any) -> tuple[bytes, tuple]:
+    """(pickle, attachments) for a task's return value."""
     try:
-        data, attachment, _ = dumps_oob(outband(result))
-        return data, attachment
+        data, attachments, _ = dumps_oob(outband(result))
+        return data, attachments
     except Exception as exc:
         from .errors import SerializationError
 
@@ -147,23 +147,23 @@ def _run(endpoint: Any) -> int:
     clock = time.perf_counter_ns
     loop = _Loop(threaded=False)
     while True:
-        kind, task_id, aux, flags, payload, attachment = recv(None)
+        kind, task_id, aux, flags, payload, attachments = recv(None)
         if kind == P.CALL:
             set_running(task_id)
             start = clock()
             try:
-                fn, args, kwargs = _decode_call(flags, aux, payload, attachment, known)
-                mapped = attachment is not None
-                del attachment  # the mapping lives as long as the arguments need it
-                data, attachment = _result_payload(_call(fn, flags, args, kwargs, loop))
-                del fn, args, kwargs  # releases the arguments' block before the reply
+                fn, args, kwargs = _decode_call(flags, aux, payload, attachments, known)
+                mapped = attachments is not None
+                del attachments  # the mappings live as long as the arguments need them
+                data, attachments = _result_payload(_call(fn, flags, args, kwargs, loop))
+                del fn, args, kwargs  # releases the arguments' blocks before the reply
                 retire = over_limit() if over_limit is not None else 0
-                if attachment is None:
-                    send(P.RESULT, task_id, clock() - start, retire, data)
+                if attachments:
+                    send_attached(P.RESULT, task_id, clock() - start, retire, data, attachments)
                 else:
-                    send_attached(P.RESULT, task_id, clock() - start, retire, data, attachment)
-                del data, attachment
-                if mapped:  # off the reply's path: keep the block mapped for its next trip
+                    send(P.RESULT, task_id, clock() - start, retire, data)
+                del data, attachments
+                if mapped:  # off the reply's path: keep the blocks mapped for their next trip
                     settle_kept_mappings()
             except BaseException as exc:  # the task's own exception, SystemExit included
                 eflags, data = _error_payload(exc)
@@ -171,7 +171,7 @@ def _run(endpoint: Any) -> int:
                 retire = over_limit() if over_limit is not None else 0
                 send(P.ERROR, task_id, clock() - start, eflags | retire, data)
             set_running(0)
-        elif not _control(kind, aux, payload, attachment, known):
+        elif not _control(kind, aux, payload, attachments, known):
             return 0
 
 
@@ -184,16 +184,16 @@ class _Known:
         self.regions: dict[int, list] = {}
 
 
-def _decode_call(flags: int, aux: int, payload: bytes, attachment: Any, known: _Known) -> tuple:
+def _decode_call(flags: int, aux: int, payload: bytes, attachments: Any, known: _Known) -> tuple:
     """(function, args, kwargs) of a CALL frame."""
     regions = known.regions if flags & P.CALL_SHARED else None
     if flags & P.CALL_INLINE_FN:
-        return loads_oob(payload, attachment, regions)
-    args, kwargs = loads_oob(payload, attachment, regions)
+        return loads_oob(payload, attachments, regions)
+    args, kwargs = loads_oob(payload, attachments, regions)
     return known.functions[aux], args, kwargs
 
 
-def _control(kind: int, aux: int, payload: bytes, attachment: Any, known: _Known) -> bool:
+def _control(kind: int, aux: int, payload: bytes, attachments: Any, known: _Known) -> bool:
     """Handles a frame that is not a CALL; False on SHUTDOWN."""
     if kind == P.FUNCTION:
         try:
@@ -203,7 +203,7 @@ def _control(kind: int, aux: int, payload: bytes, attachment: Any, known: _Known
     elif kind == P.FORGET:
         known.functions.pop(aux, None)
     elif kind == P.SHARED:
-        known.regions[aux] = attachment.map(readonly=True)
+        known.regions[aux] = attachments[0].map(readonly=True)
     elif kind == P.FORGET_SHARED:
         known.regions.pop(aux, None)
     return kind != P.SHUTDOWN
@@ -238,11 +238,11 @@ def _run_hybrid(endpoint: Any, concurrency: int, over_limit: Any) -> int:
 
     def reply(task_id: int, start: int, result: Any = None,
               error: BaseException | None = None) -> None:
-        attachment = None
+        attachments: tuple = ()
         if error is None:
             try:
                 kind, flags = P.RESULT, 0
-                data, attachment = _result_payload(result)
+                data, attachments = _result_payload(result)
             except BaseException as exc:
                 error = exc
         if error is not None:
@@ -250,11 +250,11 @@ def _run_hybrid(endpoint: Any, concurrency: int, over_limit: Any) -> int:
             flags, data = _error_payload(error)
         with send_lock:
             retire = over_limit() if over_limit is not None else 0
-            if attachment is None:
-                endpoint.send(kind, task_id, clock() - start, flags | retire, data)
-            else:
+            if attachments:
                 endpoint.send_attached(kind, task_id, clock() - start, flags | retire, data,
-                                       attachment)
+                                       attachments)
+            else:
+                endpoint.send(kind, task_id, clock() - start, flags | retire, data)
 
     def run_in_thread(task_id: int, start: int, fn: Any, flags: int, args: Any,
                       kwargs: dict) -> None:
@@ -275,15 +275,15 @@ def _run_hybrid(endpoint: Any, concurrency: int, over_limit: Any) -> int:
 
     try:
         while True:
-            kind, task_id, aux, flags, payload, attachment = endpoint.recv(None)
+            kind, task_id, aux, flags, payload, attachments = endpoint.recv(None)
             if kind != P.CALL:
-                if not _control(kind, aux, payload, attachment, known):
+                if not _control(kind, aux, payload, attachments, known):
                     return 0
                 continue
             start = clock()
             try:
-                fn, args, kwargs = _decode_call(flags, aux, payload, attachment, known)
-                del attachment
+                fn, args, kwargs = _decode_call(flags, aux, payload, attachments, known)
+                del attachments
             except BaseException as exc:
                 reply(task_id, start, error=exc)
                 continue

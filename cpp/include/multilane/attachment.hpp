@@ -26,6 +26,10 @@ class Arena;
 /// closed instead of reused (its count can no longer reach zero). The kernel frees the
 /// memory when the last descriptor and mapping are gone, so nothing outlives the processes.
 ///
+/// A child forked from the process that made a handle inherits it inert: it unmaps and
+/// closes its own copies, but never counts a delivery down nor returns a block to an
+/// arena, because the block and its count are still the parent's.
+///
 /// Copyable handle (shared ownership of the block or of the receipt).
 class Attachment {
  public:
@@ -46,11 +50,18 @@ class Attachment {
   [[nodiscard]] std::size_t payload_bytes() const noexcept;
   [[nodiscard]] std::size_t count() const noexcept;
   [[nodiscard]] const std::vector<Entry>& entries() const noexcept;
+  /// Sender side: buffer `index` as the sender maps it (shared with the block), for a
+  /// block from `Arena::allocate` that the sender fills in place. Throws on a receipt.
+  [[nodiscard]] std::byte* writable(std::size_t index) const;
 
   /// Sender side: one more delivery to release (called by the channel as it sends).
   void note_sent() const;
   /// Sender side: the block went to a process that died; never reuse it.
   void taint() const noexcept;
+  /// Sender side: the sender now maps bytes [offset, offset + size) of the block privately
+  /// (copy-on-write: see SharedHeap); whoever takes the block next from the arena maps
+  /// them shared again first (and faults them in at once: cheaper than page by page).
+  void note_private(std::size_t offset, std::size_t size) const;
   /// Sender side: every delivery of this block has been released (true on the receiver).
   [[nodiscard]] bool released() const noexcept;
 
@@ -77,6 +88,10 @@ class Arena {
 
   /// Copies `buffers` into a free block (or a new one) and returns it as an Attachment.
   Attachment pack(std::span<const std::span<const std::byte>> buffers);
+  /// A block holding one buffer of `size` bytes that the sender fills in place
+  /// (`Attachment::writable(0)`), page-aligned. A new block's pages are faulted in as they
+  /// are touched, and are zero; a reused one holds old bytes unless `zeroed`.
+  Attachment allocate(std::size_t size, bool zeroed);
   /// Closes every free block (e.g. once no pool is left to send with).
   void trim();
 
@@ -91,6 +106,9 @@ class Arena {
   struct Shared;  // outlives the Arena while blocks are out
 
  private:
+  friend class SharedHeap;  // holds the lock across a fork
+  void lock_for_fork();
+  void unlock_after_fork();
   std::shared_ptr<Shared> shared_;
 };
 

@@ -28,16 +28,17 @@ class Channel {
   Channel(Ring tx, Ring rx, int socket_fd, std::size_t inline_max) noexcept
       : tx_(tx), rx_(rx), socket_(socket_fd), inline_max_(inline_max) {}
 
-  /// Sends now or returns false if the ring has no room (never blocks). A non-empty
-  /// `attachment` travels with the frame (its descriptor is duplicated; the caller keeps
-  /// it, so the same attachment can be sent again, to this receiver or another).
+  /// Sends now or returns false if the ring has no room (never blocks). `attachments` (at
+  /// most kMaxAttachments, none empty) travel with the frame (their descriptors are
+  /// duplicated; the caller keeps them, so the same attachment can be sent again, to this
+  /// receiver or another).
   /// If the payload went as a blob and `blob` is given, it receives the blob's block:
   /// whoever must clean up after a receiver that dies tracks it as a Delivery.
   [[nodiscard]] bool try_send(const FrameHeader& header, std::span<const std::byte> payload,
-                              const Attachment* attachment = nullptr, Attachment* blob = nullptr);
+                              std::span<const Attachment> attachments = {}, Attachment* blob = nullptr);
   /// Sends, waiting while the ring is full (back-pressure). False after `timeout`.
   bool send(const FrameHeader& header, std::span<const std::byte> payload, std::chrono::nanoseconds timeout,
-            SpinPolicy policy = {}, const Attachment* attachment = nullptr);
+            SpinPolicy policy = {}, std::span<const Attachment> attachments = {});
   /// Receives one frame if one is waiting.
   [[nodiscard]] bool try_recv(Frame& out);
   /// Waits up to `timeout` (negative: forever) for a frame.
@@ -52,7 +53,7 @@ class Channel {
  private:
   [[nodiscard]] bool send_blob(const FrameHeader& header, std::span<const std::byte> payload, Attachment* blob);
   [[nodiscard]] bool send_attached(const FrameHeader& header, std::span<const std::byte> payload,
-                                   const Attachment& attachment, Attachment* blob);
+                                   std::span<const Attachment> attachments, Attachment* blob);
   [[nodiscard]] std::size_t in_ring(std::size_t payload_size) const noexcept;
   void finish_recv(Frame& out);
 

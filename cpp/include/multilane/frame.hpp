@@ -30,7 +30,8 @@ enum class FrameKind : std::uint32_t {
 /// Set in `flags` when the payload travels as a memfd over the link's socket; the ring then
 /// carries only the payload's length (8 bytes).
 inline constexpr std::uint32_t kFlagBlob = 1U << 31;
-/// Set in `flags` when an Attachment's descriptor went over the socket before the frame.
+/// Set in `flags` when the descriptors of the frame's Attachments (1 to kMaxAttachments, in
+/// one message) went over the socket before the frame.
 inline constexpr std::uint32_t kFlagAttachment = 1U << 30;
 /// The flags the channel owns; senders may not set them.
 inline constexpr std::uint32_t kChannelFlags = kFlagBlob | kFlagAttachment;
@@ -43,10 +44,13 @@ struct FrameHeader {
 };
 static_assert(sizeof(FrameHeader) == 24);
 
+/// Most attachments one frame carries (their descriptors travel in one message).
+inline constexpr std::size_t kMaxAttachments = 64;
+
 struct Frame {
   FrameHeader header;
   std::vector<std::byte> payload;
-  Attachment attachment;  // empty unless the sender attached buffers
+  std::vector<Attachment> attachments;  // empty unless the sender attached buffers
 };
 
 /// Splits a raw ring frame into header and payload. Throws CorruptFrame if it is too short.

@@ -58,7 +58,7 @@ class Hub {
   Spawned spawn(std::vector<std::string> argv);
   /// Sends without blocking; false if the worker's ring has no room now.
   [[nodiscard]] bool try_send(int slot, const FrameHeader& header, std::span<const std::byte> payload,
-                              const Attachment* attachment = nullptr);
+                              std::span<const Attachment> attachments = {});
   /// Waits up to `timeout` (negative: forever) until something happens, then returns up to
   /// `max_events` events (more when a worker's exit needs its last frames delivered first).
   /// An empty result means a timeout or a `wake()`. Same as a background `wait_ready`

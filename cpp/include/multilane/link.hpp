@@ -68,7 +68,8 @@ class Endpoint {
   /// Waits up to `timeout` (negative: forever) for the parent's next frame.
   bool recv(Frame& out, std::chrono::nanoseconds timeout) { return channel_.recv(out, timeout, policy_); }
   /// Sends to the parent, waiting while the reply ring is full.
-  void send(const FrameHeader& header, std::span<const std::byte> payload, const Attachment* attachment = nullptr);
+  void send(const FrameHeader& header, std::span<const std::byte> payload,
+            std::span<const Attachment> attachments = {});
   /// Publishes the task this worker is running (0: none), read by the parent if it dies.
   void set_running(std::uint64_t task_id) noexcept;
 

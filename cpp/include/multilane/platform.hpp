@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,6 +43,16 @@ struct FileId {
   friend bool operator==(const FileId&, const FileId&) = default;
 };
 FileId file_id(int fd);
+/// Maps `size` bytes of `fd` from `offset` at exactly `addr`, replacing what was mapped there
+/// (MAP_FIXED), read-write and shared or private (copy-on-write). The kernel swaps the
+/// mapping under its lock: a thread writing there meanwhile lands before (in the old
+/// mapping) or after (in the new one), never nowhere.
+/// `populate` maps every page in at once (MAP_POPULATE; only with `shared`): on a
+/// machine where each page fault is slow, 256 MB of page cache takes ~30 ms so and
+/// ~125 ms fault by fault.
+void remap(void* addr, std::size_t size, int fd, std::size_t offset, bool shared, bool populate = false);
+/// The calling process's id (not cached: right in a child just after fork).
+pid_t current_pid() noexcept;
 /// False only if every present page of the private file mapping [addr, addr + size) is
 /// still the file's own page: a page this process wrote (so copied on write), or a range
 /// the OS cannot report on (no /proc/self/pagemap), makes it true.
@@ -80,9 +91,15 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<int>& keep_f
 
 /// A connected pair of close-on-exec Unix stream sockets.
 void socket_pair(int fds[2]);
-/// Send / receive one descriptor (SCM_RIGHTS) with a one-byte message.
-void send_fd(int sock, int fd);
-/// Returns -1 when no descriptor is waiting and `block` is false.
+/// Most descriptors one message carries (the kernel allows 253).
+inline constexpr std::size_t kMaxFdsPerMessage = 64;
+/// Send / receive descriptors (SCM_RIGHTS) with a one-byte message: 1 to kMaxFdsPerMessage.
+void send_fds(int sock, std::span<const int> fds);
+/// The descriptors of the next message; empty when none is waiting and `block` is false.
+std::vector<int> recv_fds(int sock, bool block);
+inline void send_fd(int sock, int fd) { send_fds(sock, {&fd, 1}); }
+/// One descriptor; -1 when none is waiting and `block` is false. A message that carries
+/// more than one is a protocol error (SystemError, EPROTO; they are closed).
 int recv_fd(int sock, bool block);
 
 }  // namespace platform
