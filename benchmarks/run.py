@@ -19,8 +19,8 @@ sys.path.insert(0, HERE)
 
 from _harness import have, machine  # noqa: E402
 
-ARRAY_PEERS = ["multilane", "multilane_shared", "stdlib", "loky", "joblib", "shared_memory",
-               "ray"]
+ARRAY_PEERS = ["multilane", "multilane_shared", "multilane_zero_copy", "stdlib", "loky", "joblib",
+               "shared_memory", "ray"]
 # scenario: (unit, higher is better, n, quick n, competitors in display order)
 SCENARIOS = {
     "roundtrip": ("µs per task", False, 5000, 500,
@@ -128,10 +128,11 @@ def targets(all_results: dict[str, dict[str, float | None]],
             out.append((f"256 MB {what}: faster than every other peer",
                         f"{fastest / ours:.2f}x ({who}, the closest)", fastest > ours))
     size = SCENARIOS["array_memory"][3 if quick else 2]
-    for who, name in (("multilane_shared", " (shared)"), ("multilane", "")):
+    for who, name in (("multilane_shared", "placed with multilane.shared"),
+                      ("multilane_zero_copy", "made under multilane.zero_copy()")):
         mb = get("array_memory", who)
         if mb is not None:
-            out.append((f"1 GB argument{name}: peak extra memory < 10% of the array",
+            out.append((f"1 GB argument {name}: peak extra memory < 10% of the array",
                         f"{mb:.0f} MB ({mb / size:.0%})", mb < 0.1 * size))
     return out
 
@@ -247,7 +248,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
               "(`_http.py`) in a process of its own, which shares the machine's cores. "
               "The array scenarios send n MB of float64 to one task (`array_double`: and get "
               "the doubled array back); `multilane_shared` placed it with `multilane.shared` "
-              "once, untimed, as `ray.put` would; every other competitor sends it with each "
+              "once, untimed, as `ray.put` would; `multilane_zero_copy` made it under "
+              "`multilane.zero_copy()`, so it lives in shared memory from the start and is "
+              "never copied (its workers make their results that way too); every other "
+              "competitor sends it with each "
               "call (joblib gets a new view each time: for the same array object it resends "
               "the file it dumped first, even if the array changed since). `array_memory` is "
               "the peak, over a baseline taken on a warm pool just before the call, of the PSS "

@@ -30,3 +30,13 @@ def test_lanes_example():
     assert "hybrid lane: 40 pages downloaded and counted" in out.stdout
     assert "lanes started: thread, process, async, hybrid" in out.stdout
     assert "@multilane.task: status 200, plain call 200" in out.stdout
+
+
+def test_zero_copy_example():
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "zero_copy.py")],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    assert "summed in a worker, made under zero_copy (no copy)" in out.stdout
+    assert "the worker saw the array as sent: True" in out.stdout
+    assert "the result is an ordinary array: ndarray [1.0, 1.0, 1.0]" in out.stdout
+    assert "copied because written since: 1" in out.stdout
