@@ -17,4 +17,5 @@ void bind_hub(nanobind::module_& m);
 void bind_endpoint(nanobind::module_& m);
 void bind_attachment(nanobind::module_& m);
 void bind_heap(nanobind::module_& m);
+void bind_wait_watch(nanobind::module_& m);
 }  // namespace multilane::bindings

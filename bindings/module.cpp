@@ -7,6 +7,7 @@ NB_MODULE(_core, m) {
   multilane::bindings::bind_errors(m);
   multilane::bindings::bind_attachment(m);
   multilane::bindings::bind_heap(m);
+  multilane::bindings::bind_wait_watch(m);
   multilane::bindings::bind_hub(m);
   multilane::bindings::bind_endpoint(m);
 }

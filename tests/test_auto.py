@@ -79,11 +79,13 @@ def test_sending_is_the_serial_part_of_the_transport():
     assert p.process_work == 0.005 and p.transport == pytest.approx(0.004)
 
 
-def test_a_map_whose_first_call_waits_goes_on_without_it(ex):
+@pytest.mark.parametrize("threads_up", [True, False])
+def test_a_map_whose_first_call_waits_goes_on_without_it(ex, threads_up):
     # The first call of a blocking map runs in its caller as a probe. While it waits, a
     # watcher sends the rest to threads: here the first call waits for one of the others,
     # and would wait its full 10 s without them.
-    ex.submit(_tasks.identity, 0, lane="thread").result(TIMEOUT)  # threads are up
+    if threads_up:
+        ex.submit(_tasks.identity, 0, lane="thread").result(TIMEOUT)
     _tasks.company.clear()
     assert list(ex.map(_tasks.wait_for_company, range(20))) == [True] * 20
     (profile,) = ex.explain(_tasks.wait_for_company).profiles
@@ -164,7 +166,8 @@ def test_a_call_that_keeps_every_core_busy_is_never_run_in_pairs(ex, monkeypatch
     n = 300_000
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
     (profile,) = ex._lanes["auto"]._profiles.values()
-    assert profile.pair_tries == 0 and profile.lane is not None
+    assert profile.pair_tries == 0 and profile.process_probes == 0  # nor sent to a process
+    assert (profile.lane, profile.verdict) == ("inline", "computing on every core already")
 
 
 def test_probes_tell_blocking_from_computing():

@@ -23,7 +23,8 @@ knowing would be a guess):
 3. one call in a process (two if the worker took 1.5x the time here: the faster counts):
    the round trip minus the work is the transport cost for calls of this size, and the
    part spent sending is serial. Process if the work outweighs it on this machine's
-   cores, else inline.
+   cores, else inline. A call that alone kept every core busy needs no such probe: no
+   lane has a core to add, so it runs inline.
 
 Coroutine functions always go to the async lane. On a free-threaded CPython CPU work goes
 to threads. Once decided, the backlog is released (an inline decision runs it as one
@@ -59,6 +60,7 @@ SAMPLE = 8  # once decided, one call in this many is timed
 # the GIL is held (one showing it released is enough).
 PAIRS = 1
 PAIR_TRIES = 3
+PAIR_WAIT_S = 0.02  # the first call of a pair waits this long for the second to be ready
 THREAD_SPEEDUP = 1.2  # two at once on threads must beat two in a row by this much
 CHUNKS_MIN_S = 0.005  # an inline backlog with this much work goes to processes in chunks
 WAITING = 0.5  # CPU / wall below this: the call mostly waits
@@ -83,14 +85,16 @@ PROCESS_OUTLIER = 1.5
 PROCESS_PROBES = 2
 STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
 CROWDED = 0.8  # other threads of the process used this much of every other core
-# While a blocking map's first call runs in its caller, a watcher on the thread lane looks
-# at it after EARLY_S: if it has used under EARLY_CPU of a core, it waits, and the rest of
-# the map goes to threads at once instead of after it (a 10 ms wait cost a 120-call map
-# one more 10 ms round). The call's full measurement then confirms that or not.
+# While a blocking map's first call runs in its caller, a native watcher (WaitWatch, in
+# the C++ core) looks at it after EARLY_S: if it has used under EARLY_CPU of a core, it
+# waits, and the rest of the map goes to threads at once instead of after it (a 10 ms wait
+# cost a 120-call map one more 10 ms round). The call's full measurement then confirms
+# that or not.
 EARLY_S = 0.002
 EARLY_CPU = 0.1
-# Context switches of the calling thread (Linux): None where the OS cannot tell.
-_CPU_CLOCKS = hasattr(time, "pthread_getcpuclockid")
+# ...and the whole process under this many cores: a call whose own threads compute (NumPy's
+# BLAS, whose first matrix product waited 2 ms for its threads here) is not waiting.
+EARLY_PROCESS_CPU = 0.5
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _thread_rusage = (functools.partial(resource.getrusage, resource.RUSAGE_THREAD)
                   if hasattr(resource, "RUSAGE_THREAD") else None)
@@ -116,43 +120,102 @@ def timed_probe(fn: Any, args: tuple,
     BLAS threads do, for a matrix product): a second call at once could not gain.
     """
     rusage = _thread_rusage
-    process = time.process_time()
-    blocked = rusage().ru_nvcsw if rusage is not None else None
-    result, wall, cpu, start = timed_call(fn, args, kwargs)
-    others = time.process_time() - process - cpu
-    stolen = (rusage is not None and rusage().ru_nvcsw == blocked
-              and wall - cpu > STOLEN * wall)
+    if rusage is None:
+        result, wall, cpu, start = timed_call(fn, args, kwargs)
+        return result, wall, cpu, start, False, False
+    # Four clock reads (each a system call, ~0.5 µs here): the thread's own CPU time comes
+    # from getrusage (exact to the µs), with its count of voluntary switches.
+    before, process = rusage(), time.process_time()
+    start = time.monotonic()
+    result = fn(*args, **kwargs)
+    wall = time.monotonic() - start
+    others, after = time.process_time() - process, rusage()
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    others -= cpu
+    stolen = after.ru_nvcsw == before.ru_nvcsw and wall - cpu > STOLEN * wall
     crowded = _CORES > 1 and others >= CROWDED * (_CORES - 1) * wall
     return result, wall, cpu, start, stolen, crowded
 
 
 class CallerProbe:
-    """A probe running in a map's calling thread, as a watcher on another thread sees it;
-    and the rest of the map's futures, if the watcher took them over. Plain attributes:
-    being watched costs the caller ~3 µs, mostly waking the watcher's thread (the
-    AutoLane's lock guards ``closed`` and ``rest``)."""
+    """A probe running in a map's calling thread, watched by the native watcher; and the
+    rest of the map's futures, if the watcher took them over (the AutoLane's lock guards
+    ``closed`` and ``rest``). Being watched costs the caller ~1 µs: a few stores under the
+    watcher's lock, no thread woken (waking a Python thread for it cost 13-20 µs here)."""
 
-    __slots__ = ("thread", "done", "closed", "rest")
+    __slots__ = ("ticket", "closed", "rest")
 
     def __init__(self) -> None:
-        self.thread = threading.get_ident()
-        self.done = False  # the probe ended
+        self.ticket = 0  # the watch, 0 if there is none
         self.closed = False  # the caller goes on with the map itself: too late to take over
         self.rest: list | None = None
 
-    def waiting(self) -> bool:
-        """In the watcher: True if, over the next EARLY_S, the probe did not end and its
-        thread used under EARLY_CPU of a core."""
+
+_watcher: Any = None
+_watcher_lock = threading.Lock()
+
+
+def _wait_watch() -> Any:
+    """The process's WaitWatch, made on first use and closed at exit."""
+    global _watcher
+    if _watcher is None:
+        with _watcher_lock:
+            if _watcher is None:
+                import atexit
+
+                from ._core import WaitWatch
+
+                _watcher = WaitWatch()
+                atexit.register(_close_wait_watch)  # after the executors shut down
+    return _watcher
+
+
+def _close_wait_watch() -> None:
+    """Stops the watcher's thread, and lets the object go before the module does."""
+    global _watcher
+    watcher, _watcher = _watcher, None
+    if watcher is not None:
+        watcher.close()
+
+
+class PairGate:
+    """Starts the two calls of a pair probe together, and times both from then.
+
+    Holding the GIL, the second call cannot start before the first lets go of it, one
+    switch interval (5 ms) later: timed from their own starts, two 10 ms calls overlapped
+    too little to count, and a pair was tried three times for nothing. Timed from the
+    moment both were ready, the wait for the GIL is in the span, as it should be: two
+    calls that hold it use one core between them over it. The first to arrive waits up to
+    PAIR_WAIT_S for the second (a thread still starting, say); if it does not come, each
+    call is timed from its own start and the pair may not count.
+    """
+
+    __slots__ = ("start", "_barrier")
+
+    def __init__(self) -> None:
+        self.start = 0.0
+        self._barrier = threading.Barrier(2, action=self._open, timeout=PAIR_WAIT_S)
+
+    def _open(self) -> None:
+        self.start = time.monotonic()
+
+    def wait(self) -> float | None:
+        """When both calls were ready, or None if the other did not come in time."""
         try:
-            clock = time.pthread_getcpuclockid(self.thread)
-            cpu, wall = time.clock_gettime(clock), time.monotonic()
-            time.sleep(EARLY_S)
-            if self.done:
-                return False
-            cpu, wall = time.clock_gettime(clock) - cpu, time.monotonic() - wall
-        except OSError:  # the calling thread is gone
-            return False
-        return not self.done and cpu < EARLY_CPU * wall
+            self._barrier.wait()
+        except threading.BrokenBarrierError:
+            return None
+        return self.start
+
+
+def timed_pair_probe(gate: PairGate, fn: Any, args: tuple,
+                     kwargs: dict) -> tuple[Any, float, float, float, bool, bool]:
+    """``timed_probe`` for a call of a pair, its wall time counted from the gate's opening."""
+    opened = gate.wait()
+    result, wall, cpu, start, stolen, crowded = timed_probe(fn, args, kwargs)
+    if opened is not None:
+        wall, start = wall + start - opened, opened
+    return result, wall, cpu, start, stolen, crowded
 
 
 async def timed_coroutine(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, float]:
@@ -161,17 +224,28 @@ async def timed_coroutine(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, floa
     return result, time.monotonic() - start, 0.0, start
 
 
+_SIZED = (bytes, bytearray, str, list, tuple, dict, set)
+_UNSIZED = {int, float, bool, type(None), complex}  # the common arguments, at once
+
+
 def _size_of(value: Any) -> int:
+    kind = type(value)
+    if kind in _UNSIZED:
+        return 0
+    if kind in _SIZED:
+        return len(value)
     nbytes = getattr(value, "nbytes", None)
     if isinstance(nbytes, int):
         return nbytes
-    if isinstance(value, (bytes, bytearray, str, list, tuple, dict, set)):
+    if isinstance(value, _SIZED):
         return len(value)
     return 0
 
 
 def _bucket(args: tuple, kwargs: dict) -> int:
-    size = sum(_size_of(a) for a in args)
+    size = 0
+    for a in args:
+        size += _size_of(a)
     if kwargs:
         size += sum(_size_of(v) for v in kwargs.values())
     return 0 if size < _SMALL_ARGUMENTS else ((size.bit_length() - 17) >> 2) + 1
@@ -243,6 +317,7 @@ class Profile:
     solo_crowded: bool = False  # the other cores were busy with this process meanwhile
     pair: list[tuple[float, float, float]] = field(default_factory=list)  # (wall, cpu, start)
     pair_stolen: bool = False  # a call of the pair lost its core to another thread
+    pair_gate: Any = None  # the PairGate of the pair out now
     pair_tries: int = 0
     pairs_judged: int = 0  # pairs that really ran together
     parallel_seen: float = 0.0  # the most cores any of them used between its two calls
@@ -414,10 +489,12 @@ class AutoLane:
         n = len(items)
         if n == 0:
             return [], False
+        key = _function_key(fn)
         first_args = _args(items, 0, single)
-        p = self._profile(fn, first_args, {})
+        p = self._profile(fn, first_args, {}, key)
         last_args = _args(items, n - 1, single)
-        if n < 3 or p is not self._profile(fn, last_args, {}):  # sizes vary: one by one
+        if n < 3 or (last_args is not first_args and  # sizes vary: one by one
+                     p is not self._profile(fn, last_args, {}, key)):
             return [self.submit(fn, args, {}) for args in _calls(items, 0, n, single)], False
         done, rest = self._probe_here(p, fn, items, single) if caller_waits else ([], None)
         if rest is not None:  # the watcher sent the rest to threads while the probe waited
@@ -432,39 +509,40 @@ class AutoLane:
             return head + self._map_decided(p, lane, fn, items, k, single), True
         if lane is not None:
             return done + [self.submit(fn, args, {}) for args in _calls(items, k, n, single)], False
-        first = self.submit(fn, _args(items, k, single), {})  # explores
+        # The first calls wait one by one, the rest in segments; the next probes (a pair
+        # takes two at once) come from them.
         head_end = min(n, k + HEAD)
         waiting: list[tuple] = [(LaneFuture(), fn, args, {})
-                                for args in _calls(items, k + 1, head_end, single)]
+                                for args in _calls(items, k, head_end, single)]
         bulk = [Segment(LaneFuture(), fn, items, a, b, single)
                 for a, b in _bounds(head_end, n, self._cores * SEGMENTS_PER_CORE)]
         release: list = []
         with self._lock:
             queued = p.lane is None or p.exploring
             if queued:
-                p.calls += n - k - 1
+                p.calls += n - k
                 p.backlog.extend(waiting)
                 p.bulk.extend(bulk)
                 if not p.probes_out:
                     release = self._next_probe_from_backlog_locked(p)
         if not queued:  # decided meanwhile
-            rest = [self.submit(fn, args, {}) for args in _calls(items, k + 1, n, single)]
-            return done + [first] + rest, False
+            return done + [self.submit(fn, args, {}) for args in _calls(items, k, n, single)], False
         self._send_all(p, release)
-        return [_gather(LaneFuture(), done + [first] + [call[0] for call in waiting])] + [
+        return [_gather(LaneFuture(), done + [call[0] for call in waiting])] + [
             segment.piece for segment in bulk], True
 
     def _probe_here(self, p: Profile, fn: Any, items: Sequence[Any],
                     single: bool) -> tuple[list, list | None]:
         """Solo probes of a map run in its calling thread, which waits for the results
-        anyway: the first if the profile has none yet, a second if the first was tiny (a
-        longer one would keep the caller from the rest). Their futures, done; and the
+        anyway (on another thread, the rest of the map would wait for them all the same):
+        then a decision they settle (tiny, or computing on every core: inline) lets the
+        caller run the rest itself, with no hand-over. Their futures, done; and the
         futures of the rest of the map if a watcher sent them to threads meanwhile."""
         done: list = []
         while len(done) < len(items) - 1:
             with self._lock:
                 if (not p.exploring or p.probes_out or p.coroutine or p.backlog
-                        or p.solo_runs >= SOLO_RUNS or (p.solo and p.solo[0] >= TINY_S)):
+                        or p.solo_runs >= SOLO_RUNS):
                     return done, None
                 self._next_probe_locked(p)  # a solo probe: probes_out = 1
                 p.calls += 1
@@ -473,12 +551,11 @@ class AutoLane:
             future.set_running_or_notify_cancel()
             done.append(future)
             watched = None
-            if not done[:-1] and _CPU_CLOCKS and self._ex._lane_ready("thread"):
-                # The first call may wait for long: watched from a thread (when threads
-                # are up already: starting them would cost a map of tiny calls more).
+            if not done[:-1]:  # the first call may wait for long: watched
                 watched = CallerProbe()
-                self._ex._lane_submit("thread", self._take_over,
-                                      (p, watched, fn, items, single))
+                watched.ticket = _wait_watch().watch(
+                    EARLY_S, EARLY_CPU, EARLY_PROCESS_CPU,
+                    functools.partial(self._take_over, p, watched, fn, items, single))
             try:
                 result, wall, cpu, start, stolen, crowded = timed_probe(fn, args, {})
             except BaseException as exc:
@@ -501,17 +578,16 @@ class AutoLane:
         """The caller's probe is over: the futures the watcher made, if it did."""
         if watched is None:
             return None
-        watched.done = True
+        if watched.ticket:
+            _wait_watch().unwatch(watched.ticket)  # if it is taking over, once it is done
         with self._lock:
             watched.closed = True
             return watched.rest
 
     def _take_over(self, p: Profile, watched: CallerProbe, fn: Any, items: Sequence[Any],
                    single: bool) -> None:
-        """On a thread: if the caller's first probe still waits after EARLY_S, decide
+        """On the watcher's thread, the caller's first probe having waited EARLY_S: decide
         "thread" now and send the rest of its map there (``_confirm_early_locked``)."""
-        if not watched.waiting():
-            return
         with self._lock:
             if (watched.closed or not (p.exploring and p.solo is None and p.probes_out == 1)
                     or self._closed):
@@ -550,8 +626,8 @@ class AutoLane:
         self._run_segment(p, segment)
         return [segment.piece]
 
-    def _profile(self, fn: Any, args: tuple, kwargs: dict) -> Profile:
-        key = (_function_key(fn), _bucket(args, kwargs))
+    def _profile(self, fn: Any, args: tuple, kwargs: dict, fkey: tuple | None = None) -> Profile:
+        key = (fkey or _function_key(fn), _bucket(args, kwargs))
         profile = self._profiles.get(key)
         if profile is None:
             with self._lock:
@@ -581,6 +657,7 @@ class AutoLane:
             p.probes_out = 2
             p.pair.clear()
             p.pair_stolen = False
+            p.pair_gate = PairGate()
             return "probe:pair"
         if p.pairs_judged == 0:
             p.no_pair = True  # they never ran together: judge without the pair
@@ -615,15 +692,18 @@ class AutoLane:
                     return
                 self._settle(p, lane, future, result, wall, cpu, start, None, probe)
             return
-        timed = (timed_coroutine if lane == "async" else
-                 timed_probe if probe is not None else timed_call)
+        timed: Any = (timed_coroutine if lane == "async" else
+                      timed_probe if probe is not None else timed_call)
+        timed_args: tuple = (fn, args, kwargs)
+        if probe == "pair":
+            timed, timed_args = timed_pair_probe, (p.pair_gate, fn, args, kwargs)
         if not future.set_running_or_notify_cancel():
             if probe is not None:
                 self._settle_probe_missing(p)
             return
         sent = time.perf_counter()
         try:
-            inner = self._ex._lane_submit(lane, timed, (fn, args, kwargs))
+            inner = self._ex._lane_submit(lane, timed, timed_args)
         except BaseException as exc:  # the lane is shut down
             _set(future, error=exc)
             return
@@ -788,6 +868,8 @@ class AutoLane:
         if not p.backlog or self._closed:
             return []  # the next submit explores
         lane = self._next_probe_locked(p)
+        if not p.exploring:  # decided without a probe (a coroutine function): all go
+            return self._release_locked(p, lane)
         first = p.backlog.popleft()
         second = self._take_pair_locked(p, lane)
         return [(lane, *first)] + ([(lane, *second)] if second is not None else [])
@@ -838,6 +920,11 @@ class AutoLane:
             return self._decide_locked(p, "thread", "computing on a free-threaded CPython", wall)
         if p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP:
             return self._decide_locked(p, "thread", "computing without holding the GIL", wall)
+        if p.solo_crowded:
+            # Alone, it kept every core busy with threads of its own (NumPy's BLAS does):
+            # no lane has a core to add, and a worker would get a share of them. A probe
+            # in a process cost a 40-call map of matrix products 7 ms here, 12%.
+            return self._decide_locked(p, "inline", "computing on every core already", wall)
         if p.pairs_judged < PAIRS and not p.no_pair and p.pair_tries < PAIR_TRIES:
             return None
         if p.transport_seen is None:
@@ -1014,6 +1101,9 @@ def _copy_outcome(piece: LaneFuture, inner: Any) -> None:
 def _gather(piece: LaneFuture, futures: list) -> LaneFuture:
     """Makes ``piece`` the list of the results of ``futures`` once all are done, or the
     first exception in their order; cancelling ``piece`` cancels those not started."""
+    if all(future.done() for future in futures):  # probes run by the caller
+        _settle_gathered(piece, futures)
+        return piece
     left = [len(futures)]
     lock = threading.Lock()
 
@@ -1022,28 +1112,27 @@ def _gather(piece: LaneFuture, futures: list) -> LaneFuture:
             left[0] -= 1
             if left[0]:
                 return
-        settle()
-
-    def settle() -> None:
-        for future in futures:
-            if future.cancelled():
-                _set(piece, error=CancelledError())
-                return
-            error = future.exception()
-            if error is not None:
-                _set(piece, error=error)
-                return
-        _set(piece, result=[future.result() for future in futures])
+        _settle_gathered(piece, futures)
 
     def cancelled(_: Any) -> None:
         if piece.cancelled():
             for future in futures:
                 future.cancel()
 
-    if all(future.done() for future in futures):  # probes run by the caller
-        settle()
-        return piece
     piece.add_done_callback(cancelled)
     for future in futures:
         future.add_done_callback(one_done)
     return piece
+
+
+def _settle_gathered(piece: LaneFuture, futures: list) -> None:
+    """``piece`` gets the results of ``futures`` (all done), or the first exception."""
+    for future in futures:
+        if future.cancelled():
+            _set(piece, error=CancelledError())
+            return
+        error = future.exception()
+        if error is not None:
+            _set(piece, error=error)
+            return
+    _set(piece, result=[future.result() for future in futures])

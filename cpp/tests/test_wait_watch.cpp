@@ -1,0 +1,152 @@
+// cpp/tests/test_wait_watch.cpp
+// WaitWatch: a waiting thread is reported once, a computing one never; watches end cleanly.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "multilane/wait_watch.hpp"
+
+using namespace multilane;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The auto lane looks after 2 ms; 20 here, so that what a sanitizer makes a thread spend
+// right after it asks to be watched (1.2 ms of CPU in 2.5 ms under TSan) does not count.
+constexpr auto kAfter = 20ms;
+constexpr auto kBound = 10s;  // any wait longer than this is a deadlock
+
+/// Spins on the CPU until the watcher has looked past `watch`'s due time (its poll count
+/// went up twice), so that a callback that was going to fire has fired.
+void compute_until_looked_at(const WaitWatch& watch) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < kAfter) {
+  }
+  const auto polls = watch.stats().polls;
+  while (watch.stats().polls < polls + 2) {
+    ASSERT_LT(std::chrono::steady_clock::now() - start, kBound);
+  }
+}
+
+}  // namespace
+
+TEST(WaitWatch, AWaitingThreadIsReportedOnce) {
+  WaitWatch watch;
+  std::promise<void> told;
+  std::future<void> fired = told.get_future();
+  std::atomic<int> calls{0};
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] {
+    if (calls.fetch_add(1) == 0) told.set_value();
+  });
+  ASSERT_NE(id, 0U);
+  ASSERT_EQ(fired.wait_for(kBound), std::future_status::ready);  // waiting: uses no CPU
+  EXPECT_TRUE(watch.unwatch(id)) << "the callback ran";
+  EXPECT_FALSE(watch.unwatch(id)) << "an ended watch is unknown";
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(watch.stats().fired, 1U);
+}
+
+TEST(WaitWatch, AComputingThreadIsNeverReported) {
+  WaitWatch watch;
+  std::atomic<int> calls{0};
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { ++calls; });
+  compute_until_looked_at(watch);
+  EXPECT_FALSE(watch.unwatch(id));
+  EXPECT_EQ(calls.load(), 0);
+  EXPECT_EQ(watch.stats().fired, 0U);
+}
+
+TEST(WaitWatch, AThreadWaitingForItsProcessToComputeIsNotReported) {
+  WaitWatch watch;
+  std::atomic<bool> stop{false};
+  std::jthread helper([&] {  // the process computes on another thread meanwhile
+    while (!stop) {
+    }
+  });
+  std::atomic<int> calls{0};
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { ++calls; });
+  const auto polls = watch.stats().polls;
+  const auto start = std::chrono::steady_clock::now();
+  while (watch.stats().polls < polls + 2 || std::chrono::steady_clock::now() - start < 2 * kAfter) {
+    std::this_thread::sleep_for(100us);  // this thread waits, its process does not
+    ASSERT_LT(std::chrono::steady_clock::now() - start, kBound);
+  }
+  EXPECT_FALSE(watch.unwatch(id));
+  stop = true;
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST(WaitWatch, AWatchEndedInTimeNeverFires) {
+  WaitWatch watch;
+  std::atomic<int> calls{0};
+  const std::uint64_t id = watch.watch(1s, 0.1, 0.5, [&] { ++calls; });
+  EXPECT_FALSE(watch.unwatch(id));
+  const std::uint64_t next = watch.watch(kAfter, 0.1, 0.5, [] {});
+  EXPECT_NE(next, id);
+  compute_until_looked_at(watch);
+  watch.unwatch(next);
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST(WaitWatch, PollsOnlyWhileWatchesComeThenEndsItsThread) {
+  WaitWatch watch(1ms, 20ms);
+  EXPECT_FALSE(watch.stats().thread_up) << "no thread before the first watch";
+  watch.unwatch(watch.watch(kAfter, 0.1, 0.5, [] {}));
+  EXPECT_TRUE(watch.stats().thread_up);
+  // `linger` after the last watch, its thread ends.
+  const auto start = std::chrono::steady_clock::now();
+  while (watch.stats().thread_up) {
+    std::this_thread::sleep_for(1ms);
+    ASSERT_LT(std::chrono::steady_clock::now() - start, kBound) << "the thread never ended";
+  }
+  const auto polls = watch.stats().polls;
+  std::this_thread::sleep_for(10ms);  // nothing to wait for: no thread polls any more
+  EXPECT_EQ(watch.stats().polls, polls);
+  std::promise<void> told;
+  std::future<void> fired = told.get_future();
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { told.set_value(); });
+  ASSERT_EQ(fired.wait_for(kBound), std::future_status::ready) << "the next watch started it again";
+  EXPECT_TRUE(watch.unwatch(id));
+  EXPECT_EQ(watch.stats().threads_started, 2U);
+}
+
+TEST(WaitWatch, CloseLeavesPendingWatchesUnfiredAndIsIdempotent) {
+  std::atomic<int> calls{0};
+  {
+    WaitWatch watch;
+    watch.watch(1s, 0.1, 0.5, [&] { ++calls; });
+    watch.close();
+    EXPECT_EQ(watch.watch(kAfter, 0.1, 0.5, [&] { ++calls; }), 0U) << "closed: no new watch";
+    watch.close();
+  }
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST(WaitWatch, ManyThreadsWatchAtOnce) {
+  WaitWatch watch;
+  std::atomic<int> fired{0};
+  std::vector<std::jthread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        std::promise<void> told;
+        std::future<void> done = told.get_future();
+        std::atomic<bool> once{false};
+        // The others keep the process busy: only the thread's own CPU time is looked at.
+        const std::uint64_t id = watch.watch(kAfter, 0.1, 1e9, [&] {
+          if (!once.exchange(true)) told.set_value();
+        });
+        // Half wait (and are told), half end their watch at once. Either way the callback
+        // is over once unwatch returns: the promise may go.
+        if (t % 2 == 0 && done.wait_for(kBound) == std::future_status::ready) ++fired;
+        watch.unwatch(id);
+      }
+    });
+  }
+  threads.clear();
+  EXPECT_EQ(fired.load(), 4 * 20);
+}
