@@ -169,6 +169,23 @@ def test_an_argument_goes_uncopied_and_the_worker_sees_it_as_sent(settled, tmp_p
         assert parent_blocks() != blocks
 
 
+def test_an_array_freed_while_its_task_runs_stays_intact_for_the_task(settled, tmp_path):
+    """The block goes back to the arena when the array dies, but is reused only once the
+    worker let go: the next large array is made elsewhere, and the task sees its bytes."""
+    with multilane.zero_copy():
+        array = np.full(4 * F64_MIB, 3.0)
+    gate = str(tmp_path / "gate")
+    with multilane.ProcessPoolExecutor(1) as ex:
+        future = ex.submit(_tasks.sum_after_file, array, gate)
+        del array
+        with multilane.zero_copy():
+            other = np.full(4 * F64_MIB, 7.0)  # would take the block if it were free
+        open(gate, "w").close()
+        assert future.result(TIMEOUT) == 3.0 * 4 * F64_MIB
+        assert other.sum() == 7.0 * 4 * F64_MIB
+        del other, future
+
+
 def test_an_unchanged_array_and_its_slices_go_again_uncopied(settled):
     with multilane.zero_copy():
         array = np.arange(8 * F64_MIB, dtype=np.float64)

@@ -15,7 +15,9 @@ without a copy; one written since is copied, like any other array.
 It is off unless asked for, in the parent and in workers alike: a new block is faulted in
 4 KiB page by page, where NumPy's own large arrays get transparent huge pages, so on some
 machines making a large array this way costs more than copying it once. A worker's tasks
-get it with ``initializer=multilane.zero_copy`` (its results then come back uncopied).
+get it with ``initializer=multilane.zero_copy`` (or a call to it in your own
+initializer): their results then come back uncopied. It applies to the thread that calls
+it, so in a hybrid worker only to what its main thread makes, not its inner threads.
 """
 
 from __future__ import annotations
