@@ -2,8 +2,6 @@
 // SharedHeap: one arena block per large allocation; a send turns the sender's mapping private.
 #include "multilane/shared_heap.hpp"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -28,45 +26,13 @@ SharedHeap& heap_of(void* ctx) { return *static_cast<SharedHeap*>(ctx); }
 
 CAllocator system_allocator() noexcept { return {nullptr, system_malloc, system_calloc, system_realloc, system_free}; }
 
-/// The fork hooks, registered once for every heap of the process. Before a fork each heap
-/// is locked (and its arena, which the child may use at once) and snapshotted; both sides
-/// unlock afterwards, so a child never inherits a lock some other thread held.
-struct HeapForkHooks {
-  static std::mutex& registry_mutex() {
-    static auto* mu = new std::mutex();  // never destroyed: a fork may come during exit
-    return *mu;
-  }
-  static std::vector<SharedHeap*>& heaps() {
-    static auto* list = new std::vector<SharedHeap*>();
-    return *list;
-  }
-  static void prepare() {
-    registry_mutex().lock();
-    for (SharedHeap* heap : heaps()) heap->before_fork();
-  }
-  static void after() {
-    for (SharedHeap* heap : heaps()) heap->after_fork();
-    registry_mutex().unlock();
-  }
-  static void add(SharedHeap* heap) {
-    static const int registered = ::pthread_atfork(prepare, after, after);
-    (void)registered;
-    std::lock_guard lock(registry_mutex());
-    heaps().push_back(heap);
-  }
-  static void remove(SharedHeap* heap) {
-    std::lock_guard lock(registry_mutex());
-    std::erase(heaps(), heap);
-  }
-};
-
 SharedHeap::SharedHeap(Arena& arena, Options options, CAllocator fallback)
     : arena_(arena), options_(options), fallback_(fallback) {
   options_.min_bytes = std::max<std::size_t>(options_.min_bytes, 1);
-  HeapForkHooks::add(this);
+  watch_forks();
 }
 
-SharedHeap::~SharedHeap() { HeapForkHooks::remove(this); }
+SharedHeap::~SharedHeap() { stop_watching_forks(); }
 
 CAllocator SharedHeap::allocator() noexcept {
   CAllocator a;

@@ -22,9 +22,14 @@ std::int64_t cpu_ns(clockid_t clock, bool* ok) {
 }  // namespace
 
 WaitWatch::WaitWatch(std::chrono::nanoseconds every, std::chrono::nanoseconds linger)
-    : every_(every), linger_(linger) {}
+    : every_(every), linger_(linger) {
+  watch_forks();
+}
 
-WaitWatch::~WaitWatch() { close(); }
+WaitWatch::~WaitWatch() {
+  close();
+  stop_watching_forks();
+}
 
 void WaitWatch::start_thread_locked() {
   const pid_t self = platform::current_pid();
@@ -61,12 +66,12 @@ std::uint64_t WaitWatch::watch(std::chrono::nanoseconds after, double max_cpu, d
   entry.on_waiting = std::move(on_waiting);
   std::unique_lock lock(mu_);
   if (closing_) return 0;
+  start_thread_locked();  // first: in a forked child it forgets the parent's watches
   entry.id = next_id_++;
   const std::uint64_t id = entry.id;
   last_watch_ = entry.start;
-  entries_.push_back(std::move(entry));
+  entries_.push_back(std::move(entry));  // a polling watcher sees it next time: no wake-up
   ++stats_.watches;
-  start_thread_locked();  // a polling watcher sees the watch on its next look: no wake-up
   return id;
 }
 

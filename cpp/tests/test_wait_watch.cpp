@@ -2,6 +2,9 @@
 // WaitWatch: a waiting thread is reported once, a computing one never; watches end cleanly.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -149,4 +152,29 @@ TEST(WaitWatch, ManyThreadsWatchAtOnce) {
   }
   threads.clear();
   EXPECT_EQ(fired.load(), 4 * 20);
+}
+
+TEST(WaitWatch, AForkedChildWatchesWithAThreadOfItsOwn) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot start a thread in a child forked with threads";
+#endif
+  WaitWatch watch;
+  watch.unwatch(watch.watch(kAfter, 0.1, 0.5, [] {}));  // the parent's thread is up
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::promise<void> told;
+    std::future<void> fired = told.get_future();
+    const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { told.set_value(); });
+    const bool ok = fired.wait_for(kBound) == std::future_status::ready && watch.unwatch(id);
+    ::_exit(ok && watch.stats().threads_started == 2 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::promise<void> told;
+  std::future<void> fired = told.get_future();
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { told.set_value(); });
+  ASSERT_EQ(fired.wait_for(kBound), std::future_status::ready) << "the parent's watcher still works";
+  EXPECT_TRUE(watch.unwatch(id));
 }

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "multilane/attachment.hpp"
+#include "multilane/fork_hooks.hpp"
 
 namespace multilane {
 
@@ -46,11 +47,11 @@ CAllocator system_allocator() noexcept;
 ///
 /// Fork: just before a fork every allocation is made private, as on a first `share`, so
 /// parent and child each keep a copy-on-write snapshot, as they would of ordinary memory
-/// (pthread_atfork; multilane's own spawns use _Fork and skip this). A child holds the
+/// (ForkHooks; multilane's own spawns use _Fork and skip this). A child holds the
 /// allocations it inherited inert: never shared, only unmapped when freed.
 ///
 /// Thread-safe. A heap must outlive its allocations (the process's heap is never destroyed).
-class SharedHeap {
+class SharedHeap final : private ForkHooks {
  public:
   struct Options {
     std::size_t min_bytes = std::size_t{1} << 20;
@@ -106,9 +107,9 @@ class SharedHeap {
     bool snapshot = false;        // mapped private since its first share (or a fork)
     pid_t owner = 0;
   };
-  friend struct HeapForkHooks;
-  void before_fork() noexcept;
-  void after_fork() noexcept;
+  // Before a fork: every allocation made private, the heap's and the arena's locks held.
+  void before_fork() noexcept override;
+  void after_fork() noexcept override;
   void* reallocate(void* p, std::size_t size) noexcept;
   /// Turns the allocation's mapping private (copy-on-write) over its block. Holds mu_.
   void snapshot_locked(Allocation& a);

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "multilane/fork_hooks.hpp"
+
 namespace multilane {
 
 /// Watches threads of this process for waiting. A thread asks to be watched before it
@@ -34,8 +36,8 @@ namespace multilane {
 /// Callbacks run outside the lock, one at a time; they are also destroyed outside it (a
 /// binding's callback may need a lock of its own, such as Python's GIL, to be destroyed).
 /// In a child forked from the process the watcher's thread is gone: the first watch there
-/// starts a new one.
-class WaitWatch {
+/// starts a new one (its lock is held across forks: a child never inherits it taken).
+class WaitWatch final : private ForkHooks {
  public:
   using Callback = std::function<void()>;
 
@@ -78,6 +80,8 @@ class WaitWatch {
   };
   void run();
   void start_thread_locked();
+  void before_fork() noexcept override { mu_.lock(); }
+  void after_fork() noexcept override { mu_.unlock(); }
 
   const std::chrono::nanoseconds every_;
   const std::chrono::nanoseconds linger_;
