@@ -27,6 +27,13 @@ def _lane(ex, fn):
     return profile["lane"]
 
 
+def _gil_released_lane(profile: dict) -> str:
+    """Where code that releases the GIL must go: threads, unless every pair probe found the
+    machine with no core to spare (another process busy), when threads gain nothing."""
+    tried, _, robbed = profile["pairs"]
+    return "inline" if tried and robbed == tried else "thread"
+
+
 def test_tiny_calls_run_inline(ex):
     assert list(ex.map(_tasks.tiny, range(500))) == [i + 1 for i in range(500)]
     assert _lane(ex, _tasks.tiny) == "inline"
@@ -41,8 +48,10 @@ def test_waiting_calls_go_to_threads(ex):
 def test_code_that_releases_the_gil_goes_to_threads(ex):
     data = b"x" * (8 << 20)  # ~10 ms of hashing with the GIL released
     assert len(set(ex.map(_tasks.digest, [data] * 12))) == 1
-    assert _lane(ex, _tasks.digest) == "thread"
-    assert "without holding the GIL" in str(ex.explain(_tasks.digest))
+    (profile,) = ex.explain(_tasks.digest).profiles
+    assert profile["lane"] == _gil_released_lane(profile), profile
+    if profile["lane"] == "thread":
+        assert "without holding the GIL" in str(ex.explain(_tasks.digest))
 
 
 @pytest.mark.skipif(not MANY_CORES, reason="a process only pays off with a second core")
@@ -123,8 +132,8 @@ def test_argument_size_gets_its_own_judgement(ex):
     lanes = {p["argument_bytes"]: p["lane"] for p in ex.explain(_tasks.digest).profiles}
     assert len(lanes) == 2
     assert lanes[0] == "inline"  # hashing 100 bytes is cheaper than any hand-over
-    (large_profile,) = [p for p in ex._lanes["auto"]._profiles.values() if p.bucket]
-    assert lanes[max(lanes)] == "thread", large_profile  # the evidence, if it ever fails
+    (large,) = [p for p in ex.explain(_tasks.digest).profiles if p["argument_bytes"]]
+    assert large["lane"] == _gil_released_lane(large), large  # hashing 4 MiB releases the GIL
 
 
 def test_a_drifting_function_is_judged_again(ex, tmp_path):
