@@ -28,16 +28,19 @@ void prepare() {
   for (ForkHooks* h : r.hooks) h->before_fork();
 }
 
-void after() {
+void after(bool in_child) {
   Registry& r = registry();
-  for (auto it = r.hooks.rbegin(); it != r.hooks.rend(); ++it) (*it)->after_fork();
+  for (auto it = r.hooks.rbegin(); it != r.hooks.rend(); ++it) (*it)->after_fork(in_child);
   r.mu.unlock();
 }
+
+void after_in_parent() { after(false); }
+void after_in_child() { after(true); }
 
 }  // namespace
 
 void ForkHooks::watch_forks() {
-  static const int registered = ::pthread_atfork(prepare, after, after);
+  static const int registered = ::pthread_atfork(prepare, after_in_parent, after_in_child);
   (void)registered;
   std::lock_guard lock(registry().mu);
   registry().hooks.push_back(this);

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -80,6 +81,44 @@ void remap(void* addr, std::size_t size, int fd, std::size_t offset, bool shared
 }
 
 pid_t current_pid() noexcept { return ::getpid(); }
+
+pid_t current_tid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+namespace {
+
+/// Reads a small /proc file whole into `buf` (NUL-terminated); its length, or -1.
+ssize_t read_small_file(const char* path, char* buf, std::size_t size) noexcept {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n;
+  do {
+    n = ::read(fd, buf, size - 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n >= 0) buf[n] = '\0';
+  return n;
+}
+
+}  // namespace
+
+bool thread_sched(pid_t tid, ThreadSched* out) noexcept {
+  char path[64];
+  char buf[512];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  if (read_small_file(path, buf, sizeof buf) <= 0) return false;
+  // "tid (comm) S ...": the name may hold spaces and parentheses, the state follows the last ')'.
+  const char* close = std::strrchr(buf, ')');
+  if (close == nullptr || close[1] != ' ' || close[2] == '\0') return false;
+  out->runnable = close[2] == 'R';
+  out->run_delay_ns = -1;
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
+  if (read_small_file(path, buf, sizeof buf) > 0) {  // "on-cpu-ns run-delay-ns timeslices"
+    long long on_cpu = 0;
+    long long delay = 0;
+    if (std::sscanf(buf, "%lld %lld", &on_cpu, &delay) == 2) out->run_delay_ns = delay;
+  }
+  return true;
+}
 
 FileId file_id(int fd) {
   struct stat st {};

@@ -199,7 +199,7 @@ void SharedHeap::before_fork() noexcept {
   arena_.lock_for_fork();
 }
 
-void SharedHeap::after_fork() noexcept {
+void SharedHeap::after_fork(bool /*in_child*/) noexcept {
   arena_.unlock_after_fork();
   mu_.unlock();
 }

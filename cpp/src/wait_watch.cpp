@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <new>
 #include <utility>
 
 #include "multilane/platform.hpp"
@@ -21,14 +22,28 @@ std::int64_t cpu_ns(clockid_t clock, bool* ok) {
 
 }  // namespace
 
-WaitWatch::WaitWatch(std::chrono::nanoseconds every, std::chrono::nanoseconds linger)
-    : every_(every), linger_(linger) {
+WaitWatch::WaitWatch(std::chrono::nanoseconds linger) : linger_(linger) {
   watch_forks();
 }
 
 WaitWatch::~WaitWatch() {
   close();
   stop_watching_forks();
+}
+
+void WaitWatch::after_fork(bool in_child) noexcept {
+  if (in_child) {
+    // The watcher's thread is not here, but it may have been waiting on a condition
+    // variable when the process forked: the copy still counts it as a waiter, and a
+    // wait or a notify on it could hang (glibc waits for waiters of an old group to
+    // leave). The child gets new ones, and a watcher that is neither parked nor asleep.
+    new (&wake_) std::condition_variable();
+    new (&callback_done_) std::condition_variable();
+    parked_ = false;
+    woken_early_ = false;
+    sleeping_until_ = {};
+  }
+  mu_.unlock();
 }
 
 void WaitWatch::start_thread_locked() {
@@ -60,7 +75,9 @@ std::uint64_t WaitWatch::watch(std::chrono::nanoseconds after, double max_cpu, d
   entry.process_start_ns = cpu_ns(CLOCK_PROCESS_CPUTIME_ID, &process_ok);
   if (!ok || !process_ok) return 0;
   entry.max_process_cpu = max_process_cpu;
+  entry.tid = platform::current_tid();
   entry.start = std::chrono::steady_clock::now();
+  entry.after = after;
   entry.due = entry.start + after;
   entry.max_cpu = max_cpu;
   entry.on_waiting = std::move(on_waiting);
@@ -69,9 +86,17 @@ std::uint64_t WaitWatch::watch(std::chrono::nanoseconds after, double max_cpu, d
   start_thread_locked();  // first: in a forked child it forgets the parent's watches
   entry.id = next_id_++;
   const std::uint64_t id = entry.id;
-  last_watch_ = entry.start;
-  entries_.push_back(std::move(entry));  // a polling watcher sees it next time: no wake-up
+  // The watcher sleeps until its earliest watch is due: woken only if this one is due
+  // sooner (or it sleeps with none). A watch costs the caller one futex wake at most.
+  const bool wake = parked_ || (sleeping_until_ != std::chrono::steady_clock::time_point{} &&
+                                entry.due < sleeping_until_);
+  entries_.push_back(std::move(entry));
   ++stats_.watches;
+  if (wake) {
+    woken_early_ = !parked_;
+    lock.unlock();
+    wake_.notify_one();
+  }
   return id;
 }
 
@@ -118,11 +143,27 @@ WaitWatch::Stats WaitWatch::stats() const {
 void WaitWatch::run() {
   std::unique_lock lock(mu_);
   while (!closing_) {
-    if (entries_.empty() && std::chrono::steady_clock::now() - last_watch_ >= linger_) {
-      running_thread_ = false;  // the next watch starts a new thread (and joins this one)
-      return;
+    if (entries_.empty()) {
+      // Nothing to look at: sleep until a watch comes (it wakes this thread), and end
+      // after `linger` without one (the next watch starts a new thread).
+      parked_ = true;
+      const bool woken = wake_.wait_for(lock, linger_, [this] { return closing_ || !entries_.empty(); });
+      parked_ = false;
+      if (!woken) {
+        running_thread_ = false;
+        return;
+      }
+      continue;
     }
-    wake_.wait_for(lock, every_, [this] { return closing_; });
+    // Sleep exactly until the earliest watch is due (no polling in between: a thread
+    // waking every millisecond was a task waiting for a core whenever both were busy,
+    // which the auto lane's pair probes read as a machine with no core to spare).
+    auto next = entries_.front().due;
+    for (const Entry& e : entries_) next = std::min(next, e.due);
+    sleeping_until_ = next;
+    wake_.wait_until(lock, next, [this] { return closing_ || woken_early_; });
+    woken_early_ = false;
+    sleeping_until_ = {};
     if (closing_) break;
     ++stats_.polls;
     const auto now = std::chrono::steady_clock::now();
@@ -138,25 +179,55 @@ void WaitWatch::run() {
     for (Entry& entry : due) {
       bool ok = false;
       bool process_ok = false;
-      const std::int64_t used = cpu_ns(entry.clock, &ok) - entry.cpu_start_ns;
-      const std::int64_t process = cpu_ns(CLOCK_PROCESS_CPUTIME_ID, &process_ok) - entry.process_start_ns;
+      const std::int64_t cpu_now = cpu_ns(entry.clock, &ok);
+      const std::int64_t process_now = cpu_ns(CLOCK_PROCESS_CPUTIME_ID, &process_ok);
       const auto wall = static_cast<double>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(now - entry.start).count());
-      if (ok && process_ok && static_cast<double>(used) < entry.max_cpu * wall &&
-          static_cast<double>(process) < entry.max_process_cpu * wall) {
-        fired_.push_back(entry.id);
-        ++stats_.fired;
-        running_ = entry.id;
-        lock.unlock();
-        try {
-          entry.on_waiting();
-        } catch (...) {  // the callback's own business (a binding reports its errors)
-        }
-        entry.on_waiting = nullptr;
-        lock.lock();
-        running_ = 0;
-        callback_done_.notify_all();
+      bool thread_waits = static_cast<double>(cpu_now - entry.cpu_start_ns) < entry.max_cpu * wall;
+      const bool process_idle =
+          process_ok && static_cast<double>(process_now - entry.process_start_ns) < entry.max_process_cpu * wall;
+      if (!ok) continue;  // its thread is gone: nothing to look at any more
+      platform::ThreadSched sched;
+      lock.unlock();  // two small /proc reads (~10 us): watch() need not wait for them
+      const bool sched_known = platform::thread_sched(entry.tid, &sched);
+      lock.lock();
+      if (thread_waits && process_idle && sched_known) {
+        // Its clock stood still: because it waits, or because the scheduler kept it from a
+        // core (another process on it)? Runnable now, or kept waiting for a core over the
+        // span, it was kept.
+        // A first look has no count to compare with (the caller does not read /proc
+        // when it asks to be watched): it only takes one, and a second look decides.
+        const bool first_look = entry.run_delay_start_ns < 0 && sched.run_delay_ns >= 0;
+        const bool kept = !first_look && sched.run_delay_ns >= 0 &&
+                          static_cast<double>(cpu_now - entry.cpu_start_ns + sched.run_delay_ns -
+                                              entry.run_delay_start_ns) >= entry.max_cpu * wall;
+        thread_waits = !sched.runnable && !kept && !first_look;
       }
+      if (!(thread_waits && process_idle)) {
+        // Computing, or waiting while its process computes (for threads of its own, as
+        // BLAS, or something else going on), or kept from a core, or looked at for the
+        // first time: look again over the next interval, from now. A first call spent its first 2 ms in a garbage
+        // collection, then waited 10 s: looked at once only, it was taken for computing.
+        entry.start = now;
+        entry.due = now + entry.after;
+        entry.cpu_start_ns = cpu_now;
+        entry.process_start_ns = process_now;
+        entry.run_delay_start_ns = sched_known ? sched.run_delay_ns : -1;
+        entries_.push_back(std::move(entry));
+        continue;
+      }
+      fired_.push_back(entry.id);
+      ++stats_.fired;
+      running_ = entry.id;
+      lock.unlock();
+      try {
+        entry.on_waiting();
+      } catch (...) {  // the callback's own business (a binding reports its errors)
+      }
+      entry.on_waiting = nullptr;
+      lock.lock();
+      running_ = 0;
+      callback_done_.notify_all();
     }
     if (!due.empty()) {  // the callbacks of the others are destroyed outside the lock too
       lock.unlock();

@@ -2,10 +2,14 @@
 // WaitWatch: a waiting thread is reported once, a computing one never; watches end cleanly.
 #include <gtest/gtest.h>
 
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -23,14 +27,11 @@ namespace {
 constexpr auto kAfter = 20ms;
 constexpr auto kBound = 10s;  // any wait longer than this is a deadlock
 
-/// Spins on the CPU until the watcher has looked past `watch`'s due time (its poll count
-/// went up twice), so that a callback that was going to fire has fired.
-void compute_until_looked_at(const WaitWatch& watch) {
+/// Spins on the CPU until the watcher has looked at the watch due (its count of looks went
+/// up), so that a callback that was going to fire has fired.
+void compute_until_looked_at(const WaitWatch& watch, std::uint64_t polls_before) {
   const auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < kAfter) {
-  }
-  const auto polls = watch.stats().polls;
-  while (watch.stats().polls < polls + 2) {
+  while (watch.stats().polls <= polls_before) {
     ASSERT_LT(std::chrono::steady_clock::now() - start, kBound);
   }
 }
@@ -56,11 +57,23 @@ TEST(WaitWatch, AWaitingThreadIsReportedOnce) {
 TEST(WaitWatch, AComputingThreadIsNeverReported) {
   WaitWatch watch;
   std::atomic<int> calls{0};
+  const auto polls = watch.stats().polls;
   const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { ++calls; });
-  compute_until_looked_at(watch);
+  compute_until_looked_at(watch, polls);
   EXPECT_FALSE(watch.unwatch(id));
   EXPECT_EQ(calls.load(), 0);
   EXPECT_EQ(watch.stats().fired, 0U);
+}
+
+TEST(WaitWatch, AThreadThatComputesThenWaitsIsReportedOnceItWaits) {
+  WaitWatch watch;
+  std::promise<void> told;
+  std::future<void> fired = told.get_future();
+  const auto polls = watch.stats().polls;
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { told.set_value(); });
+  compute_until_looked_at(watch, polls);  // a first look finds it computing...
+  ASSERT_EQ(fired.wait_for(kBound), std::future_status::ready) << "...a later one waiting";
+  EXPECT_TRUE(watch.unwatch(id));
 }
 
 TEST(WaitWatch, AThreadWaitingForItsProcessToComputeIsNotReported) {
@@ -71,10 +84,10 @@ TEST(WaitWatch, AThreadWaitingForItsProcessToComputeIsNotReported) {
     }
   });
   std::atomic<int> calls{0};
-  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { ++calls; });
   const auto polls = watch.stats().polls;
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { ++calls; });
   const auto start = std::chrono::steady_clock::now();
-  while (watch.stats().polls < polls + 2 || std::chrono::steady_clock::now() - start < 2 * kAfter) {
+  while (watch.stats().polls <= polls) {
     std::this_thread::sleep_for(100us);  // this thread waits, its process does not
     ASSERT_LT(std::chrono::steady_clock::now() - start, kBound);
   }
@@ -83,20 +96,38 @@ TEST(WaitWatch, AThreadWaitingForItsProcessToComputeIsNotReported) {
   EXPECT_EQ(calls.load(), 0);
 }
 
+TEST(WaitWatch, AThreadStillWaitingOnceItsProcessIsIdleIsReported) {
+  WaitWatch watch;
+  std::atomic<bool> stop{false};
+  std::jthread helper([&] {  // the process computes for a while, then stops
+    const auto start = std::chrono::steady_clock::now();
+    while (!stop && std::chrono::steady_clock::now() - start < 3 * kAfter) {
+    }
+  });
+  std::promise<void> told;
+  std::future<void> fired = told.get_future();
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { told.set_value(); });
+  ASSERT_EQ(fired.wait_for(kBound), std::future_status::ready) << "looked at again, then reported";
+  EXPECT_TRUE(watch.unwatch(id));
+  EXPECT_GE(watch.stats().polls, 2U);
+  stop = true;
+}
+
 TEST(WaitWatch, AWatchEndedInTimeNeverFires) {
   WaitWatch watch;
   std::atomic<int> calls{0};
   const std::uint64_t id = watch.watch(1s, 0.1, 0.5, [&] { ++calls; });
   EXPECT_FALSE(watch.unwatch(id));
-  const std::uint64_t next = watch.watch(kAfter, 0.1, 0.5, [] {});
+  const auto polls = watch.stats().polls;
+  const std::uint64_t next = watch.watch(kAfter, 0.1, 0.5, [] {});  // due sooner: wakes it
   EXPECT_NE(next, id);
-  compute_until_looked_at(watch);
+  compute_until_looked_at(watch, polls);
   watch.unwatch(next);
   EXPECT_EQ(calls.load(), 0);
 }
 
 TEST(WaitWatch, PollsOnlyWhileWatchesComeThenEndsItsThread) {
-  WaitWatch watch(1ms, 20ms);
+  WaitWatch watch(20ms);
   EXPECT_FALSE(watch.stats().thread_up) << "no thread before the first watch";
   watch.unwatch(watch.watch(kAfter, 0.1, 0.5, [] {}));
   EXPECT_TRUE(watch.stats().thread_up);
@@ -106,9 +137,6 @@ TEST(WaitWatch, PollsOnlyWhileWatchesComeThenEndsItsThread) {
     std::this_thread::sleep_for(1ms);
     ASSERT_LT(std::chrono::steady_clock::now() - start, kBound) << "the thread never ended";
   }
-  const auto polls = watch.stats().polls;
-  std::this_thread::sleep_for(10ms);  // nothing to wait for: no thread polls any more
-  EXPECT_EQ(watch.stats().polls, polls);
   std::promise<void> told;
   std::future<void> fired = told.get_future();
   const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { told.set_value(); });
@@ -177,4 +205,38 @@ TEST(WaitWatch, AForkedChildWatchesWithAThreadOfItsOwn) {
   const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { told.set_value(); });
   ASSERT_EQ(fired.wait_for(kBound), std::future_status::ready) << "the parent's watcher still works";
   EXPECT_TRUE(watch.unwatch(id));
+}
+
+TEST(WaitWatch, AThreadKeptFromACoreIsNotTakenForWaiting) {
+  // A thread that computes while another process takes its core has a CPU clock that
+  // stands still, as if it waited: here it shares one CPU at nice 19 with a child that
+  // spins at nice 0, and so gets ~1.5% of it.
+  cpu_set_t all;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof all, &all), 0);
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &all)) ++cpu;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  const pid_t spinner = ::fork();
+  ASSERT_GE(spinner, 0);
+  if (spinner == 0) {
+    ::sched_setaffinity(0, sizeof one, &one);
+    for (;;) {
+    }
+  }
+  WaitWatch watch;
+  std::atomic<int> calls{0};
+  std::thread starved([&] {
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+    ASSERT_EQ(::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19), 0);
+    const auto polls = watch.stats().polls;
+    const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { ++calls; });
+    compute_until_looked_at(watch, polls + 4);  // five looks, each over a span of ~1.5% CPU
+    EXPECT_FALSE(watch.unwatch(id));
+  });
+  starved.join();
+  ::kill(spinner, SIGKILL);
+  ::waitpid(spinner, nullptr, 0);
+  EXPECT_EQ(calls.load(), 0) << "a thread kept from its core was taken for waiting";
 }

@@ -15,7 +15,9 @@ namespace multilane {
 class ForkHooks {
  public:
   virtual void before_fork() noexcept = 0;
-  virtual void after_fork() noexcept = 0;
+  /// `in_child`: in the new process, where only the forking thread runs (a condition
+  /// variable another thread waited on then must be made anew there).
+  virtual void after_fork(bool in_child) noexcept = 0;
 
  protected:
   ForkHooks() = default;

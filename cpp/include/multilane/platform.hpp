@@ -53,6 +53,18 @@ FileId file_id(int fd);
 void remap(void* addr, std::size_t size, int fd, std::size_t offset, bool shared, bool populate = false);
 /// The calling process's id (not cached: right in a child just after fork).
 pid_t current_pid() noexcept;
+/// The calling thread's id (a kernel task id, as the ones under /proc/self/task).
+pid_t current_tid() noexcept;
+
+/// What the scheduler says of a thread of this process: whether it is runnable now (on a
+/// core, or waiting for one), and how long it has waited for a core in all. A thread kept
+/// from a core has an idle CPU clock, like one that waits for I/O: this tells them apart.
+struct ThreadSched {
+  bool runnable = false;
+  std::int64_t run_delay_ns = -1;  // -1: the kernel keeps no count (no CONFIG_SCHED_INFO)
+};
+/// False if the thread is gone or the kernel tells nothing (no /proc).
+bool thread_sched(pid_t tid, ThreadSched* out) noexcept;
 /// False only if every present page of the private file mapping [addr, addr + size) is
 /// still the file's own page: a page this process wrote (so copied on write), or a range
 /// the OS cannot report on (no /proc/self/pagemap), makes it true.

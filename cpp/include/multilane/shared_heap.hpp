@@ -109,7 +109,7 @@ class SharedHeap final : private ForkHooks {
   };
   // Before a fork: every allocation made private, the heap's and the arena's locks held.
   void before_fork() noexcept override;
-  void after_fork() noexcept override;
+  void after_fork(bool in_child) noexcept override;
   void* reallocate(void* p, std::size_t size) noexcept;
   /// Turns the allocation's mapping private (copy-on-write) over its block. Holds mu_.
   void snapshot_locked(Allocation& a);

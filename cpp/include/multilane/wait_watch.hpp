@@ -22,16 +22,26 @@ namespace multilane {
 /// function); if, `after` later, it has used less than `max_cpu` of a core since, and the
 /// whole process less than `max_process_cpu` cores, the watch's callback runs once on the
 /// watcher's own thread, and the watched thread learns of it when it stops being watched.
-/// (The process's share tells a thread waiting for I/O from one waiting for threads of
-/// its own that compute: NumPy's first matrix product waited 2 ms for its BLAS threads.)
+/// Until then it is looked at again over each next `after`, from the last look: a call
+/// that computes a while and then waits is reported once it waits. (The process's share tells a
+/// thread waiting for I/O from one waiting for threads of its own that compute: NumPy's
+/// first matrix product waited 2 ms for its BLAS threads.) A thread the scheduler keeps
+/// from a core is not waiting either, though its CPU clock stands still: one that is
+/// runnable when looked at, or that waited for a core over the span (its schedstat run
+/// delay), is looked at again. (A pure-Python first call sharing a core with another
+/// process was taken for waiting, and its map sent to threads.) Where the kernel counts
+/// that delay, a thread is only reported from its second look on (`2 * after` at the
+/// earliest): the first one takes the count to compare with.
 ///
 /// Why a native thread: the watcher must not cost the watched thread anything. Waking a
 /// Python thread for each watch cost the caller 13-20 µs on a 2-core VM (a futex wake, a
 /// context switch, the GIL), more than a map of twenty tiny calls takes. This thread reads
-/// the watched thread's CPU clock without the GIL and polls every `every` while watches
-/// come (a watch is then a few stores under a lock, no wake-up); `linger` after the last
-/// watch it ends, and the next watch starts it again (~50 µs, once per quiet spell), so
-/// an idle process keeps no thread for it.
+/// the watched thread's CPU clock without the GIL, and sleeps until its earliest watch is
+/// due: a watch is a few stores under a lock and at most one futex wake, with no GIL and
+/// no Python thread involved. `linger` after its last watch the thread ends, and the next
+/// watch starts it again (~50 µs, once per quiet spell), so an idle process keeps no
+/// thread for it. (It polled every millisecond at first: with both cores busy, each wake
+/// made it a task waiting for a core, and the auto lane read the machine as contended.)
 ///
 /// Callbacks run outside the lock, one at a time; they are also destroyed outside it (a
 /// binding's callback may need a lock of its own, such as Python's GIL, to be destroyed).
@@ -41,8 +51,7 @@ class WaitWatch final : private ForkHooks {
  public:
   using Callback = std::function<void()>;
 
-  explicit WaitWatch(std::chrono::nanoseconds every = std::chrono::milliseconds(1),
-                     std::chrono::nanoseconds linger = std::chrono::milliseconds(250));
+  explicit WaitWatch(std::chrono::nanoseconds linger = std::chrono::milliseconds(250));
   ~WaitWatch();  // close()
   WaitWatch(const WaitWatch&) = delete;
   WaitWatch& operator=(const WaitWatch&) = delete;
@@ -60,7 +69,7 @@ class WaitWatch final : private ForkHooks {
   struct Stats {
     std::uint64_t watches = 0;
     std::uint64_t fired = 0;
-    std::uint64_t polls = 0;  // times the watcher woke to look
+    std::uint64_t polls = 0;  // times the watcher woke to look at a watch due
     std::uint64_t threads_started = 0;
     bool thread_up = false;  // its thread runs now (it ends `linger` after the last watch)
   };
@@ -72,8 +81,11 @@ class WaitWatch final : private ForkHooks {
     clockid_t clock{};
     std::chrono::steady_clock::time_point start;
     std::chrono::steady_clock::time_point due;
+    std::chrono::nanoseconds after{};
     std::int64_t cpu_start_ns = 0;
     std::int64_t process_start_ns = 0;
+    pid_t tid = 0;
+    std::int64_t run_delay_start_ns = -1;  // its wait for a core so far; -1 before a look
     double max_cpu = 0;
     double max_process_cpu = 0;
     Callback on_waiting;
@@ -81,9 +93,8 @@ class WaitWatch final : private ForkHooks {
   void run();
   void start_thread_locked();
   void before_fork() noexcept override { mu_.lock(); }
-  void after_fork() noexcept override { mu_.unlock(); }
+  void after_fork(bool in_child) noexcept override;
 
-  const std::chrono::nanoseconds every_;
   const std::chrono::nanoseconds linger_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
@@ -92,7 +103,9 @@ class WaitWatch final : private ForkHooks {
   std::vector<Entry> entries_;
   std::vector<std::uint64_t> fired_;  // ids whose callback has started, until unwatched
   std::uint64_t next_id_ = 1;
-  std::chrono::steady_clock::time_point last_watch_;  // it lingers `linger` from here
+  std::chrono::steady_clock::time_point sleeping_until_{};  // the watcher's wake-up, if timed
+  bool woken_early_ = false;  // a watch due sooner than that woke it
+  bool parked_ = false;       // sleeping with no watch: a new one wakes it
   bool running_thread_ = false;  // the watcher's thread is up (it may still be ending)
   bool closing_ = false;
   std::thread thread_;
