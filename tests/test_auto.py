@@ -27,11 +27,12 @@ def _lane(ex, fn):
     return profile["lane"]
 
 
-def _gil_released_lane(profile: dict) -> str:
-    """Where code that releases the GIL must go: threads, unless every pair probe found the
-    machine with no core to spare (another process busy), when threads gain nothing."""
+def _gil_released_lanes(profile: dict) -> set[str]:
+    """Where code that releases the GIL may go: threads; or inline too if every pair probe
+    found the machine with no core to spare (another process busy): then a pair that
+    showed no gain was right, and threads would gain nothing."""
     tried, _, robbed = profile["pairs"]
-    return "inline" if tried and robbed == tried else "thread"
+    return {"thread", "inline"} if tried and robbed == tried else {"thread"}
 
 
 def test_tiny_calls_run_inline(ex):
@@ -49,7 +50,7 @@ def test_code_that_releases_the_gil_goes_to_threads(ex):
     data = b"x" * (8 << 20)  # ~10 ms of hashing with the GIL released
     assert len(set(ex.map(_tasks.digest, [data] * 12))) == 1
     (profile,) = ex.explain(_tasks.digest).profiles
-    assert profile["lane"] == _gil_released_lane(profile), profile
+    assert profile["lane"] in _gil_released_lanes(profile), profile
     if profile["lane"] == "thread":
         assert "without holding the GIL" in str(ex.explain(_tasks.digest))
 
@@ -72,8 +73,10 @@ def test_a_slow_first_call_in_a_worker_is_looked_at_again(ex, tmp_path):
     results = list(ex.map(_tasks.slow_in_the_first_worker_call, [n] * 24, [marker] * 24,
                           [os.getpid()] * 24))
     assert results == [_tasks.python_work(n)] * 24
-    assert os.path.exists(marker)  # the outlier did happen, in a worker
-    assert _lane(ex, _tasks.slow_in_the_first_worker_call) == "process"
+    explained = ex.explain(_tasks.slow_in_the_first_worker_call)
+    evidence = f"{explained}\n{explained.profiles!r}"
+    assert os.path.exists(marker), evidence  # the outlier did happen, in a worker
+    assert explained.profiles[0]["lane"] == "process", evidence
 
 
 def test_sending_is_the_serial_part_of_the_transport():
@@ -126,14 +129,16 @@ def test_the_decision_settles_within_the_first_2_percent_of_a_map(ex):
 
 
 def test_argument_size_gets_its_own_judgement(ex):
-    small, large = b"x" * 100, b"x" * (4 << 20)
+    # 16 MiB: ~10 ms of hashing. A 2.5 ms one (4 MiB) was at the mercy of a 2 ms burst of
+    # another thread's work, and sometimes went inline.
+    small, large = b"x" * 100, b"x" * (16 << 20)
     list(ex.map(_tasks.digest, [small] * 200))
     list(ex.map(_tasks.digest, [large] * 12))
     lanes = {p["argument_bytes"]: p["lane"] for p in ex.explain(_tasks.digest).profiles}
     assert len(lanes) == 2
     assert lanes[0] == "inline"  # hashing 100 bytes is cheaper than any hand-over
     (large,) = [p for p in ex.explain(_tasks.digest).profiles if p["argument_bytes"]]
-    assert large["lane"] == _gil_released_lane(large), large  # hashing 4 MiB releases the GIL
+    assert large["lane"] in _gil_released_lanes(large), repr(large)  # hashing releases the GIL
 
 
 def test_a_drifting_function_is_judged_again(ex, tmp_path):
