@@ -78,7 +78,9 @@ std::uint64_t WaitWatch::watch(std::chrono::nanoseconds after, double max_cpu, d
   entry.tid = platform::current_tid();
   entry.start = std::chrono::steady_clock::now();
   entry.after = after;
-  entry.due = entry.start + after;
+  // The first look only takes counts (the caller reads no /proc file when it asks to be
+  // watched): it comes soon, and the judging ones every `after` from it.
+  entry.due = entry.start + after / kCountingLookDivisor;
   entry.max_cpu = max_cpu;
   entry.on_waiting = std::move(on_waiting);
   std::unique_lock lock(mu_);
@@ -195,18 +197,17 @@ void WaitWatch::run() {
         // Its clock stood still: because it waits, or because the scheduler kept it from a
         // core (another process on it)? Runnable now, or kept waiting for a core over the
         // span, it was kept.
-        // A first look has no count to compare with (the caller does not read /proc
-        // when it asks to be watched): it only takes one, and a second look decides.
-        const bool first_look = entry.run_delay_start_ns < 0 && sched.run_delay_ns >= 0;
-        const bool kept = !first_look && sched.run_delay_ns >= 0 &&
+        const bool kept = entry.run_delay_start_ns >= 0 && sched.run_delay_ns >= 0 &&
                           static_cast<double>(cpu_now - entry.cpu_start_ns + sched.run_delay_ns -
                                               entry.run_delay_start_ns) >= entry.max_cpu * wall;
-        thread_waits = !sched.runnable && !kept && !first_look;
+        thread_waits = !sched.runnable && !kept;
       }
+      if (!entry.counted) thread_waits = false;  // the counting look: a judging one follows
+      entry.counted = true;
       if (!(thread_waits && process_idle)) {
         // Computing, or waiting while its process computes (for threads of its own, as
-        // BLAS, or something else going on), or kept from a core, or looked at for the
-        // first time: look again over the next interval, from now. A first call spent its first 2 ms in a garbage
+        // BLAS, or something else going on), or kept from a core, or only counted so far:
+        // look again over the next interval, from now. A first call spent its first 2 ms in a garbage
         // collection, then waited 10 s: looked at once only, it was taken for computing.
         entry.start = now;
         entry.due = now + entry.after;

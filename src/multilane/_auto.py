@@ -92,9 +92,9 @@ CROWDED = 0.8  # other threads of the process used this much of every other core
 # the C++ core) looks at it every EARLY_S: once it has used under EARLY_CPU of a core over
 # the last look's span, it waits, and the rest of the map goes to threads at once instead
 # of after it (a 10 ms wait cost a 120-call map one more 10 ms round). A call the scheduler
-# keeps from a core is not waiting (the watcher asks the kernel), and the first look only
-# takes the kernel's count: a wait is seen after 2 * EARLY_S. The call's full measurement
-# then confirms that or not.
+# keeps from a core is not waiting (the watcher asks the kernel; a first look EARLY_S / 8
+# in only takes its counts, so a wait is seen EARLY_S * 9 / 8 in). The call's full
+# measurement then confirms that or not.
 EARLY_S = 0.002
 EARLY_CPU = 0.1
 # ...and the whole process under this many cores: a call whose own threads compute (NumPy's

@@ -19,19 +19,19 @@ namespace multilane {
 
 /// Watches threads of this process for waiting. A thread asks to be watched before it
 /// starts something that may compute or may wait (the auto lane's first look at a
-/// function); if, `after` later, it has used less than `max_cpu` of a core since, and the
-/// whole process less than `max_process_cpu` cores, the watch's callback runs once on the
-/// watcher's own thread, and the watched thread learns of it when it stops being watched.
-/// Until then it is looked at again over each next `after`, from the last look: a call
-/// that computes a while and then waits is reported once it waits. (The process's share tells a
-/// thread waiting for I/O from one waiting for threads of its own that compute: NumPy's
-/// first matrix product waited 2 ms for its BLAS threads.) A thread the scheduler keeps
-/// from a core is not waiting either, though its CPU clock stands still: one that is
-/// runnable when looked at, or that waited for a core over the span (its schedstat run
-/// delay), is looked at again. (A pure-Python first call sharing a core with another
-/// process was taken for waiting, and its map sent to threads.) Where the kernel counts
-/// that delay, a thread is only reported from its second look on (`2 * after` at the
-/// earliest): the first one takes the count to compare with.
+/// function). `after / 8` in, the watcher takes its counts; if over the next `after` it
+/// has used less than `max_cpu` of a core, and the whole process less than
+/// `max_process_cpu` cores, the watch's callback runs once on the watcher's own thread,
+/// and the watched thread learns of it when it stops being watched. Until then it is
+/// looked at again over each next `after`, from the last look: a call that computes a
+/// while and then waits is reported once it waits. (The process's share tells a thread
+/// waiting for I/O from one waiting for threads of its own that compute: NumPy's first
+/// matrix product waited 2 ms for its BLAS threads.) A thread the scheduler keeps from a
+/// core is not waiting either, though its CPU clock stands still: one that is runnable
+/// when looked at, or that waited for a core over the span (its schedstat run delay), is
+/// looked at again. (A pure-Python first call sharing a core with another process was
+/// taken for waiting, and its map sent to threads.) The first look only counts because
+/// the watched thread reads no /proc file when it asks: that would cost it ~10 µs.
 ///
 /// Why a native thread: the watcher must not cost the watched thread anything. Waking a
 /// Python thread for each watch cost the caller 13-20 µs on a 2-core VM (a futex wake, a
@@ -85,11 +85,13 @@ class WaitWatch final : private ForkHooks {
     std::int64_t cpu_start_ns = 0;
     std::int64_t process_start_ns = 0;
     pid_t tid = 0;
-    std::int64_t run_delay_start_ns = -1;  // its wait for a core so far; -1 before a look
+    std::int64_t run_delay_start_ns = -1;  // its wait for a core so far; -1 if unknown
+    bool counted = false;  // its first look (which only takes counts) is done
     double max_cpu = 0;
     double max_process_cpu = 0;
     Callback on_waiting;
   };
+  static constexpr int kCountingLookDivisor = 8;  // the first look comes `after / 8` in
   void run();
   void start_thread_locked();
   void before_fork() noexcept override { mu_.lock(); }
