@@ -47,12 +47,12 @@ void bind_wait_watch(nb::module_& m) {
             return watch.watch(after, max_cpu, max_process_cpu, [held] { (*held)(); });
           },
           nb::arg("after"), nb::arg("max_cpu"), nb::arg("max_process_cpu"), nb::arg("callback"),
-          "Watches the calling thread: `callback()` runs once on the watcher's thread if, "
-          "`after` seconds from now, this thread has used under `max_cpu` of a core since, "
-          "and the process under `max_process_cpu` cores. Returns the watch's id (0: cannot "
-          "watch here).")
+          "Watches the calling thread: `callback()` runs once on the watcher's thread when, "
+          "over some `after` seconds (looked at every `after`, from `after / 8` in), this "
+          "thread waited, using under `max_cpu` of a core, and the process under "
+          "`max_process_cpu` cores. Returns the watch's id (0: cannot watch here).")
       .def("unwatch", &WaitWatch::unwatch, nb::arg("id"), nb::call_guard<nb::gil_scoped_release>(),
-           "Ends a watch; True if its callback ran (waits for it if it is running).")
+           "Ends a watch: True if its callback ran (waits for it if it is running), False if it never will.")
       .def("close", &WaitWatch::close, nb::call_guard<nb::gil_scoped_release>())
       .def("stats", [](const WaitWatch& watch) {
         const WaitWatch::Stats s = watch.stats();

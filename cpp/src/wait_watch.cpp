@@ -1,5 +1,5 @@
 // cpp/src/wait_watch.cpp
-// WaitWatch: a native thread that reads watched threads' CPU clocks, polling while watches come.
+// WaitWatch: a native thread that reads watched threads' CPU clocks when their watches are due.
 #include "multilane/wait_watch.hpp"
 
 #include <pthread.h>
@@ -56,6 +56,8 @@ void WaitWatch::start_thread_locked() {
       thread_.detach();  // forked: the object was copied, its thread was not
       entries_.clear();  // (the other threads' watches: those threads are not here)
       fired_.clear();
+      looking_.clear();
+      cancelled_.clear();
       running_ = 0;
     }
   }
@@ -111,7 +113,11 @@ bool WaitWatch::unwatch(std::uint64_t id) {
     entries_.erase(it);
     return false;
   }
-  if (std::find(fired_.begin(), fired_.end(), id) == fired_.end()) return false;
+  if (std::find(fired_.begin(), fired_.end(), id) == fired_.end()) {
+    // Being looked at now: it must not fire after this says it never will.
+    if (std::find(looking_.begin(), looking_.end(), id) != looking_.end()) cancelled_.push_back(id);
+    return false;
+  }
   // `running_` is only ever this id while the watcher's thread runs its callback.
   callback_done_.wait(lock, [&] { return running_ != id; });
   std::erase(fired_, id);
@@ -142,6 +148,46 @@ WaitWatch::Stats WaitWatch::stats() const {
   return s;
 }
 
+bool WaitWatch::look_at(Entry& entry, std::chrono::steady_clock::time_point now) const {
+  bool ok = false;
+  bool process_ok = false;
+  const std::int64_t cpu_now = cpu_ns(entry.clock, &ok);
+  const std::int64_t process_now = cpu_ns(CLOCK_PROCESS_CPUTIME_ID, &process_ok);
+  if (!ok) {
+    entry.gone = true;
+    return false;
+  }
+  const auto wall =
+      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - entry.start).count());
+  bool thread_waits = static_cast<double>(cpu_now - entry.cpu_start_ns) < entry.max_cpu * wall;
+  const bool process_idle =
+      process_ok && static_cast<double>(process_now - entry.process_start_ns) < entry.max_process_cpu * wall;
+  platform::ThreadSched sched;
+  const bool sched_known = platform::thread_sched(entry.tid, &sched);
+  if (thread_waits && process_idle && sched_known) {
+    // Its clock stood still: because it waits, or because the scheduler kept it from a
+    // core (another process on it)? Runnable now, or kept waiting for a core over the
+    // span, it was kept.
+    const bool kept = entry.run_delay_start_ns >= 0 && sched.run_delay_ns >= 0 &&
+                      static_cast<double>(cpu_now - entry.cpu_start_ns + sched.run_delay_ns -
+                                          entry.run_delay_start_ns) >= entry.max_cpu * wall;
+    thread_waits = !sched.runnable && !kept;
+  }
+  const bool judging = entry.counted;  // the first look only takes the counts
+  entry.counted = true;
+  if (judging && thread_waits && process_idle) return true;
+  // Computing, or waiting while its process computes (for threads of its own, as BLAS, or
+  // something else going on), or kept from a core, or only counted so far: looked at
+  // again over the next interval, from now. (A first call spent its first 2 ms in a
+  // garbage collection, then waited 10 s: looked at once only, it was taken for computing.)
+  entry.start = now;
+  entry.due = now + entry.after;
+  entry.cpu_start_ns = cpu_now;
+  entry.process_start_ns = process_now;
+  entry.run_delay_start_ns = sched_known ? sched.run_delay_ns : -1;
+  return false;
+}
+
 void WaitWatch::run() {
   std::unique_lock lock(mu_);
   while (!closing_) {
@@ -169,9 +215,10 @@ void WaitWatch::run() {
     if (closing_) break;
     ++stats_.polls;
     const auto now = std::chrono::steady_clock::now();
-    std::vector<Entry> due;  // looked at once, then done with, whatever they show
+    std::vector<Entry> due;  // taken out while looked at; back in if they do not wait
     for (auto it = entries_.begin(); it != entries_.end();) {
       if (it->due <= now) {
+        looking_.push_back(it->id);
         due.push_back(std::move(*it));
         it = entries_.erase(it);
       } else {
@@ -179,41 +226,11 @@ void WaitWatch::run() {
       }
     }
     for (Entry& entry : due) {
-      bool ok = false;
-      bool process_ok = false;
-      const std::int64_t cpu_now = cpu_ns(entry.clock, &ok);
-      const std::int64_t process_now = cpu_ns(CLOCK_PROCESS_CPUTIME_ID, &process_ok);
-      const auto wall = static_cast<double>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(now - entry.start).count());
-      bool thread_waits = static_cast<double>(cpu_now - entry.cpu_start_ns) < entry.max_cpu * wall;
-      const bool process_idle =
-          process_ok && static_cast<double>(process_now - entry.process_start_ns) < entry.max_process_cpu * wall;
-      if (!ok) continue;  // its thread is gone: nothing to look at any more
-      platform::ThreadSched sched;
-      lock.unlock();  // two small /proc reads (~10 us): watch() need not wait for them
-      const bool sched_known = platform::thread_sched(entry.tid, &sched);
+      lock.unlock();  // clocks and two small /proc reads (~10 us): watch() need not wait
+      const bool waits = look_at(entry, now);
       lock.lock();
-      if (thread_waits && process_idle && sched_known) {
-        // Its clock stood still: because it waits, or because the scheduler kept it from a
-        // core (another process on it)? Runnable now, or kept waiting for a core over the
-        // span, it was kept.
-        const bool kept = entry.run_delay_start_ns >= 0 && sched.run_delay_ns >= 0 &&
-                          static_cast<double>(cpu_now - entry.cpu_start_ns + sched.run_delay_ns -
-                                              entry.run_delay_start_ns) >= entry.max_cpu * wall;
-        thread_waits = !sched.runnable && !kept;
-      }
-      if (!entry.counted) thread_waits = false;  // the counting look: a judging one follows
-      entry.counted = true;
-      if (!(thread_waits && process_idle)) {
-        // Computing, or waiting while its process computes (for threads of its own, as
-        // BLAS, or something else going on), or kept from a core, or only counted so far:
-        // look again over the next interval, from now. A first call spent its first 2 ms in a garbage
-        // collection, then waited 10 s: looked at once only, it was taken for computing.
-        entry.start = now;
-        entry.due = now + entry.after;
-        entry.cpu_start_ns = cpu_now;
-        entry.process_start_ns = process_now;
-        entry.run_delay_start_ns = sched_known ? sched.run_delay_ns : -1;
+      if (std::erase(cancelled_, entry.id) > 0 || entry.gone) continue;
+      if (!waits) {
         entries_.push_back(std::move(entry));
         continue;
       }
@@ -230,6 +247,8 @@ void WaitWatch::run() {
       running_ = 0;
       callback_done_.notify_all();
     }
+    looking_.clear();
+    cancelled_.clear();
     if (!due.empty()) {  // the callbacks of the others are destroyed outside the lock too
       lock.unlock();
       due.clear();

@@ -240,3 +240,36 @@ TEST(WaitWatch, AThreadKeptFromACoreIsNotTakenForWaiting) {
   ::waitpid(spinner, nullptr, 0);
   EXPECT_EQ(calls.load(), 0) << "a thread kept from its core was taken for waiting";
 }
+
+TEST(WaitWatch, UnwatchTellsTheTruthEvenWhileTheWatchIsLookedAt) {
+  // unwatch() is true exactly when the callback ran: never false for one that runs later.
+  // Four threads end their watches at times spread over the judging look (2.25 ms in),
+  // when the watcher reads the watched thread's clocks and /proc without its lock.
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 150;
+  WaitWatch watch;
+  std::vector<std::atomic<bool>> ran(kThreads * kRounds);
+  std::vector<char> said(kThreads * kRounds, 0);
+  std::vector<std::jthread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        const int i = t * kRounds + r;
+        const auto start = std::chrono::steady_clock::now();
+        const std::uint64_t id = watch.watch(2ms, 0.1, 0.5, [&ran, i] { ran[i] = true; });
+        ASSERT_NE(id, 0U);
+        // This thread waits (what is watched for) until 1.9 to 2.6 ms in, then ends it.
+        std::this_thread::sleep_until(start + 1900us + std::chrono::microseconds((r * 37 + t * 11) % 700));
+        said[i] = watch.unwatch(id) ? 1 : 0;
+      }
+    });
+  }
+  threads.clear();  // joins
+  watch.close();    // no callback runs after this
+  int fired = 0;
+  for (int i = 0; i < kThreads * kRounds; ++i) {
+    EXPECT_EQ(ran[i].load(), said[i] == 1) << "watch " << i;
+    fired += said[i];
+  }
+  EXPECT_GT(fired, 0) << "some watches were ended after they fired";
+}

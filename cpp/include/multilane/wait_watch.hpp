@@ -87,12 +87,17 @@ class WaitWatch final : private ForkHooks {
     pid_t tid = 0;
     std::int64_t run_delay_start_ns = -1;  // its wait for a core so far; -1 if unknown
     bool counted = false;  // its first look (which only takes counts) is done
+    bool gone = false;     // its thread ended: nothing to look at any more
     double max_cpu = 0;
     double max_process_cpu = 0;
     Callback on_waiting;
   };
   static constexpr int kCountingLookDivisor = 8;  // the first look comes `after / 8` in
   void run();
+  /// Reads `entry`'s clocks and the kernel's view of its thread (without the lock: the
+  /// entry is the watcher's while it looks). True if it waits; otherwise it is made
+  /// ready for its next look, unless its thread is gone (`gone`).
+  bool look_at(Entry& entry, std::chrono::steady_clock::time_point now) const;
   void start_thread_locked();
   void before_fork() noexcept override { mu_.lock(); }
   void after_fork(bool in_child) noexcept override;
@@ -104,6 +109,10 @@ class WaitWatch final : private ForkHooks {
   std::uint64_t running_ = 0;  // the watch whose callback runs now
   std::vector<Entry> entries_;
   std::vector<std::uint64_t> fired_;  // ids whose callback has started, until unwatched
+  // Watches the watcher is looking at, outside its lock; those unwatched meanwhile, which
+  // it drops instead of firing or looking at again.
+  std::vector<std::uint64_t> looking_;
+  std::vector<std::uint64_t> cancelled_;
   std::uint64_t next_id_ = 1;
   std::chrono::steady_clock::time_point sleeping_until_{};  // the watcher's wake-up, if timed
   bool woken_early_ = false;  // a watch due sooner than that woke it
