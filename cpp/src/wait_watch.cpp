@@ -68,7 +68,7 @@ void WaitWatch::start_thread_locked() {
 }
 
 std::uint64_t WaitWatch::watch(std::chrono::nanoseconds after, double max_cpu, double max_process_cpu,
-                               Callback on_waiting) {
+                               Callback on_waiting, ComputingHook on_computing) {
   Entry entry;
   if (::pthread_getcpuclockid(::pthread_self(), &entry.clock) != 0) return 0;
   bool ok = false;
@@ -85,6 +85,7 @@ std::uint64_t WaitWatch::watch(std::chrono::nanoseconds after, double max_cpu, d
   entry.due = entry.start + after / kCountingLookDivisor;
   entry.max_cpu = max_cpu;
   entry.on_waiting = std::move(on_waiting);
+  entry.on_computing = std::move(on_computing);
   std::unique_lock lock(mu_);
   if (closing_) return 0;
   start_thread_locked();  // first: in a forked child it forgets the parent's watches
@@ -106,16 +107,22 @@ std::uint64_t WaitWatch::watch(std::chrono::nanoseconds after, double max_cpu, d
 
 bool WaitWatch::unwatch(std::uint64_t id) {
   Callback dropped;  // destroyed after the lock is let go
+  ComputingHook dropped_hook;
   std::unique_lock lock(mu_);
   const auto it = std::find_if(entries_.begin(), entries_.end(), [id](const Entry& e) { return e.id == id; });
   if (it != entries_.end()) {
     dropped = std::move(it->on_waiting);
+    dropped_hook = std::move(it->on_computing);
     entries_.erase(it);
     return false;
   }
   if (std::find(fired_.begin(), fired_.end(), id) == fired_.end()) {
-    // Being looked at now: it must not fire after this says it never will.
-    if (std::find(looking_.begin(), looking_.end(), id) != looking_.end()) cancelled_.push_back(id);
+    // Being looked at now: it must not fire after this says it never will, and its hook,
+    // if running, must be over when this returns.
+    if (std::find(looking_.begin(), looking_.end(), id) != looking_.end()) {
+      cancelled_.push_back(id);
+      callback_done_.wait(lock, [&] { return running_ != id; });
+    }
     return false;
   }
   // `running_` is only ever this id while the watcher's thread runs its callback.
@@ -148,14 +155,14 @@ WaitWatch::Stats WaitWatch::stats() const {
   return s;
 }
 
-bool WaitWatch::look_at(Entry& entry, std::chrono::steady_clock::time_point now) const {
+WaitWatch::Look WaitWatch::look_at(Entry& entry, std::chrono::steady_clock::time_point now) const {
   bool ok = false;
   bool process_ok = false;
   const std::int64_t cpu_now = cpu_ns(entry.clock, &ok);
   const std::int64_t process_now = cpu_ns(CLOCK_PROCESS_CPUTIME_ID, &process_ok);
   if (!ok) {
     entry.gone = true;
-    return false;
+    return Look::kOther;
   }
   const auto wall =
       static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - entry.start).count());
@@ -175,7 +182,9 @@ bool WaitWatch::look_at(Entry& entry, std::chrono::steady_clock::time_point now)
   }
   const bool judging = entry.counted;  // the first look only takes the counts
   entry.counted = true;
-  if (judging && thread_waits && process_idle) return true;
+  if (judging && thread_waits && process_idle) return Look::kWaiting;
+  // (Computing needs no kernel check: a thread that used half a core over the span ran.)
+  const bool computing = static_cast<double>(cpu_now - entry.cpu_start_ns) >= kComputingCpu * wall;
   // Computing, or waiting while its process computes (for threads of its own, as BLAS, or
   // something else going on), or kept from a core, or only counted so far: looked at
   // again over the next interval, from now. (A first call spent its first 2 ms in a
@@ -185,7 +194,7 @@ bool WaitWatch::look_at(Entry& entry, std::chrono::steady_clock::time_point now)
   entry.cpu_start_ns = cpu_now;
   entry.process_start_ns = process_now;
   entry.run_delay_start_ns = sched_known ? sched.run_delay_ns : -1;
-  return false;
+  return computing ? Look::kComputing : Look::kOther;
 }
 
 void WaitWatch::run() {
@@ -227,10 +236,24 @@ void WaitWatch::run() {
     }
     for (Entry& entry : due) {
       lock.unlock();  // clocks and two small /proc reads (~10 us): watch() need not wait
-      const bool waits = look_at(entry, now);
+      const Look look = look_at(entry, now);
       lock.lock();
       if (std::erase(cancelled_, entry.id) > 0 || entry.gone) continue;
-      if (!waits) {
+      if (look == Look::kComputing && entry.on_computing) {
+        running_ = entry.id;
+        lock.unlock();
+        bool again = false;
+        try {
+          again = entry.on_computing();
+        } catch (...) {  // the hook's own business, as a callback's
+        }
+        if (!again) entry.on_computing = nullptr;  // destroyed outside the lock
+        lock.lock();
+        running_ = 0;
+        callback_done_.notify_all();
+        if (std::erase(cancelled_, entry.id) > 0) continue;
+      }
+      if (look != Look::kWaiting) {
         entries_.push_back(std::move(entry));
         continue;
       }
@@ -239,10 +262,11 @@ void WaitWatch::run() {
       running_ = entry.id;
       lock.unlock();
       try {
-        entry.on_waiting();
+        if (entry.on_waiting) entry.on_waiting();
       } catch (...) {  // the callback's own business (a binding reports its errors)
       }
       entry.on_waiting = nullptr;
+      entry.on_computing = nullptr;
       lock.lock();
       running_ = 0;
       callback_done_.notify_all();

@@ -273,3 +273,66 @@ TEST(WaitWatch, UnwatchTellsTheTruthEvenWhileTheWatchIsLookedAt) {
   }
   EXPECT_GT(fired, 0) << "some watches were ended after they fired";
 }
+
+TEST(WaitWatch, AComputingThreadMeetsItsHookUntilTheHookHasEnough) {
+  WaitWatch watch;
+  std::atomic<int> hooked{0};
+  std::atomic<int> fired{0};
+  const std::uint64_t id = watch.watch(
+      kAfter, 0.1, 0.5, [&] { ++fired; }, [&] { return hooked.fetch_add(1) + 1 < 2; });
+  ASSERT_NE(id, 0U);
+  const auto start = std::chrono::steady_clock::now();
+  while (hooked.load() < 2) {  // computing: the counting look and the next one call it
+    ASSERT_LT(std::chrono::steady_clock::now() - start, kBound);
+  }
+  const auto polls = watch.stats().polls;
+  compute_until_looked_at(watch, polls + 1);  // two more computing looks
+  EXPECT_FALSE(watch.unwatch(id));
+  EXPECT_EQ(hooked.load(), 2) << "the hook said it had enough";
+  EXPECT_EQ(fired.load(), 0);
+}
+
+TEST(WaitWatch, AWaitingThreadNeverMeetsTheHook) {
+  WaitWatch watch;
+  std::promise<void> told;
+  std::future<void> fired = told.get_future();
+  std::atomic<int> hooked{0};
+  const std::uint64_t id = watch.watch(
+      kAfter, 0.1, 0.5, [&] { told.set_value(); }, [&] { ++hooked; return true; });
+  ASSERT_EQ(fired.wait_for(kBound), std::future_status::ready);
+  EXPECT_TRUE(watch.unwatch(id));
+  EXPECT_EQ(hooked.load(), 0);
+}
+
+TEST(WaitWatch, UnwatchWaitsForAHookThatRuns) {
+  // The auto lane's hook waits for the GIL: once unwatch() returns, it must be over.
+  WaitWatch watch;
+  std::promise<void> entered;
+  std::future<void> in_hook = entered.get_future();
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  std::atomic<bool> finished{false};
+  std::atomic<int> hooked{0};
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, nullptr, [&] {
+    if (hooked.fetch_add(1) == 0) {
+      entered.set_value();
+      open.wait_for(kBound);
+      finished = true;
+    }
+    return true;
+  });
+  ASSERT_NE(id, 0U);
+  const auto start = std::chrono::steady_clock::now();
+  while (in_hook.wait_for(0s) != std::future_status::ready) {  // computing until it runs
+    ASSERT_LT(std::chrono::steady_clock::now() - start, kBound);
+  }
+  std::jthread opener([&] { gate.set_value(); });  // lets the hook end, a little later
+  EXPECT_FALSE(watch.unwatch(id));
+  EXPECT_TRUE(finished.load()) << "unwatch() returned while the hook still ran";
+  const int calls = hooked.load();
+  const auto polls = watch.stats().polls;
+  const std::uint64_t next = watch.watch(kAfter, 0.1, 0.5, nullptr);  // the watcher goes on
+  compute_until_looked_at(watch, polls + 1);
+  watch.unwatch(next);
+  EXPECT_EQ(hooked.load(), calls) << "a hook ran after its watch ended";
+}

@@ -43,13 +43,22 @@ namespace multilane {
 /// thread for it. (It polled every millisecond at first: with both cores busy, each wake
 /// made it a task waiting for a core, and the auto lane read the machine as contended.)
 ///
-/// Callbacks run outside the lock, one at a time; they are also destroyed outside it (a
-/// binding's callback may need a lock of its own, such as Python's GIL, to be destroyed).
+/// A watch may also have a hook for the looks that find its thread computing (using at
+/// least half a core over the span, the counting look's included): it runs on the
+/// watcher's thread, and again at such later looks as long as it returns true. The auto
+/// lane's binding times there how long the watcher waits for Python's GIL: about one
+/// switch interval if the computing thread holds it, next to nothing if it let go. (While
+/// a hook blocks, other watches due are looked at late.)
+///
+/// Callbacks and hooks run outside the lock, one at a time; they are also destroyed
+/// outside it (a binding's callback may need a lock of its own, such as Python's GIL, to
+/// be destroyed).
 /// In a child forked from the process the watcher's thread is gone: the first watch there
 /// starts a new one (its lock is held across forks: a child never inherits it taken).
 class WaitWatch final : private ForkHooks {
  public:
   using Callback = std::function<void()>;
+  using ComputingHook = std::function<bool()>;  // true: call it again at the next such look
 
   explicit WaitWatch(std::chrono::nanoseconds linger = std::chrono::milliseconds(250));
   ~WaitWatch();  // close()
@@ -58,10 +67,10 @@ class WaitWatch final : private ForkHooks {
 
   /// Watches the calling thread from now on. Returns the watch's id (never 0).
   std::uint64_t watch(std::chrono::nanoseconds after, double max_cpu, double max_process_cpu,
-                      Callback on_waiting);
-  /// Ends a watch: true if its callback ran (if it is running, this waits for its end, so
-  /// it must not wait for what the caller holds), false if it never will. An unknown or
-  /// ended id is false.
+                      Callback on_waiting, ComputingHook on_computing = nullptr);
+  /// Ends a watch: true if its callback ran, false if it never will. If its callback or
+  /// hook is running, this waits for its end (so the caller must not hold what they may
+  /// wait for): after it, neither runs for this watch. An unknown or ended id is false.
   bool unwatch(std::uint64_t id);
   /// Stops the watcher's thread (a callback running finishes first); watches left never fire.
   void close();
@@ -91,13 +100,17 @@ class WaitWatch final : private ForkHooks {
     double max_cpu = 0;
     double max_process_cpu = 0;
     Callback on_waiting;
+    ComputingHook on_computing;
   };
+  enum class Look { kOther, kWaiting, kComputing };
   static constexpr int kCountingLookDivisor = 8;  // the first look comes `after / 8` in
+  static constexpr double kComputingCpu = 0.5;    // of a core over a span: computing
   void run();
   /// Reads `entry`'s clocks and the kernel's view of its thread (without the lock: the
-  /// entry is the watcher's while it looks). True if it waits; otherwise it is made
-  /// ready for its next look, unless its thread is gone (`gone`).
-  bool look_at(Entry& entry, std::chrono::steady_clock::time_point now) const;
+  /// entry is the watcher's while it looks): whether it waits (fire), computes (its
+  /// hook) or neither. Unless it waits it is made ready for its next look, or, if its
+  /// thread is gone, marked `gone`.
+  Look look_at(Entry& entry, std::chrono::steady_clock::time_point now) const;
   void start_thread_locked();
   void before_fork() noexcept override { mu_.lock(); }
   void after_fork(bool in_child) noexcept override;
@@ -106,7 +119,7 @@ class WaitWatch final : private ForkHooks {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable callback_done_;
-  std::uint64_t running_ = 0;  // the watch whose callback runs now
+  std::uint64_t running_ = 0;  // the watch whose callback or hook runs now
   std::vector<Entry> entries_;
   std::vector<std::uint64_t> fired_;  // ids whose callback has started, until unwatched
   // Watches the watcher is looking at, outside its lock; those unwatched meanwhile, which
