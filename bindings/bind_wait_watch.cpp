@@ -2,9 +2,12 @@
 // Binds WaitWatch; its callbacks run on the watcher's native thread and take the GIL to run.
 #include <nanobind/nanobind.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include "bindings.hpp"
+#include "multilane/platform.hpp"
 #include "multilane/wait_watch.hpp"
 
 namespace nb = nanobind;
@@ -32,6 +35,31 @@ struct PyCallback {
       e.discard_as_unraisable(fn);
     }
   }
+  /// The GIL-wait probe: times how long this thread waits for the GIL, then calls
+  /// `fn(seconds)` with it; whether to probe again at the next computing look is what it
+  /// returns. While a thread computes holding the GIL, the wait is about one switch
+  /// interval (the holder is asked to let go after one); released, next to nothing.
+  /// The time this thread itself waited for a core meanwhile is left out: on a busy
+  /// machine it made calls that release the GIL look as if they held it.
+  bool probe_gil() {
+    const pid_t self = platform::current_tid();
+    platform::ThreadSched before;
+    const bool counted = platform::thread_sched(self, &before) && before.run_delay_ns >= 0;
+    const auto asked = std::chrono::steady_clock::now();
+    nb::gil_scoped_acquire gil;
+    double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
+    platform::ThreadSched after;
+    if (counted && platform::thread_sched(self, &after) && after.run_delay_ns >= before.run_delay_ns) {
+      waited = std::max(0.0, waited - static_cast<double>(after.run_delay_ns - before.run_delay_ns) * 1e-9);
+    }
+    try {
+      return nb::cast<bool>(fn(waited));
+    } catch (nb::python_error& e) {
+      e.discard_as_unraisable(fn);
+    } catch (const nb::cast_error&) {
+    }
+    return false;
+  }
 };
 
 }  // namespace
@@ -41,16 +69,30 @@ void bind_wait_watch(nb::module_& m) {
       .def(nb::init<>())
       .def(
           "watch",
-          [](WaitWatch& watch, double after_s, double max_cpu, double max_process_cpu, nb::object callback) {
-            auto held = std::make_shared<PyCallback>(std::move(callback));
+          [](WaitWatch& watch, double after_s, double max_cpu, double max_process_cpu, nb::object callback,
+             nb::object gil_wait) {
+            WaitWatch::Callback on_waiting;
+            if (!callback.is_none()) {
+              on_waiting = [held = std::make_shared<PyCallback>(std::move(callback))] { (*held)(); };
+            }
+            WaitWatch::ComputingHook on_computing;
+            if (!gil_wait.is_none()) {
+              on_computing = [held = std::make_shared<PyCallback>(std::move(gil_wait))] {
+                return held->probe_gil();
+              };
+            }
             const auto after = std::chrono::nanoseconds(static_cast<long long>(after_s * 1e9));
-            return watch.watch(after, max_cpu, max_process_cpu, [held] { (*held)(); });
+            return watch.watch(after, max_cpu, max_process_cpu, std::move(on_waiting), std::move(on_computing));
           },
-          nb::arg("after"), nb::arg("max_cpu"), nb::arg("max_process_cpu"), nb::arg("callback"),
-          "Watches the calling thread: `callback()` runs once on the watcher's thread when, "
-          "over some `after` seconds (looked at every `after`, from `after / 8` in), this "
-          "thread waited, using under `max_cpu` of a core, and the process under "
-          "`max_process_cpu` cores. Returns the watch's id (0: cannot watch here).")
+          nb::arg("after"), nb::arg("max_cpu"), nb::arg("max_process_cpu"), nb::arg("callback").none(),
+          nb::arg("gil_wait").none() = nb::none(),
+          "Watches the calling thread: `callback()` (if not None) runs once on the watcher's "
+          "thread when, over some `after` seconds (looked at every `after`, from `after / 8` "
+          "in), this thread waited, using under `max_cpu` of a core, and the process under "
+          "`max_process_cpu` cores. `gil_wait(seconds)`, if given, runs there at each look "
+          "that finds this thread computing, as long as it returns True: `seconds` is how "
+          "long the watcher waited for the GIL first. Returns the watch's id (0: cannot "
+          "watch here).")
       .def("unwatch", &WaitWatch::unwatch, nb::arg("id"), nb::call_guard<nb::gil_scoped_release>(),
            "Ends a watch: True if its callback ran (waits for it if it is running), False if it never will.")
       .def("close", &WaitWatch::close, nb::call_guard<nb::gil_scoped_release>())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
 
@@ -101,7 +102,7 @@ def test_a_map_whose_first_call_waits_goes_on_without_it(ex, threads_up):
     _tasks.company.clear()
     assert list(ex.map(_tasks.wait_for_company, range(20))) == [True] * 20
     (profile,) = ex.explain(_tasks.wait_for_company).profiles
-    assert profile["lane"] == "thread" and profile["verdict"] == "mostly waiting"
+    assert profile["lane"] == "thread" and profile["verdict"] == "mostly waiting", profile
 
 
 def test_a_first_call_that_computes_after_waiting_is_judged_again(ex):
@@ -158,8 +159,8 @@ def test_a_core_stolen_during_a_probe_is_not_taken_for_waiting(ex, monkeypatch, 
     # On a loaded machine a probe can wait for a core: 5 ms of wall time for 3 µs of work.
     # Only a thread that blocked (I/O, sleep, a lock) was waiting; one that never did lost
     # its core, and the auto lane judges the work, not the gap.
-    def slowed(fn, args, kwargs):
-        result, wall, cpu, start, _, crowded = timed_probe(fn, args, kwargs)
+    def slowed(fn, args, kwargs, gil=None):
+        result, wall, cpu, start, _, crowded = timed_probe(fn, args, kwargs, gil)
         return result, wall + 0.005, cpu, start, stolen, crowded
 
     timed_probe = multilane._auto.timed_probe
@@ -172,8 +173,8 @@ def test_a_core_stolen_during_a_probe_is_not_taken_for_waiting(ex, monkeypatch, 
 def test_a_call_that_keeps_every_core_busy_is_never_run_in_pairs(ex, monkeypatch):
     # NumPy's BLAS uses every core for one matrix product; two at once on threads ran 10x
     # slower each. A solo probe whose own threads kept the other cores busy skips the pair.
-    def crowding(fn, args, kwargs):
-        return (*timed_probe(fn, args, kwargs)[:5], True)
+    def crowding(fn, args, kwargs, gil=None):
+        return (*timed_probe(fn, args, kwargs, gil)[:5], True)
 
     timed_probe = multilane._auto.timed_probe
     monkeypatch.setattr(multilane._auto, "timed_probe", crowding)
@@ -300,3 +301,75 @@ def test_a_big_backlog_of_small_calls_goes_to_processes_in_chunks(ex):
     assert _lane(ex, _tasks.fail_on) == "inline"
     stats = ex._lanes["process"].statistics()
     assert stats.completed + stats.inflight >= 8  # the chunks run there
+
+
+def _gil_probed(fn, *args, seconds=0.05):
+    """The GIL-wait probes the watcher takes while ``fn(*args)`` runs over and over."""
+    watcher = multilane._auto._wait_watch()
+    gil = multilane._auto.GilSamples()
+    ticket = watcher.watch(0.002, 0.1, 0.5, None, gil)
+    assert ticket
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        fn(*args)
+    gil.ended = True
+    watcher.unwatch(ticket)
+    return gil
+
+
+def test_the_gil_wait_probe_tells_holding_the_gil_from_releasing_it():
+    # Held, the watcher waits about a switch interval (the holder is asked to let go after
+    # one); released (hashlib on large inputs), next to nothing.
+    interval = sys.getswitchinterval()
+    held = _gil_probed(_tasks.python_work, 20_000)
+    assert held.held >= 1 and held.longest >= 0.5 * interval, held.counts()
+    released = _gil_probed(_tasks.digest, b"x" * (4 << 20))
+    assert released.released >= 1 and released.released >= released.held, released.counts()
+    assert released.held + released.released <= multilane._auto.GIL_SAMPLES
+
+
+def test_a_gil_wait_after_the_call_says_nothing():
+    gil = multilane._auto.GilSamples()
+    assert gil(0.010) is True and gil.counts() == (1, 0, 0.010)  # held; one more wanted
+    assert gil(0.002) is True and gil.counts() == (1, 0, 0.010)  # in between: no verdict
+    assert gil(0.0001) is False and gil.counts()[:2] == (1, 1)   # released; enough
+    gil.ended = True
+    assert gil(0.010) is False and gil.counts()[:2] == (1, 1)
+
+
+@pytest.mark.skipif(not MANY_CORES, reason="a process only pays off with a second core")
+def test_a_function_found_holding_the_gil_is_never_run_in_pairs(ex, monkeypatch):
+    # Two threads holding the GIL share one core: a pair would cost two calls' time to
+    # learn what the GIL-wait probe told already. (Every wait counts as held here.)
+    monkeypatch.setattr(multilane._auto, "GIL_HELD", 0.0)
+    n = 300_000  # ~10 ms of pure Python
+    assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
+    (profile,) = ex._lanes["auto"]._profiles.values()
+    assert profile.gil == "held" and profile.pair_tries == 0, profile
+    assert profile.lane == "process"
+    assert "the watcher waited" in profile.verdict
+    assert "found the GIL held" in str(ex.explain(_tasks.python_work))
+
+
+@pytest.mark.skipif(not MANY_CORES, reason="a process only pays off with a second core")
+def test_a_gil_wait_probe_misread_as_released_is_overruled_by_its_pair(ex, monkeypatch):
+    # Were another thread to take the GIL from the call just as the watcher asks for it,
+    # a function holding it would look released: its pair of calls on threads, which
+    # cannot gain, sends it to the process probe all the same.
+    monkeypatch.setattr(multilane._auto, "GIL_HELD", 1e9)
+    monkeypatch.setattr(multilane._auto, "GIL_RELEASED", 1e9)
+    n = 300_000
+    assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
+    (profile,) = ex._lanes["auto"]._profiles.values()
+    assert profile.gil == "released" and profile.pair_tries >= 1, profile
+    assert profile.lane == "process"
+
+
+def test_a_function_found_releasing_the_gil_goes_to_threads_on_its_pairs_word(ex, monkeypatch):
+    # Found released, a pair must still show two at once using two cores.
+    monkeypatch.setattr(multilane._auto, "GIL_HELD", 1e9)  # a busy machine's long wait
+    data = b"x" * (8 << 20)  # ~5 ms of hashing with the GIL released
+    assert len(set(ex.map(_tasks.digest, [data] * 12))) == 1
+    (profile,) = ex._lanes["auto"]._profiles.values()
+    assert profile.gil == "released" and profile.pair_tries >= 1, profile
+    assert profile.lane in _gil_released_lanes(ex.explain(_tasks.digest).profiles[0])

@@ -20,6 +20,11 @@ knowing would be a guess):
    row would (NumPy's multithreaded BLAS releases the GIL but already uses every core).
    Calls submitted one at a time never overlap, and a call that alone kept every core
    busy (its own native threads) cannot gain: then this step is skipped.
+   Step 1 also has the native watcher ask for the GIL while a solo probe computes, and
+   time the wait (``GilSamples``): about one switch interval if the call holds it, a few
+   µs if it let go. Found held, this step is skipped (two threads would share a core);
+   found released, threads win if a pair used more than 1.1 cores and was no slower
+   than two in a row.
 3. one call in a process (two if the worker took 1.5x the time here: the faster counts):
    the round trip minus the work is the transport cost for calls of this size, and the
    part spent sending is serial. Process if the work outweighs it on this machine's
@@ -100,6 +105,19 @@ EARLY_CPU = 0.1
 # ...and the whole process under this many cores: a call whose own threads compute (NumPy's
 # BLAS, whose first matrix product waited 2 ms for its threads here) is not waiting.
 EARLY_PROCESS_CPU = 0.5
+# The GIL-wait probe: while a solo probe computes, the watcher's thread asks for the GIL
+# and times the wait (the binding does, on the native thread). A call holding the GIL is
+# asked to let go only after a switch interval, so the wait is about one; a call that
+# released it (hashlib, zlib, NumPy) lets the watcher in at once. Waiting this many
+# intervals or more: held; this few or less: released; in between says nothing. Held, no
+# pair of threads need show it (two calls on one core, for 2x a call's time); released,
+# a pair must still show that two at once gain (see ``_verdict_locked``).
+GIL_HELD = 0.5
+GIL_RELEASED = 0.1
+GIL_SAMPLES = 2  # per watched call: each held one makes the call switch threads once
+# What a pair of a function found releasing the GIL must gain on two in a row (THREAD_SPEEDUP
+# without the probe): memory-bound work gains little from two calls, more from many.
+RELEASED_SPEEDUP = 1.0
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _thread_rusage = (functools.partial(resource.getrusage, resource.RUSAGE_THREAD)
                   if hasattr(resource, "RUSAGE_THREAD") else None)
@@ -113,13 +131,14 @@ def timed_call(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, f
     return result, time.monotonic() - start, time.thread_time() - cpu, start
 
 
-def timed_probe(fn: Any, args: tuple,
-                kwargs: dict) -> tuple[Any, float, float, float, bool, bool]:
+def timed_probe(fn: Any, args: tuple, kwargs: dict,
+                gil: GilSamples | None = None) -> tuple[Any, float, float, float, bool, bool]:
     """``timed_call`` for an exploring call, plus two flags.
 
     Stolen: its wall time is well above its CPU time, yet the thread never blocked (no
-    I/O, sleep, lock or GIL wait), so another thread or process held the core. On a
-    loaded machine that gap says nothing about the function.
+    I/O, sleep, lock or GIL wait, but once for each GIL-wait probe of ``gil`` that made it
+    let go of the GIL), so another thread or process held the core. On a loaded machine
+    that gap says nothing about the function.
 
     Crowded: meanwhile this process's other threads kept its other cores busy (NumPy's
     BLAS threads do, for a matrix product): a second call at once could not gain.
@@ -137,9 +156,56 @@ def timed_probe(fn: Any, args: tuple,
     others, after = time.process_time() - process, rusage()
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     others -= cpu
-    stolen = after.ru_nvcsw == before.ru_nvcsw and wall - cpu > STOLEN * wall
+    forced = 0 if gil is None else gil.forced
+    stolen = after.ru_nvcsw - before.ru_nvcsw <= forced and wall - cpu > STOLEN * wall
     crowded = _CORES > 1 and others >= CROWDED * (_CORES - 1) * wall
     return result, wall, cpu, start, stolen, crowded
+
+
+class GilSamples:
+    """The GIL-wait probes of one exploring call: the watcher calls this, holding the GIL,
+    with how long it waited for it, at each look that finds the call computing."""
+
+    __slots__ = ("held", "released", "forced", "longest", "ended")
+
+    def __init__(self) -> None:
+        self.held = self.released = 0
+        # Waits of a whole switch interval: the call was made to let go of the GIL, and
+        # its thread switched once for it (or twice; only once is allowed for, so that a
+        # call that then waits is still seen waiting).
+        self.forced = 0
+        self.longest = 0.0  # seconds, the longest wait
+        self.ended = False  # the call returned: a wait now says nothing of it
+
+    def __call__(self, waited: float) -> bool:
+        if self.ended:
+            return False
+        interval = sys.getswitchinterval()
+        if waited >= GIL_HELD * interval:
+            self.held += 1
+            self.forced += waited >= 0.95 * interval
+        elif waited <= GIL_RELEASED * interval:
+            self.released += 1
+        self.longest = max(self.longest, waited)
+        return self.held + self.released < GIL_SAMPLES
+
+    def counts(self) -> tuple[int, int, float]:
+        return self.held, self.released, self.longest
+
+
+def watched_probe(fn: Any, args: tuple,
+                  kwargs: dict) -> tuple[Any, float, float, float, bool, bool, tuple]:
+    """``timed_probe`` for a solo probe on a thread, GIL-wait probes included (their
+    counts last)."""
+    gil = GilSamples()
+    ticket = _wait_watch().watch(EARLY_S, EARLY_CPU, EARLY_PROCESS_CPU, None, gil)
+    try:
+        result = timed_probe(fn, args, kwargs, gil)
+    finally:
+        gil.ended = True
+        if ticket:
+            _wait_watch().unwatch(ticket)
+    return (*result, gil.counts())
 
 
 class CallerProbe:
@@ -349,9 +415,15 @@ class Profile:
     pairs_judged: int = 0  # pairs that really ran together
     pairs_contended: int = 0  # pairs over which the machine had no core to spare
     parallel_seen: float = 0.0  # the most cores any of them used between its two calls
+    # GIL-wait probes of its solo probes that found the GIL held, and released; the
+    # longest wait (see GilSamples).
+    gil_held: int = 0
+    gil_released: int = 0
+    gil_longest: float = 0.0
     # The most throughput two calls at once gave over two in a row: a function that
     # releases the GIL but already uses every core (multithreaded BLAS) gains nothing.
     speedup_seen: float = 0.0
+    lost_together: bool = False  # a pair took SLOWER_TOGETHER of two in a row, or less
     # Of the process probes since exploring began, the fastest: a single call in a worker
     # can take twice its usual time (its allocator faulting in fresh pages, say).
     transport_seen: float | None = None  # a round trip less the worker's time for it
@@ -362,6 +434,7 @@ class Profile:
     lane: str | None = None
     basis: float = 0.0  # work per call the decision was based on
     recent: float = 0.0  # moving mean of work per call since
+    computing: bool = False  # decided on a solo call that computed (see ``record``)
     exploring: bool = True
     probes_out: int = 0
     no_pair: bool = False  # calls come one at a time: two cannot be run at once
@@ -376,8 +449,11 @@ class Profile:
         t.calls += calls
         t.wall += wall
         t.cpu += cpu
-        wall /= calls
-        self.recent = wall if not self.recent else self.recent + 0.05 * (wall - self.recent)
+        # On threads, a computing call's wall time is mostly its wait for the GIL or a
+        # core while the others run (sha256 calls, 19 at once on 2 cores: 0.5 s each,
+        # 42 ms alone), and says nothing of its work: its CPU time does.
+        work = (cpu if lane == "thread" and self.computing else wall) / calls
+        self.recent = work if not self.recent else self.recent + 0.05 * (work - self.recent)
 
     def drifted(self) -> bool:
         """The work per call moved from the decision's basis: if so, explore again (the
@@ -392,8 +468,42 @@ class Profile:
         self.transport_seen = self.sending_seen = self.process_work = None
         self.process_probes = 0
         self.solo_runs = self.pair_tries = self.pairs_judged = self.pairs_contended = 0
-        self.parallel_seen = self.speedup_seen = 0.0
+        self.parallel_seen = self.speedup_seen = self.gil_longest = 0.0
+        self.gil_held = self.gil_released = 0
+        self.lost_together = False
         return True
+
+    @property
+    def gil(self) -> str | None:
+        """"held" or "released", as the GIL-wait probes found it; None if none was taken
+        (a call shorter than the watcher's first look) or more found it released than
+        held. A short wait can be another thread's doing (it made the call let go of the
+        GIL just as the watcher asked: the collector settling a worker's reply does), a
+        long one only a holder's: held wins a tie."""
+        if self.gil_held and self.gil_held >= self.gil_released:
+            return "held"
+        if self.gil_released and not self.gil_held:
+            return "released"
+        return None
+
+    @property
+    def parallel(self) -> bool:
+        """A pair showed the GIL released, and two at once gaining on two in a row."""
+        return self.parallel_seen >= PARALLEL_CORES and self.speedup_seen >= THREAD_SPEEDUP
+
+    def pair_wanted(self) -> bool:
+        """Whether to run (another) pair probe. Not when the GIL-wait probes found the GIL
+        held: two threads would share one core, two calls' time for nothing. Found
+        released, pairs still show whether two at once gain, and one that used no more
+        than a core, which contradicts the probes, is tried again (the teardown of
+        another pool's workers robbed a hashlib pair of its second core, unseen)."""
+        if (self.no_pair or self.solo_crowded or self.parallel or self.gil == "held"
+                or self.pair_tries >= PAIR_TRIES):
+            return False
+        if self.pairs_judged < PAIRS:
+            return True
+        return (self.gil == "released" and self.parallel_seen < PARALLEL_CORES
+                and not self.lost_together)
 
     @property
     def transport(self) -> float | None:
@@ -441,6 +551,11 @@ class Explanation:
             lines.append(f"    alone on a thread: wall {_us(p['solo_wall_s'])}, "
                          f"CPU {_us(p['solo_cpu_s'])}; transport to a process "
                          f"{_us(p['transport_s'])}")
+            held, released, longest = p["gil_probes"]
+            if held or released:
+                lines.append(f"    GIL-wait probes: {held} found the GIL held, {released} "
+                             f"released (longest wait {_us(longest)}); pairs of threads: "
+                             f"{p['pairs'][0]} tried")
             estimates = ", ".join(f"{lane} {_us(t)}" for lane, t in p["estimated_s"].items())
             lines.append(f"    estimated per call: {estimates or 'not yet'}")
         return "\n".join(lines)
@@ -529,14 +644,20 @@ class AutoLane:
             return done + rest, False
         k = len(done)
         with self._lock:
+            if p.coroutine and p.exploring and not p.probes_out:
+                # Decided without a probe: the calls go straight to the loop, with no
+                # segment gathering them (which cost a 200-call map 1.5 ms, 10% of it).
+                self._next_probe_locked(p)
             lane = p.lane if not p.exploring else None
             if lane in ("inline", "process"):
                 p.calls += n - k
         if lane in ("inline", "process"):
             head = [_gather(LaneFuture(), done)] if done else []
             return head + self._map_decided(p, lane, fn, items, k, single), True
-        if lane is not None:
-            return done + [self.submit(fn, args, {}) for args in _calls(items, k, n, single)], False
+        if lane is not None:  # a thread or a loop: as decided calls go, one by one
+            with self._lock:
+                p.calls += n - k
+            return done + self._submit_each(p, lane, fn, _calls(items, k, n, single)), False
         # The first calls wait one by one, the rest in segments; the next probes (a pair
         # takes two at once) come from them.
         head_end = min(n, k + HEAD)
@@ -578,15 +699,17 @@ class AutoLane:
             future = LaneFuture()
             future.set_running_or_notify_cancel()
             done.append(future)
-            watched = None
-            if not done[:-1]:  # the first call may wait for long: watched
-                watched = CallerProbe()
-                watched.ticket = _wait_watch().watch(
-                    EARLY_S, EARLY_CPU, EARLY_PROCESS_CPU,
-                    functools.partial(self._take_over, p, watched, fn, items, single))
+            # Watched for the GIL-wait probes; the first call also because it may wait
+            # for long (the watcher then sends the rest of the map to threads).
+            watched, gil = CallerProbe(), GilSamples()
+            take_over = (None if done[:-1] else
+                         functools.partial(self._take_over, p, watched, fn, items, single))
+            watched.ticket = _wait_watch().watch(EARLY_S, EARLY_CPU, EARLY_PROCESS_CPU,
+                                                 take_over, gil)
             try:
-                result, wall, cpu, start, stolen, crowded = timed_probe(fn, args, {})
+                result, wall, cpu, start, stolen, crowded = timed_probe(fn, args, {}, gil)
             except BaseException as exc:
+                gil.ended = True
                 rest = self._probe_ended(watched)
                 self._settle_probe_missing(p)
                 if not isinstance(exc, Exception):
@@ -595,17 +718,16 @@ class AutoLane:
                 if rest is not None:
                     return done, rest
                 continue
+            gil.ended = True
             rest = self._probe_ended(watched)
             self._settle(p, "inline", future, result, wall, cpu, start, None, "solo", stolen,
-                         crowded)
+                         crowded, gil.counts())
             if rest is not None:
                 return done, rest
         return done, None
 
-    def _probe_ended(self, watched: CallerProbe | None) -> list | None:
+    def _probe_ended(self, watched: CallerProbe) -> list | None:
         """The caller's probe is over: the futures the watcher made, if it did."""
-        if watched is None:
-            return None
         if watched.ticket:
             _wait_watch().unwatch(watched.ticket)  # if it is taking over, once it is done
         with self._lock:
@@ -624,14 +746,14 @@ class AutoLane:
                                 EARLY_S)
             p.early = True
             queued = self._release_locked(p, "thread")  # other callers' calls, if any
-            # Taken over: the caller, once its probe ends, returns these. Made under the
-            # lock (a future each, sent after it) so that it cannot miss them.
-            futures = [LaneFuture() for _ in range(len(items) - 1)]
-            watched.rest = futures
-            p.calls += len(futures)
+            p.calls += len(items) - 1
         self._send_all(p, queued)
-        for future, args in zip(futures, _calls(items, 1, len(items), single), strict=True):
-            self._send(p, "thread", future, fn, args, {})
+        # Taken over: the caller, once its probe ends, returns these. It cannot miss
+        # them: its unwatch() waits for this callback to end. Sent as decided calls go,
+        # most with no timing (all 399 timed cost a 400-call map of HTTP GETs ~4 ms).
+        rest = self._submit_each(p, "thread", fn, _calls(items, 1, len(items), single))
+        with self._lock:
+            watched.rest = rest
 
     def _confirm_early_locked(self, p: Profile, wall: float, cpu: float) -> None:
         """The early-judged call ended: one that mostly waited confirms the thread lane;
@@ -676,11 +798,10 @@ class AutoLane:
         # A pair that ran together with no call robbed of its core, unless one already
         # showed the GIL released: another process stealing a core can make a releasing
         # function look held, never the reverse (held, two threads use one core at most).
-        parallel = p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP
         # Nor when the call alone kept every core busy (its own native threads): two at
-        # once would only fight over them (NumPy's BLAS ran each 10x slower so).
-        if (not p.no_pair and not p.solo_crowded and p.pairs_judged < PAIRS and not parallel
-                and p.pair_tries < PAIR_TRIES):
+        # once would only fight over them (NumPy's BLAS ran each 10x slower so). Nor when
+        # the GIL-wait probes settled it (``pair_wanted``).
+        if p.pair_wanted():
             p.pair_tries += 1
             p.probes_out = 2
             p.pair.clear()
@@ -720,8 +841,8 @@ class AutoLane:
                     return
                 self._settle(p, lane, future, result, wall, cpu, start, None, probe)
             return
-        timed: Any = (timed_coroutine if lane == "async" else
-                      timed_probe if probe is not None else timed_call)
+        timed: Any = (timed_coroutine if lane == "async" else watched_probe if probe == "solo"
+                      else timed_probe if probe is not None else timed_call)
         timed_args: tuple = (fn, args, kwargs)
         if probe == "pair":
             timed, timed_args = timed_pair_probe, (p.pair_gate, fn, args, kwargs)
@@ -744,21 +865,26 @@ class AutoLane:
                 if probe is not None:
                     self._settle_probe_missing(p)  # a failed call teaches nothing
                 return
+            gil = None
             if probe is None:
                 (result, wall, cpu, start), stolen, crowded = inner_future.result(), False, False
+            elif probe == "solo":
+                result, wall, cpu, start, stolen, crowded, gil = inner_future.result()
             else:
                 result, wall, cpu, start, stolen, crowded = inner_future.result()
             self._settle(p, lane, future, result, wall, cpu, start,
-                         (time.perf_counter() - sent, sending), probe, stolen, crowded)
+                         (time.perf_counter() - sent, sending), probe, stolen, crowded, gil)
 
         inner.add_done_callback(done)
 
     def _settle(self, p: Profile, lane: str, future: LaneFuture, result: Any, wall: float,
                 cpu: float, start: float, trip: tuple[float, float] | None, probe: str | None,
-                stolen: bool = False, crowded: bool = False) -> None:
+                stolen: bool = False, crowded: bool = False,
+                gil: tuple[int, int, float] | None = None) -> None:
         """Records a call that ran (``trip``: its round trip and the time spent sending it,
-        for a call to another lane; ``stolen`` and ``crowded``: see ``timed_probe``) and
-        settles its future."""
+        for a call to another lane; ``stolen`` and ``crowded``: see ``timed_probe``;
+        ``gil``: a solo probe's GIL-wait probes, see ``GilSamples``) and settles its
+        future."""
         _set(future, result=result)
         release: list = []
         if stolen and probe != "pair":
@@ -769,6 +895,10 @@ class AutoLane:
                 p.solo_runs += 1
                 if p.solo is None or wall < p.solo[0]:
                     p.solo, p.solo_crowded = (wall, cpu), crowded
+                if gil is not None:
+                    p.gil_held += gil[0]
+                    p.gil_released += gil[1]
+                    p.gil_longest = max(p.gil_longest, gil[2])
                 if p.early:
                     self._confirm_early_locked(p, wall, cpu)
             elif probe == "pair":
@@ -788,7 +918,7 @@ class AutoLane:
                         speedup = 2 * p.solo[0] / _span(p.pair)
                         p.speedup_seen = max(p.speedup_seen, speedup)
                         if speedup < SLOWER_TOGETHER:  # threads lose, whatever the reason
-                            p.pairs_judged = PAIRS
+                            p.pairs_judged, p.lost_together = PAIRS, True
             elif probe in ("process", "cold"):
                 p.saw_process(trip if probe == "process" else None, wall)
             if probe is not None:
@@ -839,17 +969,24 @@ class AutoLane:
                     continue
                 inner.add_done_callback(functools.partial(_copy_outcome, piece))
             else:  # a thread or a loop: each call on its own, the piece gathers them
-                fn, futures = segment.fn, []
-                try:
-                    for index, args in enumerate(segment.calls()):
-                        if index % SAMPLE:  # as decided calls go: one in SAMPLE is timed
-                            futures.append(self._ex._lane_submit(lane, fn, args))
-                        else:
-                            futures.append(LaneFuture())
-                            self._send(p, lane, futures[-1], fn, args, {})
-                except BaseException as exc:  # the lane is shut down
-                    futures.append(_failed(exc))
-                _gather(piece, futures)
+                _gather(piece, self._submit_each(p, lane, segment.fn, segment.calls()))
+
+    def _submit_each(self, p: Profile, lane: str, fn: Any, calls: Any) -> list:
+        """Futures for ``calls`` sent one by one to a thread or loop lane, as decided calls
+        go: one in SAMPLE is timed. If the lane is shut down, the calls left fail."""
+        futures: list = []
+        calls = iter(calls)
+        try:
+            for args in calls:
+                if len(futures) % SAMPLE:
+                    futures.append(self._ex._lane_submit(lane, fn, args))
+                else:
+                    futures.append(LaneFuture())
+                    self._send(p, lane, futures[-1], fn, args, {})
+        except BaseException as exc:  # the lane is shut down
+            futures.append(_failed(exc))
+            futures.extend(_failed(exc) for _ in calls)
+        return futures
 
     def _run_segment(self, p: Profile, segment: Segment) -> None:
         """Runs a segment inline, in this thread, and times it."""
@@ -950,15 +1087,25 @@ class AutoLane:
             return self._decide_locked(p, "thread", "mostly waiting", wall)
         if self._free_threaded:
             return self._decide_locked(p, "thread", "computing on a free-threaded CPython", wall)
-        if p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP:
+        if p.parallel:
             return self._decide_locked(p, "thread", "computing without holding the GIL", wall)
         if p.solo_crowded:
             # Alone, it kept every core busy with threads of its own (NumPy's BLAS does):
             # no lane has a core to add, and a worker would get a share of them. A probe
             # in a process cost a 40-call map of matrix products 7 ms here, 12%.
             return self._decide_locked(p, "inline", "computing on every core already", wall)
-        if p.pairs_judged < PAIRS and not p.no_pair and p.pair_tries < PAIR_TRIES:
+        if p.pair_wanted():
             return None
+        if (p.gil == "released" and p.parallel_seen >= PARALLEL_CORES
+                and p.speedup_seen >= RELEASED_SPEEDUP):
+            # Its pair used more than one core (robbed of a core or not: holding the GIL,
+            # two calls cannot, so a probe misread is caught) and was no slower than two
+            # in a row: threads, with no transport. (Two 64 MB NumPy sums at once gained
+            # 0.85-1.5x here, memory-bound, and 1.3x on 32 threads.) Threads that lose
+            # (NumPy's BLAS threads rob their own pair) go to the process probe as before.
+            return self._decide_locked(
+                p, "thread", f"computing without holding the GIL (the watcher waited "
+                f"{_us(p.gil_longest)} for it)", wall)
         if p.transport_seen is None:
             return None
         # Against the call here: in a worker it can be slower (NumPy's BLAS gets one core
@@ -968,7 +1115,9 @@ class AutoLane:
         if work > PROCESS_OUTLIER * wall and p.process_probes < PROCESS_PROBES:
             return None
         if self._cores > 1 and (p.process_estimate(self._cores, wall) or wall) < wall:
-            held = "computing with the GIL held" if p.pair else "computing"
+            held = (f"computing with the GIL held (the watcher waited {_us(p.gil_longest)} "
+                    f"for it)" if p.gil == "held" else "computing with the GIL held"
+                    if p.pair and p.gil != "released" else "computing")
             return self._decide_locked(p, "process", held, work)
         if work / self._cores >= wall:
             return self._decide_locked(p, "inline", f"computing, no faster on {self._cores} "
@@ -978,6 +1127,7 @@ class AutoLane:
 
     def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float) -> tuple:
         p.lane, p.verdict, p.basis, p.recent = lane, verdict, basis, basis
+        p.computing = p.solo is not None and p.solo[1] >= WAITING * p.solo[0]
         p.exploring = False
         return (lane, verdict)
 
@@ -1004,7 +1154,7 @@ class AutoLane:
         estimates: dict[str, float] = {}
         if work is not None:
             estimates["inline"] = work
-            parallel = p.parallel_seen >= PARALLEL_CORES and p.speedup_seen >= THREAD_SPEEDUP
+            parallel = p.parallel or (p.gil == "released" and p.lane == "thread")
             estimates["thread"] = work / self._cores if parallel else work
             process = p.process_estimate(self._cores, work)
             if process is not None:
@@ -1016,6 +1166,8 @@ class AutoLane:
             "solo_cpu_s": p.solo[1] if p.solo else None,
             "transport_s": p.transport,
             "pairs": (p.pair_tries, p.pairs_judged, p.pairs_contended),  # tried, counted, robbed
+            "gil": p.gil,  # as the GIL-wait probes found it: "held", "released" or None
+            "gil_probes": (p.gil_held, p.gil_released, p.gil_longest),  # held, released, longest
             "lanes": {lane: (t.calls, t.mean_wall, t.mean_cpu) for lane, t in p.lanes.items()},
             "estimated_s": estimates,
         }
