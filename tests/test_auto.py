@@ -365,11 +365,22 @@ def test_a_gil_wait_probe_misread_as_released_is_overruled_by_its_pair(ex, monke
     assert profile.lane == "process"
 
 
-def test_a_function_found_releasing_the_gil_goes_to_threads_on_its_pairs_word(ex, monkeypatch):
-    # Found released, a pair must still show two at once using two cores.
-    monkeypatch.setattr(multilane._auto, "GIL_HELD", 1e9)  # a busy machine's long wait
-    data = b"x" * (8 << 20)  # ~5 ms of hashing with the GIL released
-    assert len(set(ex.map(_tasks.digest, [data] * 12))) == 1
-    (profile,) = ex._lanes["auto"]._profiles.values()
-    assert profile.gil == "released" and profile.pair_tries >= 1, profile
-    assert profile.lane in _gil_released_lanes(ex.explain(_tasks.digest).profiles[0])
+def test_one_solo_probe_is_enough_for_a_long_call_that_clearly_waits_or_holds_the_gil():
+    interval = sys.getswitchinterval()
+
+    def after_one(wall, cpu, held=0, released=0, longest=0.0):
+        p = multilane._auto.Profile("f", 0, False)
+        p.solo, p.solo_runs = (wall, cpu), 1
+        p.gil_held, p.gil_released, p.gil_longest = held, released, longest
+        return p.solo_wanted()
+
+    long = 4 * interval
+    assert not after_one(long, 0.01 * long)  # waited: mostly waiting, no second look
+    assert not after_one(long, long, held=1, longest=1.2 * interval)  # held the GIL
+    assert after_one(long, long)  # computed, GIL not probed: a second look
+    assert after_one(long, long, released=2)  # released: the pairs decide, after two
+    assert after_one(long, long, held=1, longest=0.6 * interval)  # never a whole interval
+    assert after_one(long, 0.5 * long, held=1, longest=1.2 * interval)  # also waited
+    assert after_one(interval, interval, held=1, longest=1.2 * interval)  # short: outlier?
+    p = multilane._auto.Profile("f", 0, False)
+    assert p.solo_wanted()  # the first

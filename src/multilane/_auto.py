@@ -9,10 +9,11 @@ A profile starts by **exploring** with a few real calls while the calls behind t
 in its backlog (a ``map`` submits everything at once; sending it all somewhere before
 knowing would be a guess):
 
-1. a call alone on a thread, twice (the faster counts; once if it clearly waits): wall and
-   CPU time. Tiny (< 30 µs) -> inline: shipping it anywhere costs more. Mostly waiting
-   (CPU < half the wall time) -> thread. A blocking map runs these in its caller, and a
-   watcher sends the rest of the map to threads as soon as the first is seen waiting.
+1. a call alone on a thread, twice (the faster counts; once if it clearly waits, or
+   clearly computes holding the GIL, see below): wall and CPU time. Tiny (< 30 µs) ->
+   inline: shipping it anywhere costs more. Mostly waiting (CPU < half the wall time) ->
+   thread. A blocking map runs these in its caller, and a watcher sends the rest of the
+   map to threads as soon as the first is seen waiting.
 2. two calls at once on two threads (the GIL probe: parallel efficiency): holding the
    GIL, two threads can never use more than one core between them, however idle the
    machine. If they used 1.1 cores or more, the function releases the GIL (hashlib,
@@ -83,7 +84,8 @@ DRIFT = 4.0  # re-explore when the work per call moves this far from the decisio
 _SMALL_ARGUMENTS = 1 << 16
 # One exploring call that barely used the CPU for this many GIL switch intervals (5 ms
 # each) is waiting: no second look. A shorter gap can be a wait for the GIL held by
-# another thread, which is asked to let go after one interval.
+# another thread, which is asked to let go after one interval. (Nor for one this long
+# that computed holding the GIL: see ``Profile.solo_wanted``.)
 CLEARLY_WAITING_INTERVALS = 2
 # Two calls at once on threads that take this much of the time of two in a row (or less)
 # settle the pair question in one go: threads lose (NumPy's BLAS: 0.2 here).
@@ -115,6 +117,7 @@ EARLY_PROCESS_CPU = 0.5
 GIL_HELD = 0.5
 GIL_RELEASED = 0.1
 GIL_SAMPLES = 2  # per watched call: each held one makes the call switch threads once
+COMPUTED_ALL_ALONG = 0.8  # CPU / wall of a solo probe that never waited
 # What a pair of a function found releasing the GIL must gain on two in a row (THREAD_SPEEDUP
 # without the probe): memory-bound work gains little from two calls, more from many.
 RELEASED_SPEEDUP = 1.0
@@ -423,7 +426,6 @@ class Profile:
     # The most throughput two calls at once gave over two in a row: a function that
     # releases the GIL but already uses every core (multithreaded BLAS) gains nothing.
     speedup_seen: float = 0.0
-    lost_together: bool = False  # a pair took SLOWER_TOGETHER of two in a row, or less
     # Of the process probes since exploring began, the fastest: a single call in a worker
     # can take twice its usual time (its allocator faulting in fresh pages, say).
     transport_seen: float | None = None  # a round trip less the worker's time for it
@@ -470,7 +472,6 @@ class Profile:
         self.solo_runs = self.pair_tries = self.pairs_judged = self.pairs_contended = 0
         self.parallel_seen = self.speedup_seen = self.gil_longest = 0.0
         self.gil_held = self.gil_released = 0
-        self.lost_together = False
         return True
 
     @property
@@ -491,19 +492,33 @@ class Profile:
         """A pair showed the GIL released, and two at once gaining on two in a row."""
         return self.parallel_seen >= PARALLEL_CORES and self.speedup_seen >= THREAD_SPEEDUP
 
+    def solo_wanted(self) -> bool:
+        """Whether to time (another) call alone: two are (the faster counts, a first call
+        can be an outlier), but one is enough for a long call that barely used the CPU
+        (waiting), or that computed all along and held the GIL for a whole switch
+        interval (the process probe is next: a JSON parse of 15-33 ms in a map of 40
+        spent 5-8% of the map's time on its second solo)."""
+        if self.solo_runs >= SOLO_RUNS:
+            return False
+        if not self.solo_runs or self.solo is None:
+            return True
+        wall, cpu = self.solo
+        interval = sys.getswitchinterval()
+        if wall < CLEARLY_WAITING_INTERVALS * interval:
+            return True
+        clearly_waiting = cpu < 0.2 * wall
+        clearly_holding = (self.gil == "held" and self.gil_longest >= interval
+                           and cpu >= COMPUTED_ALL_ALONG * wall)
+        return not (clearly_waiting or clearly_holding)
+
     def pair_wanted(self) -> bool:
         """Whether to run (another) pair probe. Not when the GIL-wait probes found the GIL
-        held: two threads would share one core, two calls' time for nothing. Found
-        released, pairs still show whether two at once gain, and one that used no more
-        than a core, which contradicts the probes, is tried again (the teardown of
-        another pool's workers robbed a hashlib pair of its second core, unseen)."""
-        if (self.no_pair or self.solo_crowded or self.parallel or self.gil == "held"
-                or self.pair_tries >= PAIR_TRIES):
+        held: two threads would share one core, two calls' time for nothing. (Found
+        released, pairs still show whether two at once gain.)"""
+        if (self.no_pair or self.solo_crowded or self.parallel or self.pairs_judged >= PAIRS
+                or self.gil == "held"):
             return False
-        if self.pairs_judged < PAIRS:
-            return True
-        return (self.gil == "released" and self.parallel_seen < PARALLEL_CORES
-                and not self.lost_together)
+        return self.pair_tries < PAIR_TRIES
 
     @property
     def transport(self) -> float | None:
@@ -691,7 +706,7 @@ class AutoLane:
         while len(done) < len(items) - 1:
             with self._lock:
                 if (not p.exploring or p.probes_out or p.coroutine or p.backlog
-                        or p.solo_runs >= SOLO_RUNS):
+                        or not p.solo_wanted()):
                     return done, None
                 self._next_probe_locked(p)  # a solo probe: probes_out = 1
                 p.calls += 1
@@ -792,7 +807,7 @@ class AutoLane:
         if p.coroutine:
             self._decide_locked(p, "async", "a coroutine function: it waits on its loop", 0.0)
             return "async"
-        if p.solo_runs < SOLO_RUNS:
+        if p.solo_wanted():
             p.probes_out = 1
             return "probe:solo"
         # A pair that ran together with no call robbed of its core, unless one already
@@ -918,7 +933,7 @@ class AutoLane:
                         speedup = 2 * p.solo[0] / _span(p.pair)
                         p.speedup_seen = max(p.speedup_seen, speedup)
                         if speedup < SLOWER_TOGETHER:  # threads lose, whatever the reason
-                            p.pairs_judged, p.lost_together = PAIRS, True
+                            p.pairs_judged = PAIRS
             elif probe in ("process", "cold"):
                 p.saw_process(trip if probe == "process" else None, wall)
             if probe is not None:
@@ -1075,11 +1090,8 @@ class AutoLane:
         if p.solo is None:
             return None
         wall, cpu = p.solo
-        # A long call that barely used the CPU is waiting: no need for a second look.
-        clearly_waiting = (wall >= CLEARLY_WAITING_INTERVALS * sys.getswitchinterval()
-                           and cpu < 0.2 * wall)
         # A slow first call can be an outlier (a cold cache, an import); a tiny one cannot.
-        if p.solo_runs < SOLO_RUNS and not clearly_waiting and wall >= TINY_S:
+        if p.solo_wanted() and wall >= TINY_S:
             return None
         if wall < TINY_S:
             return self._decide_locked(p, "inline", "tiny: shipping it costs more", wall)
