@@ -1106,18 +1106,19 @@ class AutoLane:
             # no lane has a core to add, and a worker would get a share of them. A probe
             # in a process cost a 40-call map of matrix products 7 ms here, 12%.
             return self._decide_locked(p, "inline", "computing on every core already", wall)
-        if p.pair_wanted():
-            return None
         if (p.gil == "released" and p.parallel_seen >= PARALLEL_CORES
                 and p.speedup_seen >= RELEASED_SPEEDUP):
-            # Its pair used more than one core (robbed of a core or not: holding the GIL,
+            # A pair used more than one core (robbed of a core or not: holding the GIL,
             # two calls cannot, so a probe misread is caught) and was no slower than two
-            # in a row: threads, with no transport. (Two 64 MB NumPy sums at once gained
-            # 0.85-1.5x here, memory-bound, and 1.3x on 32 threads.) Threads that lose
-            # (NumPy's BLAS threads rob their own pair) go to the process probe as before.
+            # in a row: threads, with no transport and no more pairs. (Two 64 MB NumPy
+            # sums at once gained 0.85-1.5x here, memory-bound, and 1.3x on 32 threads.)
+            # Threads that lose (NumPy's BLAS threads rob their own pair) go to the
+            # process probe as before.
             return self._decide_locked(
                 p, "thread", f"computing without holding the GIL (the watcher waited "
                 f"{_us(p.gil_longest)} for it)", wall)
+        if p.pair_wanted():
+            return None
         if p.transport_seen is None:
             return None
         # Against the call here: in a worker it can be slower (NumPy's BLAS gets one core
