@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <csignal>
 #include <new>
 #include <utility>
 
@@ -198,6 +199,10 @@ WaitWatch::Look WaitWatch::look_at(Entry& entry, std::chrono::steady_clock::time
 }
 
 void WaitWatch::run() {
+  // Signals are for the application's threads, not for the watcher (as the Supervisor's).
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   std::unique_lock lock(mu_);
   while (!closing_) {
     if (entries_.empty()) {
