@@ -43,14 +43,14 @@ struct PyCallback {
   /// machine it made calls that release the GIL look as if they held it.
   bool probe_gil() {
     const pid_t self = platform::current_tid();
-    platform::ThreadSched before;
-    const bool counted = platform::thread_sched(self, &before) && before.run_delay_ns >= 0;
+    const std::int64_t before = platform::thread_run_delay_ns(self);
     const auto asked = std::chrono::steady_clock::now();
     nb::gil_scoped_acquire gil;
     double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
-    platform::ThreadSched after;
-    if (counted && platform::thread_sched(self, &after) && after.run_delay_ns >= before.run_delay_ns) {
-      waited = std::max(0.0, waited - static_cast<double>(after.run_delay_ns - before.run_delay_ns) * 1e-9);
+    // Read holding the GIL, so the computing thread waits for it: one file, not two.
+    const std::int64_t after = before >= 0 ? platform::thread_run_delay_ns(self) : -1;
+    if (after >= before && before >= 0) {
+      waited = std::max(0.0, waited - static_cast<double>(after - before) * 1e-9);
     }
     try {
       return nb::cast<bool>(fn(waited));

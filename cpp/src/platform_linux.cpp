@@ -110,14 +110,18 @@ bool thread_sched(pid_t tid, ThreadSched* out) noexcept {
   const char* close = std::strrchr(buf, ')');
   if (close == nullptr || close[1] != ' ' || close[2] == '\0') return false;
   out->runnable = close[2] == 'R';
-  out->run_delay_ns = -1;
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
-  if (read_small_file(path, buf, sizeof buf) > 0) {  // "on-cpu-ns run-delay-ns timeslices"
-    long long on_cpu = 0;
-    long long delay = 0;
-    if (std::sscanf(buf, "%lld %lld", &on_cpu, &delay) == 2) out->run_delay_ns = delay;
-  }
+  out->run_delay_ns = thread_run_delay_ns(tid);
   return true;
+}
+
+std::int64_t thread_run_delay_ns(pid_t tid) noexcept {
+  char path[64];
+  char buf[128];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
+  if (read_small_file(path, buf, sizeof buf) <= 0) return -1;  // "on-cpu-ns run-delay-ns slices"
+  long long on_cpu = 0;
+  long long delay = 0;
+  return std::sscanf(buf, "%lld %lld", &on_cpu, &delay) == 2 ? delay : -1;
 }
 
 FileId file_id(int fd) {

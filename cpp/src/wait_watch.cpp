@@ -239,23 +239,29 @@ void WaitWatch::run() {
         ++it;
       }
     }
+    // Runs a watch's callback or hook with the lock let go, as the one running (unwatch()
+    // waits for it); what it throws is its own business (a binding reports its errors).
+    const auto run_unlocked = [&](std::uint64_t id, const auto& body) {
+      running_ = id;
+      lock.unlock();
+      try {
+        body();
+      } catch (...) {
+      }
+      lock.lock();
+      running_ = 0;
+      callback_done_.notify_all();
+    };
     for (Entry& entry : due) {
       lock.unlock();  // clocks and two small /proc reads (~10 us): watch() need not wait
       const Look look = look_at(entry, now);
       lock.lock();
       if (std::erase(cancelled_, entry.id) > 0 || entry.gone) continue;
       if (look == Look::kComputing && entry.on_computing) {
-        running_ = entry.id;
-        lock.unlock();
-        bool again = false;
-        try {
-          again = entry.on_computing();
-        } catch (...) {  // the hook's own business, as a callback's
-        }
-        if (!again) entry.on_computing = nullptr;  // destroyed outside the lock
-        lock.lock();
-        running_ = 0;
-        callback_done_.notify_all();
+        run_unlocked(entry.id, [&] {  // kept while it asks for more; destroyed unlocked
+          ComputingHook hook = std::exchange(entry.on_computing, nullptr);
+          if (hook()) entry.on_computing = std::move(hook);
+        });
         if (std::erase(cancelled_, entry.id) > 0) continue;
       }
       if (look != Look::kWaiting) {
@@ -264,17 +270,11 @@ void WaitWatch::run() {
       }
       fired_.push_back(entry.id);
       ++stats_.fired;
-      running_ = entry.id;
-      lock.unlock();
-      try {
-        if (entry.on_waiting) entry.on_waiting();
-      } catch (...) {  // the callback's own business (a binding reports its errors)
-      }
-      entry.on_waiting = nullptr;
-      entry.on_computing = nullptr;
-      lock.lock();
-      running_ = 0;
-      callback_done_.notify_all();
+      run_unlocked(entry.id, [&] {  // both destroyed outside the lock, thrown or not
+        const Callback callback = std::exchange(entry.on_waiting, nullptr);
+        const ComputingHook dropped_hook = std::exchange(entry.on_computing, nullptr);
+        if (callback) callback();
+      });
     }
     looking_.clear();
     cancelled_.clear();

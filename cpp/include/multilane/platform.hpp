@@ -65,6 +65,8 @@ struct ThreadSched {
 };
 /// False if the thread is gone or the kernel tells nothing (no /proc).
 bool thread_sched(pid_t tid, ThreadSched* out) noexcept;
+/// `ThreadSched::run_delay_ns` alone (one /proc file, not two): -1 if unknown.
+std::int64_t thread_run_delay_ns(pid_t tid) noexcept;
 /// False only if every present page of the private file mapping [addr, addr + size) is
 /// still the file's own page: a page this process wrote (so copied on write), or a range
 /// the OS cannot report on (no /proc/self/pagemap), makes it true.
