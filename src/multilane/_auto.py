@@ -201,7 +201,7 @@ def watched_probe(fn: Any, args: tuple,
     """``timed_probe`` for a solo probe on a thread, GIL-wait probes included (their
     counts last)."""
     gil = GilSamples()
-    ticket = _wait_watch().watch(EARLY_S, EARLY_CPU, EARLY_PROCESS_CPU, None, gil)
+    ticket = _watch_probe(gil)
     try:
         result = timed_probe(fn, args, kwargs, gil)
     finally:
@@ -242,6 +242,12 @@ def _wait_watch() -> Any:
                 _watcher = WaitWatch()
                 atexit.register(_close_wait_watch)  # after the executors shut down
     return _watcher
+
+
+def _watch_probe(gil: GilSamples, on_waiting: Any = None) -> int:
+    """Has the watcher look at this thread's exploring call: GIL-wait probes into ``gil``,
+    and ``on_waiting()`` if it is seen waiting. The watch's ticket (0: none)."""
+    return _wait_watch().watch(EARLY_S, EARLY_CPU, EARLY_PROCESS_CPU, on_waiting, gil)
 
 
 def _close_wait_watch() -> None:
@@ -719,8 +725,7 @@ class AutoLane:
             watched, gil = CallerProbe(), GilSamples()
             take_over = (None if done[:-1] else
                          functools.partial(self._take_over, p, watched, fn, items, single))
-            watched.ticket = _wait_watch().watch(EARLY_S, EARLY_CPU, EARLY_PROCESS_CPU,
-                                                 take_over, gil)
+            watched.ticket = _watch_probe(gil, take_over)
             try:
                 result, wall, cpu, start, stolen, crowded = timed_probe(fn, args, {}, gil)
             except BaseException as exc:
