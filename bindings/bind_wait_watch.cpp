@@ -104,6 +104,15 @@ void bind_wait_watch(nb::module_& m) {
         out["polls"] = s.polls;
         return out;
       });
+  m.def(
+      "other_threads_cpu",
+      []() -> nb::object {
+        const std::int64_t ns = platform::other_threads_cpu_ns();
+        if (ns < 0) return nb::none();
+        return nb::float_(static_cast<double>(ns) * 1e-9);
+      },
+      "CPU seconds of every thread of this process but the calling one, each read exactly "
+      "(the process clock counts other threads only at scheduler ticks); None if unknown.");
 }
 
 }  // namespace multilane::bindings

@@ -159,8 +159,8 @@ def test_a_core_stolen_during_a_probe_is_not_taken_for_waiting(ex, monkeypatch, 
     # On a loaded machine a probe can wait for a core: 5 ms of wall time for 3 µs of work.
     # Only a thread that blocked (I/O, sleep, a lock) was waiting; one that never did lost
     # its core, and the auto lane judges the work, not the gap.
-    def slowed(fn, args, kwargs, gil=None):
-        result, wall, cpu, start, _, crowded = timed_probe(fn, args, kwargs, gil)
+    def slowed(fn, args, kwargs, *how):
+        result, wall, cpu, start, _, crowded = timed_probe(fn, args, kwargs, *how)
         return result, wall + 0.005, cpu, start, stolen, crowded
 
     timed_probe = multilane._auto.timed_probe
@@ -173,8 +173,8 @@ def test_a_core_stolen_during_a_probe_is_not_taken_for_waiting(ex, monkeypatch, 
 def test_a_call_that_keeps_every_core_busy_is_never_run_in_pairs(ex, monkeypatch):
     # NumPy's BLAS uses every core for one matrix product; two at once on threads ran 10x
     # slower each. A solo probe whose own threads kept the other cores busy skips the pair.
-    def crowding(fn, args, kwargs, gil=None):
-        return (*timed_probe(fn, args, kwargs, gil)[:5], True)
+    def crowding(fn, args, kwargs, *how):
+        return (*timed_probe(fn, args, kwargs, *how)[:5], True)
 
     timed_probe = multilane._auto.timed_probe
     monkeypatch.setattr(multilane._auto, "timed_probe", crowding)
@@ -183,6 +183,54 @@ def test_a_call_that_keeps_every_core_busy_is_never_run_in_pairs(ex, monkeypatch
     (profile,) = ex._lanes["auto"]._profiles.values()
     assert profile.pair_tries == 0 and profile.process_probes == 0  # nor sent to a process
     assert (profile.lane, profile.verdict) == ("inline", "computing on every core already")
+
+
+def test_other_threads_cpu_is_read_exactly_while_they_run():
+    # The process clock counts another thread's running time only at a scheduler tick: a
+    # BLAS thread's 1.5 ms read 0 in most matrix products. Its own clock is exact.
+    import hashlib
+
+    go, done, leave = threading.Event(), threading.Event(), threading.Event()
+    spent = []
+
+    def helper():
+        go.wait(TIMEOUT)
+        start = time.thread_time()
+        hashlib.sha256(b"x" * (16 << 20)).digest()  # releases the GIL: on a core of its own
+        spent.append(time.thread_time() - start)
+        done.set()
+        leave.wait(TIMEOUT)  # alive at the second reading, as a BLAS thread is
+
+    thread = threading.Thread(target=helper)
+    thread.start()
+    try:
+        before = multilane._auto._others_cpu()
+        go.set()
+        assert done.wait(TIMEOUT)
+        after = multilane._auto._others_cpu()
+    finally:
+        leave.set()
+        thread.join(TIMEOUT)
+    assert spent[0] > 0.001
+    assert spent[0] - 1e-4 <= after - before <= spent[0] + 0.5
+
+
+def test_a_second_solo_of_a_computing_call_reads_the_other_threads_exactly(ex, monkeypatch):
+    # Once per function, and only for a call long enough that 5-15 µs do not count.
+    asked = []
+
+    def recording(fn, args, kwargs, gil=None, others_exactly=False):
+        asked.append(others_exactly)
+        return timed_probe(fn, args, kwargs, gil, others_exactly)
+
+    timed_probe = multilane._auto.timed_probe
+    monkeypatch.setattr(multilane._auto, "timed_probe", recording)
+    data = b"x" * (4 << 20)  # sha256 releases the GIL, for ~10 ms
+    assert list(ex.map(_tasks.digest, [data] * 4)) == [_tasks.digest(data)] * 4
+    assert asked[:2] == [False, True]
+    asked.clear()
+    assert list(ex.map(_tasks.tiny, range(20))) == [i + 1 for i in range(20)]
+    assert asked == [False]  # tiny: decided on one call, read as cheaply as ever
 
 
 def test_probes_tell_blocking_from_computing():

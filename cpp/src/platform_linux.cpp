@@ -2,6 +2,7 @@
 // Linux implementation of the platform seam: memfd, futex, pidfd, fork+exec, SCM_RIGHTS.
 #include "multilane/platform.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -18,6 +19,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -122,6 +124,25 @@ std::int64_t thread_run_delay_ns(pid_t tid) noexcept {
   long long on_cpu = 0;
   long long delay = 0;
   return std::sscanf(buf, "%lld %lld", &on_cpu, &delay) == 2 ? delay : -1;
+}
+
+std::int64_t other_threads_cpu_ns() noexcept {
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (tasks == nullptr) return -1;
+  const pid_t self = current_tid();
+  std::int64_t total = 0;
+  while (const dirent* entry = ::readdir(tasks)) {
+    char* end = nullptr;
+    const long tid = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || tid == self) continue;  // ".", "..", this one
+    // The kernel's clock id of a thread's CPU time (MAKE_THREAD_CPUCLOCK: the tid negated,
+    // shifted, with the "per thread" and "scheduler" bits): valid for this process's threads.
+    const auto clock = static_cast<clockid_t>((~static_cast<clockid_t>(tid) << 3) | 4 | 2);
+    timespec ts{};
+    if (::clock_gettime(clock, &ts) == 0) total += std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  }
+  ::closedir(tasks);
+  return total;
 }
 
 FileId file_id(int fd) {

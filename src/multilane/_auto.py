@@ -95,6 +95,7 @@ PROCESS_OUTLIER = 1.5
 PROCESS_PROBES = 2
 STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
 CROWDED = 0.8  # other threads of the process used this much of every other core
+EXACT_OTHERS_S = 0.001  # a solo probe this long reads the other threads' CPU exactly
 # While a blocking map's first call runs in its caller, a native watcher (WaitWatch, in
 # the C++ core) looks at it every EARLY_S: once it has used under EARLY_CPU of a core over
 # the last look's span, it waits, and the rest of the map goes to threads at once instead
@@ -134,8 +135,8 @@ def timed_call(fn: Any, args: tuple, kwargs: dict) -> tuple[Any, float, float, f
     return result, time.monotonic() - start, time.thread_time() - cpu, start
 
 
-def timed_probe(fn: Any, args: tuple, kwargs: dict,
-                gil: GilSamples | None = None) -> tuple[Any, float, float, float, bool, bool]:
+def timed_probe(fn: Any, args: tuple, kwargs: dict, gil: GilSamples | None = None,
+                others_exactly: bool = False) -> tuple[Any, float, float, float, bool, bool]:
     """``timed_call`` for an exploring call, plus two flags.
 
     Stolen: its wall time is well above its CPU time, yet the thread never blocked (no
@@ -144,7 +145,11 @@ def timed_probe(fn: Any, args: tuple, kwargs: dict,
     that gap says nothing about the function.
 
     Crowded: meanwhile this process's other threads kept its other cores busy (NumPy's
-    BLAS threads do, for a matrix product): a second call at once could not gain.
+    BLAS threads do, for a matrix product): a second call at once could not gain. The
+    process clock sees the other threads' time only at scheduler ticks: for a 1.5 ms
+    matrix product, their 1.5 ms read 0 in most calls and 3.9 ms in some. With
+    ``others_exactly`` their own clocks are read instead (5-15 µs: see
+    ``Profile.others_exactly``).
     """
     rusage = _thread_rusage
     if rusage is None:
@@ -152,13 +157,17 @@ def timed_probe(fn: Any, args: tuple, kwargs: dict,
         return result, wall, cpu, start, False, False
     # Four clock reads (each a system call, ~0.5 µs here): the thread's own CPU time comes
     # from getrusage (exact to the µs), with its count of voluntary switches.
+    others_cpu = _others_cpu() if others_exactly else None
     before, process = rusage(), time.process_time()
     start = time.monotonic()
     result = fn(*args, **kwargs)
     wall = time.monotonic() - start
     others, after = time.process_time() - process, rusage()
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    others -= cpu
+    if others_cpu is not None:
+        others = (_others_cpu() or 0.0) - others_cpu
+    else:
+        others -= cpu
     forced = 0 if gil is None else gil.forced
     stolen = after.ru_nvcsw - before.ru_nvcsw <= forced and wall - cpu > STOLEN * wall
     crowded = _CORES > 1 and others >= CROWDED * (_CORES - 1) * wall
@@ -196,14 +205,14 @@ class GilSamples:
         return self.held, self.released, self.longest
 
 
-def watched_probe(fn: Any, args: tuple,
-                  kwargs: dict) -> tuple[Any, float, float, float, bool, bool, tuple]:
+def watched_probe(fn: Any, args: tuple, kwargs: dict, others_exactly: bool = False
+                  ) -> tuple[Any, float, float, float, bool, bool, tuple]:
     """``timed_probe`` for a solo probe on a thread, GIL-wait probes included (their
     counts last)."""
     gil = GilSamples()
     ticket = _watch_probe(gil)
     try:
-        result = timed_probe(fn, args, kwargs, gil)
+        result = timed_probe(fn, args, kwargs, gil, others_exactly)
     finally:
         gil.ended = True
         if ticket:
@@ -242,6 +251,12 @@ def _wait_watch() -> Any:
                 _watcher = WaitWatch()
                 atexit.register(_close_wait_watch)  # after the executors shut down
     return _watcher
+
+
+def _others_cpu() -> float | None:
+    from ._core import other_threads_cpu
+
+    return other_threads_cpu()
 
 
 def _watch_probe(gil: GilSamples, on_waiting: Any = None) -> int:
@@ -517,6 +532,16 @@ class Profile:
                            and cpu >= COMPUTED_ALL_ALONG * wall)
         return not (clearly_waiting or clearly_holding)
 
+    def others_exactly(self) -> bool:
+        """Whether the next solo probe reads the other threads' CPU time exactly (see
+        ``timed_probe``): a second one, after a first that computed for a millisecond or
+        more with the GIL not found held, and not seen crowded (the reading costs 5-15
+        µs, once per function)."""
+        if self.solo is None or self.solo_crowded or self.gil == "held":
+            return False
+        wall, cpu = self.solo
+        return wall >= EXACT_OTHERS_S and cpu >= WAITING * wall
+
     def pair_wanted(self) -> bool:
         """Whether to run (another) pair probe. Not when the GIL-wait probes found the GIL
         held: two threads would share one core, two calls' time for nothing. (Found
@@ -727,7 +752,8 @@ class AutoLane:
                          functools.partial(self._take_over, p, watched, fn, items, single))
             watched.ticket = _watch_probe(gil, take_over)
             try:
-                result, wall, cpu, start, stolen, crowded = timed_probe(fn, args, {}, gil)
+                result, wall, cpu, start, stolen, crowded = timed_probe(
+                    fn, args, {}, gil, p.others_exactly())
             except BaseException as exc:
                 gil.ended = True
                 rest = self._probe_ended(watched)
@@ -864,7 +890,9 @@ class AutoLane:
         timed: Any = (timed_coroutine if lane == "async" else watched_probe if probe == "solo"
                       else timed_probe if probe is not None else timed_call)
         timed_args: tuple = (fn, args, kwargs)
-        if probe == "pair":
+        if probe == "solo":
+            timed_args += (p.others_exactly(),)
+        elif probe == "pair":
             timed, timed_args = timed_pair_probe, (p.pair_gate, fn, args, kwargs)
         if not future.set_running_or_notify_cancel():
             if probe is not None:
