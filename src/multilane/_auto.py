@@ -95,7 +95,7 @@ PROCESS_OUTLIER = 1.5
 PROCESS_PROBES = 2
 STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
 CROWDED = 0.8  # other threads of the process used this much of every other core
-EXACT_OTHERS_S = 0.001  # a solo probe this long reads the other threads' CPU exactly
+EXACT_OTHERS_S = 0.0005  # a second solo after one this long reads other threads' CPU exactly
 # While a blocking map's first call runs in its caller, a native watcher (WaitWatch, in
 # the C++ core) looks at it every EARLY_S: once it has used under EARLY_CPU of a core over
 # the last look's span, it waits, and the rest of the map goes to threads at once instead
@@ -145,32 +145,29 @@ def timed_probe(fn: Any, args: tuple, kwargs: dict, gil: GilSamples | None = Non
     that gap says nothing about the function.
 
     Crowded: meanwhile this process's other threads kept its other cores busy (NumPy's
-    BLAS threads do, for a matrix product): a second call at once could not gain. The
-    process clock sees the other threads' time only at scheduler ticks: for a 1.5 ms
-    matrix product, their 1.5 ms read 0 in most calls and 3.9 ms in some. With
-    ``others_exactly`` their own clocks are read instead (5-15 µs: see
-    ``Profile.others_exactly``).
+    BLAS threads do, for a matrix product): a second call at once could not gain. Only
+    looked for with ``others_exactly`` (see ``Profile.others_exactly``): their own clocks,
+    read for 5-15 µs. The process clock costs 0.7 µs, but counts the other threads' time
+    only at scheduler ticks: for a 1.5 ms matrix product their 1.5 ms read 0 in most calls.
     """
     rusage = _thread_rusage
     if rusage is None:
         result, wall, cpu, start = timed_call(fn, args, kwargs)
         return result, wall, cpu, start, False, False
-    # Four clock reads (each a system call, ~0.5 µs here): the thread's own CPU time comes
-    # from getrusage (exact to the µs), with its count of voluntary switches.
-    others_cpu = _others_cpu() if others_exactly else None
-    before, process = rusage(), time.process_time()
-    start = time.monotonic()
+    # The thread's CPU time from its clock: getrusage's, on Linux 6.18, moved by whole
+    # scheduler ticks (0 or 4 ms for a 0.5 ms call), though it still counts the thread's
+    # voluntary switches. Each read is a system call of ~0.5 µs here.
+    others = _others_cpu() if others_exactly else None
+    before = rusage()
+    start, cpu = time.monotonic(), time.thread_time()
     result = fn(*args, **kwargs)
-    wall = time.monotonic() - start
-    others, after = time.process_time() - process, rusage()
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    if others_cpu is not None:
-        others = (_others_cpu() or 0.0) - others_cpu
-    else:
-        others -= cpu
+    wall, cpu = time.monotonic() - start, time.thread_time() - cpu
+    after = rusage()
+    if others is not None:
+        others = (_others_cpu() or 0.0) - others
     forced = 0 if gil is None else gil.forced
     stolen = after.ru_nvcsw - before.ru_nvcsw <= forced and wall - cpu > STOLEN * wall
-    crowded = _CORES > 1 and others >= CROWDED * (_CORES - 1) * wall
+    crowded = others is not None and _CORES > 1 and others >= CROWDED * (_CORES - 1) * wall
     return result, wall, cpu, start, stolen, crowded
 
 
@@ -534,9 +531,9 @@ class Profile:
 
     def others_exactly(self) -> bool:
         """Whether the next solo probe reads the other threads' CPU time exactly (see
-        ``timed_probe``): a second one, after a first that computed for a millisecond or
-        more with the GIL not found held, and not seen crowded (the reading costs 5-15
-        µs, once per function)."""
+        ``timed_probe``): a second one, after a first that computed for half a
+        millisecond or more with the GIL not found held, and not seen crowded (the
+        reading costs 5-15 µs, once per function)."""
         if self.solo is None or self.solo_crowded or self.gil == "held":
             return False
         wall, cpu = self.solo
@@ -942,7 +939,8 @@ class AutoLane:
             if probe == "solo":
                 p.solo_runs += 1
                 if p.solo is None or wall < p.solo[0]:
-                    p.solo, p.solo_crowded = (wall, cpu), crowded
+                    p.solo = (wall, cpu)
+                p.solo_crowded |= crowded  # its own threads' doing: whichever solo saw it
                 if gil is not None:
                     p.gil_held += gil[0]
                     p.gil_released += gil[1]
@@ -1152,6 +1150,27 @@ class AutoLane:
                 f"{_us(p.gil_longest)} for it)", wall)
         if p.pair_wanted():
             return None
+        if p.gil == "released" and p.parallel_seen >= PARALLEL_CORES:
+            # Two at once ran on two cores, free of the GIL, and gained nothing: what they
+            # wait for is something both share (memory bandwidth: two 64 MB NumPy sums),
+            # and processes would share it too, after copying the arguments. A process
+            # probe cost that 20-call map 14 ms, 15-50% of it, to learn so.
+            return self._decide_locked(
+                p, "inline", f"computing without holding the GIL, but two at once were no "
+                f"faster than two in a row ({p.speedup_seen:.2f}x) on "
+                f"{p.parallel_seen:.1f} cores: they share some other limit (memory, say)",
+                wall)
+        if p.gil == "released" and p.gil_released >= 2 and not p.pairs_judged and p.pair_tries:
+            # Every pair lost a core to another task of the machine (or never ran
+            # together): they cannot tell, and the GIL-wait probes stand, as the decision
+            # matrix has it, if two or more found it released (one can be misread: a GIL
+            # handed over just as the watcher asked). A clean pair that used one core
+            # between them tells: the GIL is held part of the time after all, and the
+            # process probe is next.
+            return self._decide_locked(
+                p, "thread", f"computing without holding the GIL (the watcher waited "
+                f"{_us(p.gil_longest)} for it); no pair could run on two free cores here",
+                wall)
         if p.transport_seen is None:
             return None
         # Against the call here: in a worker it can be slower (NumPy's BLAS gets one core
