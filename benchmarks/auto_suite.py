@@ -137,8 +137,8 @@ def measure(quick: bool, runs: int, only: set[str] | None = None) -> list[dict[s
             rows.append({"workload": load.name, "kind": load.kind, "calls": len(items),
                          "times": times, "auto": best_auto, "best_lane": best_lane,
                          "auto_lanes": sorted(set(chosen))})
-            print(f"  auto_suite/{load.name}: auto {best_auto:.3f} s, best {best_lane} "
-                  f"{times[best_lane]:.3f} s", file=sys.stderr, flush=True)
+            print(f"  auto_suite/{load.name}: auto {best_auto:.6f} s, best {best_lane} "
+                  f"{times[best_lane]:.6f} s", file=sys.stderr, flush=True)
     return rows
 
 

@@ -2,7 +2,6 @@
 // Linux implementation of the platform seam: memfd, futex, pidfd, fork+exec, SCM_RIGHTS.
 #include "multilane/platform.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -127,21 +126,37 @@ std::int64_t thread_run_delay_ns(pid_t tid) noexcept {
 }
 
 std::int64_t other_threads_cpu_ns() noexcept {
-  DIR* tasks = ::opendir("/proc/self/task");
-  if (tasks == nullptr) return -1;
+  // getdents64 into a buffer on the stack, not opendir(): no malloc, so a thread forked
+  // while another was in the allocator (the watcher's child of a parent) cannot hang here.
+  const int tasks = ::open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tasks < 0) return -1;
   const pid_t self = current_tid();
   std::int64_t total = 0;
-  while (const dirent* entry = ::readdir(tasks)) {
-    char* end = nullptr;
-    const long tid = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || tid == self) continue;  // ".", "..", this one
-    // The kernel's clock id of a thread's CPU time (MAKE_THREAD_CPUCLOCK: the tid negated,
-    // shifted, with the "per thread" and "scheduler" bits): valid for this process's threads.
-    const auto clock = static_cast<clockid_t>((~static_cast<clockid_t>(tid) << 3) | 4 | 2);
-    timespec ts{};
-    if (::clock_gettime(clock, &ts) == 0) total += std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  alignas(8) char buf[4096];
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, tasks, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long at = 0; at < n;) {
+      struct Dirent64 {  // linux_dirent64
+        std::uint64_t ino;
+        std::int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[1];
+      };
+      const auto* entry = reinterpret_cast<const Dirent64*>(buf + at);
+      at += entry->reclen;
+      char* end = nullptr;
+      const long tid = std::strtol(entry->name, &end, 10);
+      if (end == entry->name || *end != '\0' || tid == self) continue;  // ".", "..", this one
+      // The kernel's clock id of a thread's CPU time (MAKE_THREAD_CPUCLOCK: the tid
+      // negated, shifted, with the "per thread" and "scheduler" bits), for this process's.
+      const auto clock = static_cast<clockid_t>((~static_cast<clockid_t>(tid) << 3) | 4 | 2);
+      timespec ts{};
+      if (::clock_gettime(clock, &ts) == 0) total += std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    }
   }
-  ::closedir(tasks);
+  ::close(tasks);
   return total;
 }
 

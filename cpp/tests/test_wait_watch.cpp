@@ -187,7 +187,15 @@ TEST(WaitWatch, AForkedChildWatchesWithAThreadOfItsOwn) {
   GTEST_SKIP() << "ThreadSanitizer cannot start a thread in a child forked with threads";
 #endif
   WaitWatch watch;
-  watch.unwatch(watch.watch(kAfter, 0.1, 0.5, [] {}));  // the parent's thread is up
+  {  // the parent's thread is up, and has run: not half started when the process forks
+    // (a thread starting under AddressSanitizer holds its locks, and the child's new
+    // thread then never ran: 3 runs in 12 of this test alone)
+    std::promise<void> told;
+    std::future<void> fired = told.get_future();
+    const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { told.set_value(); });
+    ASSERT_EQ(fired.wait_for(kBound), std::future_status::ready);
+    ASSERT_TRUE(watch.unwatch(id));
+  }
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {

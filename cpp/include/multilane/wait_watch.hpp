@@ -20,11 +20,11 @@ namespace multilane {
 /// Watches threads of this process for waiting. A thread asks to be watched before it
 /// starts something that may compute or may wait (the auto lane's first look at a
 /// function). `after / 8` in, the watcher takes its counts; if over the next `after` it
-/// has used less than `max_cpu` of a core, and the whole process less than
-/// `max_process_cpu` cores, the watch's callback runs once on the watcher's own thread,
-/// and the watched thread learns of it when it stops being watched. Until then it is
-/// looked at again over each next `after`, from the last look: a call that computes a
-/// while and then waits is reported once it waits. (The process's share tells a thread
+/// has used less than `max_cpu` of a core, and the whole process (the watcher aside, each
+/// thread read from its own clock) less than `max_process_cpu` cores, the watch's callback
+/// runs once on the watcher's own thread, and the watched thread learns of it when it
+/// stops being watched. Until then it is looked at again over each next `after`, from
+/// the last look: a call that computes a while and then waits is reported once it waits. (The process's share tells a thread
 /// waiting for I/O from one waiting for threads of its own that compute: NumPy's first
 /// matrix product waited 2 ms for its BLAS threads.) A thread the scheduler keeps from a
 /// core is not waiting either, though its CPU clock stands still: one that is runnable
@@ -92,7 +92,7 @@ class WaitWatch final : private ForkHooks {
     std::chrono::steady_clock::time_point due;
     std::chrono::nanoseconds after{};
     std::int64_t cpu_start_ns = 0;
-    std::int64_t process_start_ns = 0;
+    std::int64_t process_start_ns = -1;  // set by the first look (the watcher's reading)
     pid_t tid = 0;
     std::int64_t run_delay_start_ns = -1;  // its wait for a core so far; -1 if unknown
     bool counted = false;  // its first look (which only takes counts) is done
