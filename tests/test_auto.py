@@ -198,6 +198,38 @@ def test_a_drifting_function_is_judged_again(ex, tmp_path):
     assert _lane(ex, _tasks.slow_when_file) == "thread"
 
 
+def _decided_waiting_on_threads() -> multilane._auto.Profile:
+    p = multilane._auto.Profile("f", 0, False)
+    p.solo = (0.005, 0.002)  # 2 ms of CPU in 5 ms: mostly waiting
+    multilane._auto.AutoLane._decide_locked(None, p, "thread", "mostly waiting", 0.005)
+    return p
+
+
+def test_a_waiting_function_slowed_by_its_neighbours_on_threads_is_not_judged_again():
+    # Sleeping 2 ms, then computing 2 ms holding the GIL, among 32 threads: 25 ms a call.
+    # That is the other threads' doing, not a change in the function.
+    p = _decided_waiting_on_threads()
+    for _ in range(100):
+        p.record("thread", 0.025, 0.002)
+        assert not p.drifted()
+    assert p.lane == "thread" and not p.exploring
+
+
+def test_a_waiting_function_that_computes_now_or_waits_no_more_is_judged_again():
+    rising = _decided_waiting_on_threads()
+    for _ in range(100):
+        rising.record("thread", 0.030, 0.012)  # 12 ms of CPU a call now
+        if rising.drifted():
+            break
+    assert rising.exploring and "CPU time per call moved" in rising.verdict
+    falling = _decided_waiting_on_threads()
+    for _ in range(100):
+        falling.record("thread", 0.0005, 0.0004)  # a fall shows in wall time
+        if falling.drifted():
+            break
+    assert falling.exploring and "work per call moved" in falling.verdict
+
+
 @pytest.mark.parametrize("stolen, lane", [(True, "inline"), (False, "thread")])
 def test_a_core_stolen_during_a_probe_is_not_taken_for_waiting(ex, monkeypatch, stolen, lane):
     # On a loaded machine a probe can wait for a core: 5 ms of wall time for 3 µs of work.

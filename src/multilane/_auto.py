@@ -454,6 +454,8 @@ class Profile:
     lane: str | None = None
     basis: float = 0.0  # work per call the decision was based on
     recent: float = 0.0  # moving mean of work per call since
+    basis_cpu: float = 0.0  # CPU time per call the decision was based on
+    recent_cpu: float = 0.0  # moving mean of CPU time per call since
     computing: bool = False  # decided on a solo call that computed (see ``record``)
     exploring: bool = True
     probes_out: int = 0
@@ -474,16 +476,29 @@ class Profile:
         # 42 ms alone), and says nothing of its work: its CPU time does.
         work = (cpu if lane == "thread" and self.computing else wall) / calls
         self.recent = work if not self.recent else self.recent + 0.05 * (work - self.recent)
+        cpu /= calls
+        self.recent_cpu = (cpu if not self.recent_cpu
+                           else self.recent_cpu + 0.05 * (cpu - self.recent_cpu))
 
     def drifted(self) -> bool:
         """The work per call moved from the decision's basis: if so, explore again (the
         calls keep flowing to the lane decided meanwhile)."""
         if self.exploring or not self.basis:
             return False
-        if self.basis / DRIFT <= self.recent <= self.basis * DRIFT:
+        moved = f"work per call moved from {_us(self.basis)} to {_us(self.recent)}"
+        if self.lane == "thread" and not self.computing:
+            # Waiting, on threads: its wall time there also holds its waits for the GIL
+            # and for a core while the others run (a call that sleeps 2 ms, then computes
+            # 2 ms, took 25 ms among 32 threads), so only a fall counts in wall time; a
+            # rise counts in CPU time, once the call computes for half its old wall time.
+            if self.recent_cpu > DRIFT * self.basis_cpu and self.recent_cpu >= WAITING * self.basis:
+                moved = (f"CPU time per call moved from {_us(self.basis_cpu)} to "
+                         f"{_us(self.recent_cpu)}")
+            elif self.recent >= self.basis / DRIFT:
+                return False
+        elif self.basis / DRIFT <= self.recent <= self.basis * DRIFT:
             return False
-        self.verdict = (f"exploring again: work per call moved from {_us(self.basis)} "
-                        f"to {_us(self.recent)}")
+        self.verdict = f"exploring again: {moved}"
         self.exploring, self.solo, self.pair, self.no_pair = True, None, [], False
         self.transport_seen = self.sending_seen = self.process_work = None
         self.process_probes = 0
@@ -804,6 +819,7 @@ class AutoLane:
         p.early = False
         if cpu < WAITING * wall:
             p.verdict, p.basis, p.recent = "mostly waiting", wall, wall
+            p.basis_cpu = p.recent_cpu = cpu
             return
         p.exploring, p.lane, p.verdict = True, None, "exploring: its first call computed"
 
@@ -1192,6 +1208,7 @@ class AutoLane:
 
     def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float) -> tuple:
         p.lane, p.verdict, p.basis, p.recent = lane, verdict, basis, basis
+        p.basis_cpu = p.recent_cpu = p.solo[1] if p.solo is not None else 0.0
         p.computing = p.solo is not None and p.solo[1] >= WAITING * p.solo[0]
         p.exploring = False
         return (lane, verdict)
