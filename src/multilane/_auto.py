@@ -485,20 +485,21 @@ class Profile:
         calls keep flowing to the lane decided meanwhile)."""
         if self.exploring or not self.basis:
             return False
-        moved = f"work per call moved from {_us(self.basis)} to {_us(self.recent)}"
+        by_cpu = False
         if self.lane == "thread" and not self.computing:
             # Waiting, on threads: its wall time there also holds its waits for the GIL
             # and for a core while the others run (a call that sleeps 2 ms, then computes
             # 2 ms, took 25 ms among 32 threads), so only a fall counts in wall time; a
             # rise counts in CPU time, once the call computes for half its old wall time.
-            if self.recent_cpu > DRIFT * self.basis_cpu and self.recent_cpu >= WAITING * self.basis:
-                moved = (f"CPU time per call moved from {_us(self.basis_cpu)} to "
-                         f"{_us(self.recent_cpu)}")
-            elif self.recent >= self.basis / DRIFT:
+            by_cpu = (self.recent_cpu > DRIFT * self.basis_cpu
+                      and self.recent_cpu >= WAITING * self.basis)
+            if not by_cpu and self.recent >= self.basis / DRIFT:
                 return False
         elif self.basis / DRIFT <= self.recent <= self.basis * DRIFT:
             return False
-        self.verdict = f"exploring again: {moved}"
+        self.verdict = ("exploring again: " + (
+            f"CPU time per call moved from {_us(self.basis_cpu)} to {_us(self.recent_cpu)}"
+            if by_cpu else f"work per call moved from {_us(self.basis)} to {_us(self.recent)}"))
         self.exploring, self.solo, self.pair, self.no_pair = True, None, [], False
         self.transport_seen = self.sending_seen = self.process_work = None
         self.process_probes = 0
