@@ -158,8 +158,8 @@ WaitWatch::Look WaitWatch::look_at(Entry& entry, std::chrono::steady_clock::time
   bool ok = false;
   const std::int64_t cpu_now = cpu_ns(entry.clock, &ok);
   // The process's threads but this one, each from its own clock: the process clock counts
-  // the others' time only at scheduler ticks (NumPy's BLAS threads read idle over 2 ms
-  // while they computed), and it would count the watcher's own looks.
+  // the others' time only at scheduler ticks (a BLAS thread's 1.5 ms in a matrix product
+  // read 0 in most), and it would count the watcher's own looks.
   const std::int64_t process_now = platform::other_threads_cpu_ns();
   const bool process_ok = process_now >= 0 && entry.process_start_ns >= 0;
   if (!ok) {
