@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <csignal>
 #include <new>
+#include <optional>
 #include <utility>
 
 #include "multilane/platform.hpp"
@@ -154,13 +155,10 @@ WaitWatch::Stats WaitWatch::stats() const {
   return s;
 }
 
-WaitWatch::Look WaitWatch::look_at(Entry& entry, std::chrono::steady_clock::time_point now) const {
+WaitWatch::Look WaitWatch::look_at(Entry& entry, std::chrono::steady_clock::time_point now,
+                                   std::int64_t process_now) const {
   bool ok = false;
   const std::int64_t cpu_now = cpu_ns(entry.clock, &ok);
-  // The process's threads but this one, each from its own clock: the process clock counts
-  // the others' time only at scheduler ticks (a BLAS thread's 1.5 ms in a matrix product
-  // read 0 in most), and it would count the watcher's own looks.
-  const std::int64_t process_now = platform::other_threads_cpu_ns();
   const bool process_ok = process_now >= 0 && entry.process_start_ns >= 0;
   if (!ok) {
     entry.gone = true;
@@ -253,9 +251,15 @@ void WaitWatch::run() {
       running_ = 0;
       callback_done_.notify_all();
     };
+    // The process's threads but this one, each from its own clock (the process clock
+    // counts the others' time only at scheduler ticks: a BLAS thread's 1.5 ms in a matrix
+    // product read 0 in most, and it would count the watcher's own looks). Read once a
+    // poll, as `now` is, for every watch due: one walk of /proc/self/task, not one each.
+    std::optional<std::int64_t> others_ns;
     for (Entry& entry : due) {
-      lock.unlock();  // clocks and two small /proc reads (~10 us): watch() need not wait
-      const Look look = look_at(entry, now);
+      lock.unlock();  // clocks and small /proc reads (~10 us): watch() need not wait
+      if (!others_ns) others_ns = platform::other_threads_cpu_ns();
+      const Look look = look_at(entry, now, *others_ns);
       lock.lock();
       if (std::erase(cancelled_, entry.id) > 0 || entry.gone) continue;
       if (look == Look::kComputing && entry.on_computing) {

@@ -107,10 +107,11 @@ class WaitWatch final : private ForkHooks {
   static constexpr double kComputingCpu = 0.5;    // of a core over a span: computing
   void run();
   /// Reads `entry`'s clocks and the kernel's view of its thread (without the lock: the
-  /// entry is the watcher's while it looks): whether it waits (fire), computes (its
-  /// hook) or neither. Unless it waits it is made ready for its next look, or, if its
-  /// thread is gone, marked `gone`.
-  Look look_at(Entry& entry, std::chrono::steady_clock::time_point now) const;
+  /// entry is the watcher's while it looks), against `process_now`, the CPU time of the
+  /// process's threads but the watcher (-1 if unknown): whether it waits (fire),
+  /// computes (its hook) or neither. Unless it waits it is made ready for its next look,
+  /// or, if its thread is gone, marked `gone`.
+  Look look_at(Entry& entry, std::chrono::steady_clock::time_point now, std::int64_t process_now) const;
   void start_thread_locked();
   void before_fork() noexcept override { mu_.lock(); }
   void after_fork(bool in_child) noexcept override;
