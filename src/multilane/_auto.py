@@ -522,6 +522,11 @@ class Profile:
         return None
 
     @property
+    def gil_wait(self) -> str:
+        """The GIL-wait probes' evidence, for a verdict."""
+        return f"(the watcher waited {_us(self.gil_longest)} for it)"
+
+    @property
     def parallel(self) -> bool:
         """A pair showed the GIL released, and two at once gaining on two in a row."""
         return self.parallel_seen >= PARALLEL_CORES and self.speedup_seen >= THREAD_SPEEDUP
@@ -1163,8 +1168,7 @@ class AutoLane:
             # Threads that lose (NumPy's BLAS threads rob their own pair) go to the
             # process probe as before.
             return self._decide_locked(
-                p, "thread", f"computing without holding the GIL (the watcher waited "
-                f"{_us(p.gil_longest)} for it)", wall)
+                p, "thread", f"computing without holding the GIL {p.gil_wait}", wall)
         if p.pair_wanted():
             return None
         if p.gil == "released" and p.parallel_seen >= PARALLEL_CORES:
@@ -1185,9 +1189,8 @@ class AutoLane:
             # between them tells: the GIL is held part of the time after all, and the
             # process probe is next.
             return self._decide_locked(
-                p, "thread", f"computing without holding the GIL (the watcher waited "
-                f"{_us(p.gil_longest)} for it); no pair could run on two free cores here",
-                wall)
+                p, "thread", f"computing without holding the GIL {p.gil_wait}; no pair could "
+                "run on two free cores here", wall)
         if p.transport_seen is None:
             return None
         # Against the call here: in a worker it can be slower (NumPy's BLAS gets one core
@@ -1197,10 +1200,13 @@ class AutoLane:
         if work > PROCESS_OUTLIER * wall and p.process_probes < PROCESS_PROBES:
             return None
         if self._cores > 1 and (p.process_estimate(self._cores, wall) or wall) < wall:
-            held = (f"computing with the GIL held (the watcher waited {_us(p.gil_longest)} "
-                    f"for it)" if p.gil == "held" else "computing with the GIL held"
-                    if p.pair and p.gil != "released" else "computing")
-            return self._decide_locked(p, "process", held, work)
+            if p.gil == "held":
+                verdict = f"computing with the GIL held {p.gil_wait}"
+            elif p.pair and p.gil != "released":  # a pair that used one core between them
+                verdict = "computing with the GIL held"
+            else:
+                verdict = "computing"
+            return self._decide_locked(p, "process", verdict, work)
         if work / self._cores >= wall:
             return self._decide_locked(p, "inline", f"computing, no faster on {self._cores} "
                                        f"processes: {_us(work)} a call in one", wall)
