@@ -161,7 +161,7 @@ class _Task:
 
 class _Worker:
     __slots__ = ("slot", "pid", "inflight", "functions", "regions", "ready", "dispatched",
-                 "retiring", "closing", "full", "killed")
+                 "retiring", "closing", "full", "killed", "lost")
 
     def __init__(self, slot: int, pid: int) -> None:
         self.slot = slot
@@ -175,6 +175,7 @@ class _Worker:
         self.closing = False  # SHUTDOWN sent
         self.full = False  # its ring had no room; retried after its next reply
         self.killed = False  # SIGKILLed by the pool (a timeout or a forced cancel)
+        self.lost = False  # its socket is closed: it died, and its exit is yet to be handled
 
 
 def _default_workers() -> int:
@@ -543,7 +544,15 @@ class ProcessPoolExecutor(Executor):
                 pending.popleft()
                 task.future.set_running_or_notify_cancel()  # tells wait()/as_completed()
                 continue
-            if not self._send_task_locked(worker, task):
+            try:
+                sent = self._send_task_locked(worker, task)
+            except (BrokenPipeError, ConnectionResetError):
+                # Descriptors go over the worker's socket, and it died since its last frame:
+                # the supervisor has yet to report the exit, which reruns or fails what the
+                # worker was sent. This task was not sent and stays first in line.
+                worker.lost = True
+                continue
+            if not sent:
                 worker.full = True  # no room in its ring until its next reply
                 continue
             pending.popleft()
@@ -561,7 +570,7 @@ class ProcessPoolExecutor(Executor):
         best_key = 0
         depth = self._depth
         for worker in self._workers.values():
-            if worker.retiring or worker.full or worker.closing:
+            if worker.retiring or worker.full or worker.closing or worker.lost:
                 continue
             load = len(worker.inflight)
             if load < depth:
