@@ -319,6 +319,12 @@ def fail_on(value, bad):
     return value
 
 
+def work_then_fail_on(value, bad):
+    """``fail_on`` after about a microsecond of work: 20,000 calls are worth chunks."""
+    sum(range(100))
+    return fail_on(value, bad)
+
+
 def environment(names):
     """The values of these environment variables here (None for those unset)."""
     return {name: os.environ.get(name) for name in names}

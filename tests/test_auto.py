@@ -415,16 +415,37 @@ def test_a_big_backlog_of_small_calls_goes_to_processes_in_chunks(ex):
     """Decided inline, a map with much more small work than one core should do runs in
     chunks on every core; each result and exception reaches its own future."""
     n = 20_000
-    results = ex.map(_tasks.fail_on, range(n), [12_345] * n)
+    results = ex.map(_tasks.work_then_fail_on, range(n), [12_345] * n)
     for i in range(n):
         if i == 12_345:
             with pytest.raises(ValueError, match="bad value 12345"):
                 next(results)
             break
         assert next(results) == i
-    assert _lane(ex, _tasks.fail_on) == "inline"
+    assert _lane(ex, _tasks.work_then_fail_on) == "inline"
     stats = ex._lanes["process"].statistics()
-    assert stats.completed + stats.inflight >= 8  # the chunks run there
+    assert stats.completed + stats.inflight + stats.pending >= 8  # the chunks go there
+
+
+def test_a_tiny_call_is_timed_over_a_run_before_its_map_goes_to_processes(ex, monkeypatch):
+    """A tiny call timed alone is mostly the timer and a cold call (add_one: 2.4 µs alone,
+    0.03 µs in a run). One that alone looks worth chunks is first timed over a head of
+    its map, run in the caller: a 20,000-call map of it went to processes for 2 ms, where
+    the caller alone takes 1 ms."""
+    def slow_alone(fn, args, kwargs, *how):
+        result, _, _, start, stolen, crowded = timed_probe(fn, args, kwargs, *how)
+        return result, 20e-6, 20e-6, start, stolen, crowded  # tiny, yet 2,000 make 40 ms
+
+    timed_probe = multilane._auto.timed_probe
+    monkeypatch.setattr(multilane._auto, "timed_probe", slow_alone)
+    here = (os.getpid(), threading.current_thread().name)
+    assert set(ex.map(_tasks.where, range(2_000))) == {here}
+    (profile,) = ex.explain(_tasks.where).profiles
+    calls, each = profile["run"]
+    assert profile["lane"] == "inline" and calls == multilane._auto.MEASURED_CALLS
+    assert each < 20e-6 and profile["estimated_s"]["inline"] == each
+    assert "in a run of 32 calls" in str(ex.explain(_tasks.where))
+    assert "process" not in ex._lanes  # no chunk was sent
 
 
 def _gil_probed(fn, *args, seconds=0.05):

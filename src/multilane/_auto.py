@@ -72,6 +72,12 @@ PAIR_WAIT_S = 0.02  # the first call of a pair waits this long for the second to
 CONTENDED = 0.3
 THREAD_SPEEDUP = 1.2  # two at once on threads must beat two in a row by this much
 CHUNKS_MIN_S = 0.005  # an inline backlog with this much work goes to processes in chunks
+# A tiny call timed alone is mostly the timer's cost and a cold call's: add_one took 2.4 µs
+# alone and 0.03 µs in a run. Before a map's calls go to processes in chunks on such a
+# figure, a head of the map runs in its caller, this much work by that figure (and this
+# many calls at least), and the decision takes its time per call from there.
+MEASURED_RUN_S = 0.00025
+MEASURED_CALLS = 32
 WAITING = 0.5  # CPU / wall below this: the call mostly waits
 # Two calls at once used at least this many cores between them: the GIL was released (with
 # the GIL held they cannot exceed one core, however idle the machine).
@@ -455,6 +461,7 @@ class Profile:
     basis: float = 0.0  # work per call the decision was based on
     recent: float = 0.0  # moving mean of work per call since
     basis_cpu: float = 0.0  # CPU time per call the decision was based on
+    basis_calls: int = 0  # how many calls were timed together for it (a solo: 1)
     recent_cpu: float = 0.0  # moving mean of CPU time per call since
     computing: bool = False  # decided on a solo call that computed (see ``record``)
     exploring: bool = True
@@ -479,6 +486,12 @@ class Profile:
         cpu /= calls
         self.recent_cpu = (cpu if not self.recent_cpu
                            else self.recent_cpu + 0.05 * (cpu - self.recent_cpu))
+
+    def rebase(self, wall: float, cpu: float, calls: int) -> None:
+        """The decision's time per call, from ``calls`` calls timed together."""
+        self.basis = self.recent = wall / calls
+        self.basis_cpu = self.recent_cpu = cpu / calls
+        self.basis_calls = calls
 
     def drifted(self) -> bool:
         """The work per call moved from the decision's basis: if so, explore again (the
@@ -615,6 +628,8 @@ class Explanation:
             lines.append(f"    alone on a thread: wall {_us(p['solo_wall_s'])}, "
                          f"CPU {_us(p['solo_cpu_s'])}; transport to a process "
                          f"{_us(p['transport_s'])}")
+            if p["run"]:
+                lines.append(f"    in a run of {p['run'][0]} calls: {_us(p['run'][1])} a call")
             held, released, longest = p["gil_probes"]
             if held or released:
                 lines.append(f"    GIL-wait probes: {held} found the GIL held, {released} "
@@ -636,6 +651,8 @@ def _bytes(n: int) -> str:
 def _us(seconds: float | None) -> str:
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "?"
+    if seconds < 1e-5:  # add_one: 0.03 µs a call in a run
+        return f"{seconds * 1e6:.2g} µs"
     return f"{seconds * 1e6:,.0f} µs" if seconds < 0.1 else f"{seconds:.2f} s"
 
 
@@ -834,12 +851,21 @@ class AutoLane:
         """Segments for ``items[start:]`` of a decided map. Process, or inline with work
         enough for every core: process chunks. Else inline, here and now, as one segment."""
         n = len(items)
+        head: list = []
+        if (lane == "inline" and p.basis < TINY_S and p.basis_calls < MEASURED_CALLS
+                and self._worth_chunks(p, n - start)):
+            # A tiny call's time alone says little (see MEASURED_RUN_S): time a run first.
+            # 20,000 calls of add_one went to processes for 2 ms; the caller takes 1 ms.
+            stop = min(n, start + max(MEASURED_CALLS, int(MEASURED_RUN_S / max(p.basis, 1e-9))))
+            segment = Segment(LaneFuture(), fn, items, start, stop, single)
+            self._run_segment(p, segment, rebase=True)
+            head, start = [segment.piece], stop
         if lane == "process" or self._worth_chunks(p, n - start):
-            return [self._ex._process_chunk(fn, items, a, b, single)
-                    for a, b in _bounds(start, n, self._cores * SEGMENTS_PER_CORE)]
+            return head + [self._ex._process_chunk(fn, items, a, b, single)
+                           for a, b in _bounds(start, n, self._cores * SEGMENTS_PER_CORE)]
         segment = Segment(LaneFuture(), fn, items, start, n, single)
         self._run_segment(p, segment)
-        return [segment.piece]
+        return head + [segment.piece]
 
     def _profile(self, fn: Any, args: tuple, kwargs: dict, fkey: tuple | None = None) -> Profile:
         key = (fkey or _function_key(fn), _bucket(args, kwargs))
@@ -1056,8 +1082,9 @@ class AutoLane:
             futures.extend(_failed(exc) for _ in calls)
         return futures
 
-    def _run_segment(self, p: Profile, segment: Segment) -> None:
-        """Runs a segment inline, in this thread, and times it."""
+    def _run_segment(self, p: Profile, segment: Segment, rebase: bool = False) -> None:
+        """Runs a segment inline, in this thread, and times it (with ``rebase``, the
+        decision's time per call is then its own)."""
         if not segment.piece.set_running_or_notify_cancel():
             return
         try:
@@ -1068,6 +1095,8 @@ class AutoLane:
         segment.piece.set_result(results)
         with self._lock:
             p.record("inline", wall, cpu, len(segment))
+            if rebase and not p.exploring:
+                p.rebase(wall, cpu, len(segment))
             p.drifted()
 
     def _send_chunks(self, calls: list) -> None:
@@ -1216,6 +1245,7 @@ class AutoLane:
     def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float) -> tuple:
         p.lane, p.verdict, p.basis, p.recent = lane, verdict, basis, basis
         p.basis_cpu = p.recent_cpu = p.solo[1] if p.solo is not None else 0.0
+        p.basis_calls = 1
         p.computing = p.solo is not None and p.solo[1] >= WAITING * p.solo[0]
         p.exploring = False
         return (lane, verdict)
@@ -1239,7 +1269,9 @@ class AutoLane:
             return Explanation(describe(fn), tuple(self._evidence(p) for p in found))
 
     def _evidence(self, p: Profile) -> dict[str, Any]:
-        work = p.solo[0] if p.solo else None
+        # A run of calls timed together, when there is one (see MEASURED_RUN_S), else a
+        # call alone.
+        work = p.basis if p.basis_calls > 1 else p.solo[0] if p.solo else None
         estimates: dict[str, float] = {}
         if work is not None:
             estimates["inline"] = work
@@ -1253,6 +1285,7 @@ class AutoLane:
             "calls": p.calls, "lane": p.lane, "verdict": p.verdict,
             "solo_wall_s": p.solo[0] if p.solo else None,
             "solo_cpu_s": p.solo[1] if p.solo else None,
+            "run": (p.basis_calls, p.basis) if p.basis_calls > 1 else None,  # calls, s each
             "transport_s": p.transport,
             "pairs": (p.pair_tries, p.pairs_judged, p.pairs_contended),  # tried, counted, robbed
             "gil": p.gil,  # as the GIL-wait probes found it: "held", "released" or None
