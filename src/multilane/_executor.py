@@ -207,6 +207,17 @@ class Executor(_BaseExecutor):
         end_time = None if timeout is None else timeout + time.monotonic()
         futures, chunked = self._map_futures(fn, iterables, lane, chunksize,
                                              (task_timeout, retries, retry_on), caller_waits=True)
+        if chunked and all(future.done() for future in futures):
+            # Run in the caller (a map decided inline): one list, which list() copies at
+            # 1 ns an item; chaining the pieces cost 5 ns, 15% of a map of add_one.
+            flat: list = []
+            try:
+                for future in futures:
+                    flat.extend(future.result())
+            except Exception:  # a failed or cancelled piece: yield up to it, then raise
+                pass
+            else:
+                return iter(flat)
         results = iterate_results(futures, end_time)
         return itertools.chain.from_iterable(results) if chunked else results
 
