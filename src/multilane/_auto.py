@@ -1087,16 +1087,26 @@ class AutoLane:
         decision's time per call is then its own)."""
         if not segment.piece.set_running_or_notify_cancel():
             return
+        rusage = _thread_rusage if rebase else None
+        before = rusage() if rusage is not None else None
         try:
             results, wall, cpu = segment.run()
         except Exception as exc:
             segment.piece.set_exception(exc)
             return
         segment.piece.set_result(results)
+        work = wall
+        if before is not None and rusage is not None:
+            # Its core taken meanwhile (by another process), the run never blocked: its
+            # work is its CPU time. (With a process spinning on one core, a map of 2,000
+            # tiny calls went to processes in 1 test run of 14 without this, in 0 of 14
+            # with it.)
+            if rusage().ru_nvcsw == before.ru_nvcsw and wall - cpu > STOLEN * wall:
+                work = cpu
         with self._lock:
             p.record("inline", wall, cpu, len(segment))
             if rebase and not p.exploring:
-                p.rebase(wall, cpu, len(segment))
+                p.rebase(work, cpu, len(segment))
             p.drifted()
 
     def _send_chunks(self, calls: list) -> None:
