@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import sys
 import threading
 import time
@@ -23,6 +24,20 @@ def wait_for_file(path: str) -> int:
         time.sleep(0.002)
     with open(path) as f:
         return int(f.read())
+
+
+def gone_within(pid: int, seconds: float = TIMEOUT) -> bool:
+    """True if process ``pid`` exits within ``seconds`` (waits on its pidfd: no polling).
+    An exited process has closed its descriptors, reaped or not."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], seconds)
+        return bool(ready)
+    finally:
+        os.close(fd)
 
 
 def children() -> set[int]:

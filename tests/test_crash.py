@@ -8,7 +8,7 @@ import signal
 
 import _tasks
 import pytest
-from conftest import TIMEOUT, wait_for_file
+from conftest import TIMEOUT, gone_within, wait_for_file
 
 import multilane
 
@@ -74,23 +74,6 @@ def test_queued_tasks_of_a_dead_worker_run_elsewhere(no_leaks, tmp_path):
         assert pid not in pids and len(pids) == 1
 
 
-def _wait_until_exited(pid):
-    """Bounded wait for the kernel to finish a killed process (a zombie has closed its
-    descriptors); the pool may or may not have reaped it yet."""
-    import time
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rpartition(")")[2].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return
-        if state in ("Z", "X"):
-            return
-        assert time.monotonic() < deadline, f"process {pid} still in state {state}"
-        time.sleep(0.001)
-
-
 def test_a_task_sent_to_a_worker_dead_but_not_yet_reported_runs_elsewhere(no_leaks):
     """A killed worker's socket closes before the pool handles its exit. A task sent in
     between whose argument goes over the socket (a blob, or out-of-band buffers) met a
@@ -102,7 +85,7 @@ def test_a_task_sent_to_a_worker_dead_but_not_yet_reported_runs_elsewhere(no_lea
         big = bytes(1 << 20)  # sent as a blob: its descriptor goes over the socket
         with ex._lock:  # the collector cannot handle the exit meanwhile
             os.kill(pid, signal.SIGKILL)
-            _wait_until_exited(pid)
+            assert gone_within(pid)  # exited: its socket is closed
             future = ex.submit(len, big)  # the lock is taken: handed to its holder
             ex._dispatch_locked()  # what the holder does: send it to the dead worker
         assert future.result(timeout=TIMEOUT) == len(big)

@@ -13,7 +13,7 @@ import textwrap
 
 import _tasks
 import pytest
-from conftest import TIMEOUT
+from conftest import TIMEOUT, gone_within
 
 import multilane
 import multilane._future
@@ -33,19 +33,6 @@ def _read_line(proc: subprocess.Popen) -> str:
     return proc.stdout.readline()
 
 
-def _gone_within(pid: int, seconds: float) -> bool:
-    """True if process `pid` exits within `seconds` (waits on its pidfd: no polling)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        ready, _, _ = select.select([fd], [], [], seconds)
-        return bool(ready)
-    finally:
-        os.close(fd)
-
-
 def _interrupt_and_check(proc: subprocess.Popen, worker_grace: float) -> None:
     """The child prints its workers' pids, then the time it caught KeyboardInterrupt:
     Ctrl-C must reach it within 1 s, end it within 5 s and take every worker along."""
@@ -62,7 +49,7 @@ def _interrupt_and_check(proc: subprocess.Popen, worker_grace: float) -> None:
         assert "KeyboardInterrupt" in proc.stderr.read()
         assert proc.returncode != 0
         for pid in pids:
-            assert _gone_within(pid, worker_grace), f"worker {pid} outlived its parent's Ctrl-C"
+            assert gone_within(pid, worker_grace), f"worker {pid} outlived its parent's Ctrl-C"
     finally:
         proc.kill()
         proc.wait()
@@ -130,7 +117,7 @@ def test_ctrl_c_inside_with_block_does_not_wait_for_tasks():
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=5)
         for pid in pids:
-            assert _gone_within(pid, 0.5)
+            assert gone_within(pid, 0.5)
     finally:
         proc.kill()
         proc.wait()
@@ -149,7 +136,7 @@ def test_parent_sigkill_takes_workers_with_it():
         proc.kill()
         proc.wait(timeout=TIMEOUT)
         for pid in pids:
-            assert _gone_within(pid, 2.0), f"worker {pid} outlived its SIGKILLed parent"
+            assert gone_within(pid, 2.0), f"worker {pid} outlived its SIGKILLed parent"
     finally:
         proc.kill()
         proc.wait()

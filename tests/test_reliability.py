@@ -10,7 +10,7 @@ import time
 
 import _tasks
 import pytest
-from conftest import TIMEOUT, children, wait_for_file
+from conftest import TIMEOUT, children, gone_within, wait_for_file
 
 import multilane
 from multilane import TaskTimeout, WorkerCrashed
@@ -111,7 +111,7 @@ def test_force_cancel_stops_a_running_process_task(ex, tmp_path):
     assert running.cancelled()
     with pytest.raises(multilane.CancelledError):
         running.result(TIMEOUT)
-    assert _gone(pid, 2.0) and time.monotonic() - started < 2.0
+    assert gone_within(pid, 2.0) and time.monotonic() - started < 2.0
     assert ex.submit(_tasks.square, 3).result(TIMEOUT) == 9
 
 
@@ -258,18 +258,6 @@ def test_soak_tiny_tasks_and_pool_cycles_leave_nothing_behind(no_leaks):
     assert len(os.listdir("/proc/self/fd")) == fds
     assert _wait(lambda: threading.active_count() == threads)
     assert children() == set()
-
-
-def _gone(pid, seconds):
-    return _wait(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), seconds)
-
-
-def _zombie(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def _wait(condition, seconds=TIMEOUT):
