@@ -79,7 +79,7 @@ def workloads() -> list[Workload]:
 
 def _timed(ex: multilane.Executor, fn: Any, items: list, lane: str) -> float:
     start = time.perf_counter()
-    list(ex.map(fn, items, lane=lane))
+    list(ex.options(lane=lane).map(fn, items))
     return time.perf_counter() - start
 
 
@@ -121,7 +121,7 @@ def measure(quick: bool, runs: int, only: set[str] | None = None) -> list[dict[s
     rows = []
     with serve(3.0) as url, multilane.Executor(processes=os.cpu_count() or 1,
                                                 threads=32) as ex:
-        list(ex.map(w.add_one, range(100), lane="process"))  # warm the workers
+        list(ex.options(lane="process").map(w.add_one, range(100)))  # warm the workers
         for load in workloads():
             if only and load.name not in only:
                 continue
@@ -133,7 +133,7 @@ def measure(quick: bool, runs: int, only: set[str] | None = None) -> list[dict[s
                                 _timed(ex, fn, items, lane))
 
             def from_nothing(fn: Any = load.fn, items: list = items) -> float:
-                ex._lanes.pop("auto", None)  # learn from nothing, every run
+                ex.forget()  # learn from nothing, every run
                 return _timed(ex, fn, items, "auto")
 
             timers["auto"] = from_nothing

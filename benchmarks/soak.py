@@ -50,6 +50,6 @@ def run(tasks: int, cycles: int) -> dict[str, dict[str, float]]:
     for _ in range(cycles):
         with multilane.Executor(processes=1, threads=1) as ex:
             ex.submit(identity, 1).result()
-            ex.submit(identity, 1, lane="thread").result()
+            ex.options(lane="thread").submit(identity, 1).result()
     out[f"after {cycles:,} executors"] = snapshot()
     return out

@@ -76,11 +76,11 @@ def main() -> None:
     try:
         with multilane.Executor(threads=16) as ex:
             start = time.perf_counter()
-            pages = list(ex.map(download, urls, lane="thread"))
+            pages = list(ex.options(lane="thread").map(download, urls))
             print(f"thread lane: {len(pages)} pages in {time.perf_counter() - start:.2f} s")
 
             start = time.perf_counter()
-            words = list(ex.map(top_word, pages, lane="process"))
+            words = list(ex.options(lane="process").map(top_word, pages))
             print(f"process lane: top words {Counter(words).most_common(2)} "
                   f"in {time.perf_counter() - start:.2f} s")
 
@@ -90,7 +90,7 @@ def main() -> None:
             print(f"async lane: {len(asyncio.run(from_a_loop()))} pages from a coroutine")
 
             start = time.perf_counter()
-            both = list(ex.map(download_and_count, urls, lane="hybrid"))
+            both = list(ex.options(lane="hybrid").map(download_and_count, urls))
             print(f"hybrid lane: {len(both)} pages downloaded and counted "
                   f"in {time.perf_counter() - start:.2f} s")
             print(f"lanes started: {', '.join(ex.lanes())}")

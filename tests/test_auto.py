@@ -117,7 +117,7 @@ def test_a_slow_first_call_in_a_worker_is_looked_at_again(ex, tmp_path):
     # One process probe that took 4x the call's time here is not the measure of a worker:
     # a second one is, and the faster of the two counts.
     n, marker = 300_000, str(tmp_path / "first")
-    ex.submit(_tasks.identity, 0, lane="process").result(TIMEOUT)  # not a cold start
+    ex.options(lane="process").submit(_tasks.identity, 0).result(TIMEOUT)  # not a cold start
     results = list(ex.map(_tasks.slow_in_the_first_worker_call, [n] * 24, [marker] * 24,
                           [os.getpid()] * 24))
     assert results == [_tasks.python_work(n)] * 24
@@ -145,7 +145,7 @@ def test_a_map_whose_first_call_waits_goes_on_without_it(ex, threads_up):
     # watcher sends the rest to threads: here the first call waits for one of the others,
     # and would wait its full 10 s without them.
     if threads_up:
-        ex.submit(_tasks.identity, 0, lane="thread").result(TIMEOUT)
+        ex.options(lane="thread").submit(_tasks.identity, 0).result(TIMEOUT)
     _tasks.company.clear()
     assert list(ex.map(_tasks.wait_for_company, range(20))) == [True] * 20
     (profile,) = ex.explain(_tasks.wait_for_company).profiles
@@ -153,7 +153,7 @@ def test_a_map_whose_first_call_waits_goes_on_without_it(ex, threads_up):
 
 
 def test_a_first_call_that_computes_after_waiting_is_judged_again(ex):
-    ex.submit(_tasks.identity, 0, lane="thread").result(TIMEOUT)
+    ex.options(lane="thread").submit(_tasks.identity, 0).result(TIMEOUT)
     _tasks.company.clear()
     n = 1_000_000  # ~50 ms of work after the wait: not a waiting function after all
     assert list(ex.map(_tasks.wait_for_company, range(20), [n] * 20)) == [True] * 20
@@ -259,7 +259,7 @@ def test_a_call_that_keeps_every_core_busy_is_never_run_in_pairs(ex, monkeypatch
     monkeypatch.setattr(multilane._auto, "timed_probe", crowding)
     n = 300_000
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
-    (profile,) = ex._lanes["auto"]._profiles.values()
+    (profile,) = ex._lanes.get("auto")._profiles.values()
     assert profile.pair_tries == 0 and profile.process_probes == 0  # nor sent to a process
     assert (profile.lane, profile.verdict) == ("inline", "computing on every core already")
 
@@ -408,9 +408,46 @@ def test_explain_and_report(ex):
     assert "no calls seen yet" in str(ex.explain(_tasks.square))
 
 
-def test_options_need_a_chosen_lane(ex):
-    with pytest.raises(multilane.LaneError, match="need a lane chosen by you"):
-        ex.submit(_tasks.tiny, 1, timeout=1)
+def test_a_timeout_on_auto_is_kept_and_a_call_that_outlives_it_sends_the_rest_to_processes(
+        ex, tmp_path):
+    """The first call of a function explores on a thread, which cannot stop it: past its
+    timeout its future fails, and the function's calls go where a timeout can stop them."""
+    timed = ex.options(timeout=0.3)
+    gate = tmp_path / "gate"
+    first = timed.submit(_tasks.block_until_file, str(gate))
+    with pytest.raises(multilane.TaskTimeout, match=r"block_until_file\(\) ran longer"):
+        first.result(TIMEOUT)
+    gate.touch()  # the thread it ran on finishes
+    (profile,) = ex.explain(_tasks.block_until_file).profiles
+    assert profile["lane"] == "process" and "past its timeout" in profile["verdict"], profile
+    with pytest.raises(multilane.TaskTimeout, match="killed its worker"):
+        timed.submit(_tasks.block_until_file, str(tmp_path / "never")).result(TIMEOUT)
+
+
+def test_a_tiny_function_decided_inline_runs_in_a_process_when_it_has_a_timeout(ex):
+    assert set(ex.map(_tasks.get_pid, range(50))) == {os.getpid()}
+    assert _lane(ex, _tasks.get_pid) == "inline"
+    assert ex.options(timeout=5).submit(_tasks.get_pid).result(TIMEOUT) != os.getpid()
+    assert ex.submit(_tasks.get_pid).result(TIMEOUT) == os.getpid()
+
+
+def test_retries_on_auto_rerun_a_call_that_raised_what_they_name(ex, tmp_path):
+    marker = str(tmp_path / "marker")
+    retrying = ex.options(retries=1, retry_on=ValueError)
+    assert retrying.submit(_tasks.fail_once, marker, 7).result(TIMEOUT) == 7
+
+
+def test_chunksize_sets_the_chunks_of_a_map_auto_sends_to_processes(ex, monkeypatch):
+    """A decided process map takes the caller's chunk size: 100 items in chunks of 10."""
+    n = 300_000
+    list(ex.options(lane="process").map(_tasks.python_work, [1] * 4))  # workers ready
+    assert list(ex.map(_tasks.python_work, [n] * 12)) == [_tasks.python_work(n)] * 12
+    if _lane(ex, _tasks.python_work) != "process":
+        pytest.skip("decided another lane on this machine: " + _lane(ex, _tasks.python_work))
+    before = ex.statistics()["process"].completed
+    assert list(ex.map(_tasks.python_work, [1] * 100, chunksize=10)) == [
+        _tasks.python_work(1)] * 100
+    assert ex.statistics()["process"].completed - before == 10
 
 
 @pytest.mark.skipif(not MANY_CORES, reason="chunks only pay off with a second core")
@@ -426,7 +463,7 @@ def test_a_big_backlog_of_small_calls_goes_to_processes_in_chunks(ex):
             break
         assert next(results) == i
     assert _lane(ex, _tasks.work_then_fail_on) == "inline"
-    stats = ex._lanes["process"].statistics()
+    stats = ex.statistics()["process"]
     assert stats.completed + stats.inflight + stats.pending >= 8  # the chunks go there
 
 
@@ -449,7 +486,7 @@ def test_a_tiny_call_is_timed_over_a_run_before_its_map_goes_to_processes(ex, mo
     assert profile["lane"] == "inline" and calls == multilane._auto.MEASURED_CALLS, profile
     assert each < 20e-6 and profile["estimated_s"]["inline"] == each, profile
     assert "in a run of 32 calls" in str(ex.explain(_tasks.where))
-    assert "process" not in ex._lanes  # no chunk was sent
+    assert "process" not in ex.statistics()  # no chunk was sent
 
 
 def _gil_probed(fn, *args, seconds=0.05):
@@ -493,7 +530,7 @@ def test_a_function_found_holding_the_gil_is_never_run_in_pairs(ex, monkeypatch)
     monkeypatch.setattr(multilane._auto, "GIL_HELD", 0.0)
     n = 300_000  # ~10 ms of pure Python
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
-    (profile,) = ex._lanes["auto"]._profiles.values()
+    (profile,) = ex._lanes.get("auto")._profiles.values()
     assert profile.gil == "held" and profile.pair_tries == 0, profile
     # The process probe judges it next. A worker that took 1.5x the time of the call here,
     # twice (a core busy elsewhere), rightly leaves it inline: that is the process
@@ -516,7 +553,7 @@ def test_a_gil_wait_probe_misread_as_released_is_overruled_by_its_pair(ex, monke
     monkeypatch.setattr(multilane._auto, "GIL_RELEASED", 1e9)
     n = 300_000
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
-    (profile,) = ex._lanes["auto"]._profiles.values()
+    (profile,) = ex._lanes.get("auto")._profiles.values()
     assert profile.gil == "released" and profile.pair_tries >= 1, profile
     assert profile.lane == "process"
 

@@ -238,7 +238,7 @@ def test_shared_structures_keep_their_shape(no_leaks):
     with multilane.ProcessPoolExecutor(2) as ex:
         assert ex.submit(_tasks.sums, data).result(TIMEOUT) == BIG * 3 + 45
     with multilane.Executor(threads=2) as ex:  # in-process lanes simply use the object
-        assert ex.submit(_tasks.sums, data, lane="thread").result(TIMEOUT) == BIG * 3 + 45
+        assert ex.options(lane="thread").submit(_tasks.sums, data).result(TIMEOUT) == BIG * 3 + 45
 
 
 def test_small_objects_are_not_worth_sharing():
@@ -282,7 +282,7 @@ def test_a_shared_object_can_die_while_its_table_is_locked(no_leaks):
     forgotten = []
 
     class Listener:
-        def _forget_region(self, region_id):
+        def forget_region(self, region_id):
             forgotten.append(region_id)
 
     listener = Listener()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import functools
 import os
 import pickle
 import signal
@@ -42,14 +41,14 @@ def _expected(lane, x):
 
 @pytest.mark.parametrize("lane", ALL_LANES)
 def test_submit_returns_a_standard_future_with_the_result(ex, lane):
-    future = ex.submit(_fn_for(lane), 7, lane=lane)
+    future = ex.options(lane=lane).submit(_fn_for(lane), 7)
     assert isinstance(future, cf.Future)
     assert future.result(TIMEOUT) == _expected(lane, 7)
 
 
 @pytest.mark.parametrize("lane", ALL_LANES)
 def test_map_keeps_order(ex, lane):
-    results = list(ex.map(_fn_for(lane), range(50), lane=lane, timeout=TIMEOUT))
+    results = list(ex.options(lane=lane).map(_fn_for(lane), range(50), timeout=TIMEOUT))
     assert results == [_expected(lane, i) for i in range(50)]
 
 
@@ -57,12 +56,12 @@ def test_map_keeps_order(ex, lane):
 def test_exceptions_reach_the_caller(ex, lane):
     fn = _tasks.raise_async if lane == "async" else _tasks.raise_value_error
     with pytest.raises(ValueError, match="boom"):
-        ex.submit(fn, "boom", lane=lane).result(TIMEOUT)
+        ex.options(lane=lane).submit(fn, "boom").result(TIMEOUT)
 
 
 @pytest.mark.parametrize("lane", ["thread", "process", "hybrid"])
 def test_map_timeout(ex, lane, tmp_path):
-    it = ex.map(_tasks.block_until_file, [str(tmp_path / "never")], lane=lane, timeout=0.2)
+    it = ex.options(lane=lane).map(_tasks.block_until_file, [str(tmp_path / "never")], timeout=0.2)
     with pytest.raises(cf.TimeoutError):
         next(it)
     (tmp_path / "never").touch()  # lets the blocked call finish before shutdown
@@ -70,27 +69,28 @@ def test_map_timeout(ex, lane, tmp_path):
 
 def test_calls_run_where_their_lane_says(ex):
     me = os.getpid()
-    assert ex.submit(_tasks.where, lane="inline").result() == (me, threading.current_thread().name)
-    pid, thread = ex.submit(_tasks.where, lane="thread").result(TIMEOUT)
+    here = (me, threading.current_thread().name)
+    assert ex.options(lane="inline").submit(_tasks.where).result() == here
+    pid, thread = ex.options(lane="thread").submit(_tasks.where).result(TIMEOUT)
     assert pid == me and thread.startswith("multilane-thread")
-    pid, thread, _ = ex.submit(_tasks.where_async, lane="async").result(TIMEOUT)
+    pid, thread, _ = ex.options(lane="async").submit(_tasks.where_async).result(TIMEOUT)
     assert pid == me and thread == "multilane-async"
-    assert ex.submit(_tasks.where, lane="process").result(TIMEOUT)[0] != me
-    pid, thread = ex.submit(_tasks.where, lane="hybrid").result(TIMEOUT)
+    assert ex.options(lane="process").submit(_tasks.where).result(TIMEOUT)[0] != me
+    pid, thread = ex.options(lane="hybrid").submit(_tasks.where).result(TIMEOUT)
     assert pid != me and thread.startswith("multilane-hybrid")
 
 
 def test_lanes_start_lazily_and_threads_never_start_a_process(no_leaks):
     with multilane.Executor() as ex:
         assert ex.lanes() == ()
-        assert list(ex.map(_tasks.get_pid, range(4), lane="thread")) == [os.getpid()] * 4
+        assert list(ex.options(lane="thread").map(_tasks.get_pid, range(4))) == [os.getpid()] * 4
         assert ex.lanes() == ("thread",)
         assert children() == set()
 
 
 def test_inline_runs_before_submit_returns(ex):
     seen = []
-    future = ex.submit(seen.append, 1, lane="inline")
+    future = ex.options(lane="inline").submit(seen.append, 1)
     assert future.done() and seen == [1]
 
 
@@ -106,14 +106,14 @@ def test_default_lane_is_auto_and_coroutines_go_to_async(ex):
 
 def test_coroutine_functions_run_on_the_workers_loop_in_process_lanes(ex):
     for lane in ("process", "hybrid"):
-        pid, _, loop = ex.submit(_tasks.where_async, lane=lane).result(TIMEOUT)
+        pid, _, loop = ex.options(lane=lane).submit(_tasks.where_async).result(TIMEOUT)
         assert pid != os.getpid()
         assert "Loop" in loop
-    assert list(ex.map(_tasks.double_async, range(5), lane="process")) == [0, 2, 4, 6, 8]
+    assert list(ex.options(lane="process").map(_tasks.double_async, range(5))) == [0, 2, 4, 6, 8]
 
 
 def test_thread_lane_runs_a_coroutine_function_on_a_loop_of_its_own(ex):
-    pid, thread, _ = ex.submit(_tasks.where_async, lane="thread").result(TIMEOUT)
+    pid, thread, _ = ex.options(lane="thread").submit(_tasks.where_async).result(TIMEOUT)
     assert pid == os.getpid() and thread.startswith("multilane-thread")
 
 
@@ -124,27 +124,27 @@ def test_a_hybrid_worker_runs_many_calls_at_once(no_leaks):
     """Eight calls meet at a barrier inside one worker process: they can only all pass if
     that worker runs them at the same time, on its inner threads."""
     with multilane.Executor(hybrid_processes=1, hybrid_concurrency=8) as ex:
-        pids = list(ex.map(_tasks.meet, [8] * 8, lane="hybrid", timeout=TIMEOUT))
+        pids = list(ex.options(lane="hybrid").map(_tasks.meet, [8] * 8, timeout=TIMEOUT))
     assert len(set(pids)) == 1 and pids[0] != os.getpid()
 
 
 def test_a_hybrid_worker_runs_many_coroutines_at_once_on_its_loop(no_leaks):
     with multilane.Executor(hybrid_processes=1, hybrid_concurrency=16) as ex:
-        pids = list(ex.map(_tasks.meet_async, [16] * 16, lane="hybrid", timeout=TIMEOUT))
+        pids = list(ex.options(lane="hybrid").map(_tasks.meet_async, [16] * 16, timeout=TIMEOUT))
     assert len(set(pids)) == 1
 
 
 def test_a_crashed_hybrid_worker_fails_its_calls_and_is_replaced(no_leaks, tmp_path):
     with multilane.Executor(hybrid_processes=1, hybrid_concurrency=4) as ex:
         path = str(tmp_path / "pid")
-        blocked = ex.submit(_tasks.announce_and_block, path, lane="hybrid")
-        waiting = ex.submit(_tasks.block_until_file, str(tmp_path / "never"), lane="hybrid")
+        blocked = ex.options(lane="hybrid").submit(_tasks.announce_and_block, path)
+        waiting = ex.options(lane="hybrid").submit(_tasks.block_until_file, str(tmp_path / "never"))
         pid = wait_for_file(path)
         os.kill(pid, signal.SIGKILL)
         for future in (blocked, waiting):  # both may have started: neither is rerun
             with pytest.raises(multilane.WorkerCrashed, match="SIGKILL"):
                 future.result(TIMEOUT)
-        assert ex.submit(_tasks.square, 3, lane="hybrid").result(TIMEOUT) == 9
+        assert ex.options(lane="hybrid").submit(_tasks.square, 3).result(TIMEOUT) == 9
 
 
 # ---------------------------------------------------------------- asyncio
@@ -153,7 +153,7 @@ def test_a_crashed_hybrid_worker_fails_its_calls_and_is_replaced(no_leaks, tmp_p
 @pytest.mark.parametrize("lane", ALL_LANES)
 def test_await_run_on_every_lane(ex, lane):
     async def main():
-        return await ex.run(_fn_for(lane), 6, lane=lane)
+        return await ex.options(lane=lane).run(_fn_for(lane), 6)
 
     assert asyncio.run(main()) == _expected(lane, 6)
 
@@ -161,7 +161,7 @@ def test_await_run_on_every_lane(ex, lane):
 @pytest.mark.parametrize("lane", ALL_LANES)
 def test_map_async_yields_results_in_order(ex, lane):
     async def main():
-        return [r async for r in ex.map_async(_fn_for(lane), range(30), lane=lane)]
+        return [r async for r in ex.options(lane=lane).map_async(_fn_for(lane), range(30))]
 
     assert asyncio.run(main()) == [_expected(lane, i) for i in range(30)]
 
@@ -177,7 +177,7 @@ def test_leaving_map_async_early_cancels_what_has_not_started(no_leaks, tmp_path
     with multilane.Executor(threads=1) as ex:
 
         async def main():
-            gen = ex.map_async(record_and_block, [go] + [never] * 5, lane="thread")
+            gen = ex.options(lane="thread").map_async(record_and_block, [go] + [never] * 5)
             (tmp_path / "go").touch()
             first = await gen.__anext__()
             await gen.aclose()
@@ -192,7 +192,7 @@ def test_run_in_executor_and_wrap_future(ex):
     async def main():
         loop = asyncio.get_running_loop()
         a = await loop.run_in_executor(ex, _tasks.square, 5)
-        b = await asyncio.wrap_future(ex.submit(_tasks.square, 6, lane="thread"))
+        b = await asyncio.wrap_future(ex.options(lane="thread").submit(_tasks.square, 6))
         return a, b
 
     assert asyncio.run(main()) == (25, 36)
@@ -205,7 +205,7 @@ def test_inline_run_awaits_a_coroutine_on_the_running_loop(ex):
         async def same_loop():
             return asyncio.get_running_loop() is loop
 
-        return await ex.run(same_loop, lane="inline")
+        return await ex.options(lane="inline").run(same_loop)
 
     assert asyncio.run(main()) is True
 
@@ -213,10 +213,10 @@ def test_inline_run_awaits_a_coroutine_on_the_running_loop(ex):
 def test_cancelling_the_awaiting_task_cancels_a_queued_call(no_leaks, tmp_path):
     with multilane.Executor(threads=1) as ex:
         gate = str(tmp_path / "gate")
-        first = ex.submit(_tasks.block_until_file, gate, lane="thread")
+        first = ex.options(lane="thread").submit(_tasks.block_until_file, gate)
 
         async def main():
-            waiter = asyncio.ensure_future(ex.run(_tasks.square, 2, lane="thread"))
+            waiter = asyncio.ensure_future(ex.options(lane="thread").run(_tasks.square, 2))
             await asyncio.sleep(0)
             waiter.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -255,8 +255,9 @@ def test_task_functions_pickle_by_name_and_are_sent_once_per_worker(no_leaks):
     assert pickle.loads(pickle.dumps(_tasks.cube_in_process)) is _tasks.cube_in_process
     with multilane.Executor(processes=1) as ex:
         for x in range(3):
-            assert ex.submit(_tasks.cube_in_process, x, lane="process").result(TIMEOUT) == x ** 3
-        pool = ex._lanes["process"]
+            future = ex.options(lane="process").submit(_tasks.cube_in_process, x)
+            assert future.result(TIMEOUT) == x ** 3
+        pool = ex._lanes.get("process").pool
         assert len(pool._functions) == 1  # cached: named by id after the first call
 
 
@@ -281,17 +282,17 @@ def test_task_decorator_checks_the_lane_when_applied():
 
 def test_unknown_lane_lists_the_valid_ones(ex):
     with pytest.raises(LaneError) as info:
-        ex.submit(_tasks.square, 1, lane="gpu")
+        ex.options(lane="gpu").submit(_tasks.square, 1)
     for lane in ALL_LANES + ["auto"]:
         assert repr(lane) in str(info.value)
     assert isinstance(info.value, ValueError)
     with pytest.raises(LaneError, match="did you mean 'process'"):
-        list(ex.map(_tasks.square, [1], lane="proces"))
+        list(ex.options(lane="proces").map(_tasks.square, [1]))
 
 
 def test_plain_function_on_the_async_lane_says_what_to_do(ex):
     with pytest.raises(LaneError, match="plain function.*lane='thread'.*async def"):
-        ex.submit(_tasks.square, 1, lane="async")
+        ex.options(lane="async").submit(_tasks.square, 1)
 
 
 def test_coroutine_object_instead_of_function_says_what_to_do(ex):
@@ -303,13 +304,13 @@ def test_coroutine_object_instead_of_function_says_what_to_do(ex):
 
 def test_not_callable(ex):
     with pytest.raises(TypeError, match="not callable"):
-        ex.submit(42, lane="thread")
+        ex.options(lane="thread").submit(42)
 
 
 def test_inline_coroutine_inside_a_running_loop_says_what_to_do(ex):
     async def main():
         with pytest.raises(LaneError, match="await ex.run"):
-            ex.submit(_tasks.double_async, 1, lane="inline")
+            ex.options(lane="inline").submit(_tasks.double_async, 1)
 
     asyncio.run(main())
 
@@ -327,17 +328,28 @@ def test_bad_constructor_arguments(kwargs, error):
 @pytest.mark.parametrize("lane", ALL_LANES)
 def test_submit_after_shutdown_raises(lane, no_leaks):
     ex = multilane.Executor(processes=1, hybrid_processes=1)
-    ex.submit(_fn_for(lane), 1, lane=lane).result(TIMEOUT)
+    ex.options(lane=lane).submit(_fn_for(lane), 1).result(TIMEOUT)
     ex.shutdown()
     with pytest.raises(RuntimeError, match="after shutdown"):
-        ex.submit(_fn_for(lane), 1, lane=lane)
+        ex.options(lane=lane).submit(_fn_for(lane), 1)
 
 
-def test_lane_is_not_passed_to_the_function_but_partial_can_bind_one(ex):
-    def takes_lane(lane):
-        return lane
+@pytest.mark.parametrize("lane", ["auto", "process", "thread", "inline", "hybrid"])
+def test_every_keyword_of_a_call_reaches_the_function(ex, lane):
+    """lane, timeout, retries, retry_on, chunksize: the function's own parameters, as in
+    concurrent.futures; multilane's options are set on a view."""
+    view = ex.options(lane=lane)
+    keywords = {"lane": "mine", "timeout": 5, "retries": 2, "retry_on": "x", "chunksize": 3}
+    assert view.submit(_tasks.keywords, 1, **keywords).result(TIMEOUT) == (
+        (1,), keywords)
+    assert ex.submit(_tasks.keywords, **keywords).result(TIMEOUT) == ((), keywords)
 
-    assert ex.submit(functools.partial(takes_lane, lane="mine"), lane="thread").result() == "mine"
+
+def test_run_passes_every_keyword_to_the_function(ex):
+    async def main():
+        return await ex.run(_tasks.keywords, timeout=1, lane="x")
+
+    assert asyncio.run(main()) == ((), {"timeout": 1, "lane": "x"})
 
 
 # ---------------------------------------------------------------- shutdown
@@ -346,7 +358,7 @@ def test_lane_is_not_passed_to_the_function_but_partial_can_bind_one(ex):
 def test_shutdown_waits_for_running_coroutines_and_threads(no_leaks):
     ex = multilane.Executor(threads=2)
     slow = [ex.submit(_tasks.double_async, i) for i in range(100)]
-    threads = [ex.submit(_tasks.square, i, lane="thread") for i in range(100)]
+    threads = [ex.options(lane="thread").submit(_tasks.square, i) for i in range(100)]
     ex.shutdown(wait=True)
     assert all(f.done() for f in slow + threads)
     assert [f.result() for f in slow] == [2 * i for i in range(100)]
@@ -355,8 +367,8 @@ def test_shutdown_waits_for_running_coroutines_and_threads(no_leaks):
 def test_shutdown_cancel_futures_cancels_queued_thread_calls(no_leaks, tmp_path):
     ex = multilane.Executor(threads=1)
     gate = tmp_path / "gate"
-    running = ex.submit(_tasks.block_until_file, str(gate), lane="thread")
-    queued = [ex.submit(_tasks.square, i, lane="thread") for i in range(10)]
+    running = ex.options(lane="thread").submit(_tasks.block_until_file, str(gate))
+    queued = [ex.options(lane="thread").submit(_tasks.square, i) for i in range(10)]
     ex.shutdown(wait=False, cancel_futures=True)
     assert all(f.cancelled() for f in queued)
     gate.touch()

@@ -207,13 +207,14 @@ def test_ctrl_c_in_an_executor_stops_every_lane(wait_on):
 
         with multilane.Executor(processes=1, hybrid_processes=1, threads=2) as ex:
             futures = {{
-                "process": ex.submit(_tasks.countdown, 10**10, lane="process"),
-                "hybrid": ex.submit(_tasks.countdown, 10**10, lane="hybrid"),
-                "thread": ex.submit(_tasks.block_until_file, "/nonexistent", 3600, lane="thread"),
+                "process": ex.options(lane="process").submit(_tasks.countdown, 10**10),
+                "hybrid": ex.options(lane="hybrid").submit(_tasks.countdown, 10**10),
+                "thread": ex.options(lane="thread").submit(
+                    _tasks.block_until_file, "/nonexistent", 3600),
                 "async": ex.submit(forever),
             }}
             pids = [p for lane in ("process", "hybrid")
-                    for p in ex._lanes[lane].statistics().worker_pids]
+                    for p in ex.statistics()[lane].worker_pids]
             try:
                 print(json.dumps(pids), flush=True)
                 futures["{wait_on}"].result()

@@ -25,7 +25,7 @@ def ex(no_leaks):
 
 
 def _pids(ex, lane="process"):
-    return set(ex._lanes[lane].statistics().worker_pids)
+    return set(ex.statistics()[lane].worker_pids)
 
 
 # ---------------------------------------------------------------- timeouts
@@ -35,26 +35,26 @@ def test_a_process_task_past_its_timeout_is_stopped_and_its_worker_replaced(ex):
     ex.submit(_tasks.identity, 0).result(TIMEOUT)
     before = _pids(ex)
     started = time.monotonic()
-    slow = ex.submit(_tasks.countdown, 10**10, timeout=0.3)
+    slow = ex.options(timeout=0.3).submit(_tasks.countdown, 10**10)
     queued = [ex.submit(_tasks.square, i) for i in range(20)]
     with pytest.raises(TaskTimeout, match=r"countdown\(\) ran longer than its timeout of 0.3 s"):
         slow.result(TIMEOUT)
     assert time.monotonic() - started < 2.0
     assert [f.result(TIMEOUT) for f in queued] == [i * i for i in range(20)]
     assert isinstance(slow.exception(), TimeoutError)
-    assert _pids(ex) != before and ex._lanes["process"].statistics().workers_killed == 1
-    assert ex._lanes["process"].statistics().workers_lost == 0
+    assert _pids(ex) != before and ex.statistics()["process"].workers_killed == 1
+    assert ex.statistics()["process"].workers_lost == 0
 
 
 def test_the_timeout_counts_from_when_the_task_starts(no_leaks):
     with multilane.Executor(processes=1, lane="process") as ex:
         first = ex.submit(_tasks.sleep_then, 0.3, "first")
-        second = ex.submit(_tasks.sleep_then, 0.2, "second", timeout=0.5)  # waits 0.3 s first
+        second = ex.options(timeout=0.5).submit(_tasks.sleep_then, 0.2, "second")  # 0.3 s queued
         assert (first.result(TIMEOUT), second.result(TIMEOUT)) == ("first", "second")
 
 
 def test_map_task_timeout_fails_only_the_slow_items(ex):
-    results = ex.map(_tasks.sleep_then, [0.0, 30.0, 0.0], ["a", "b", "c"], task_timeout=0.5)
+    results = ex.options(timeout=0.5).map(_tasks.sleep_then, [0.0, 30.0, 0.0], ["a", "b", "c"])
     assert next(results) == "a"
     with pytest.raises(TaskTimeout):
         next(results)
@@ -63,8 +63,8 @@ def test_map_task_timeout_fails_only_the_slow_items(ex):
 
 def test_a_hybrid_timeout_fails_the_calls_beside_it_as_crashed(ex, tmp_path):
     never = str(tmp_path / "never")
-    beside = ex.submit(_tasks.block_until_file, never, lane="hybrid")
-    slow = ex.submit(_tasks.countdown, 10**10, lane="hybrid", timeout=0.3)
+    beside = ex.options(lane="hybrid").submit(_tasks.block_until_file, never)
+    slow = ex.options(lane="hybrid", timeout=0.3).submit(_tasks.countdown, 10**10)
     with pytest.raises(TaskTimeout):
         slow.result(TIMEOUT)
     with pytest.raises(WorkerCrashed, match="by the pool, to stop another call"):
@@ -73,7 +73,7 @@ def test_a_hybrid_timeout_fails_the_calls_beside_it_as_crashed(ex, tmp_path):
 
 def test_a_thread_past_its_timeout_fails_its_future_and_runs_on(ex, tmp_path):
     gate = tmp_path / "gate"
-    future = ex.submit(_tasks.block_until_file, str(gate), lane="thread", timeout=0.2)
+    future = ex.options(lane="thread", timeout=0.2).submit(_tasks.block_until_file, str(gate))
     with pytest.raises(TaskTimeout, match="a thread cannot be stopped, so it runs on"):
         future.result(TIMEOUT)
     gate.touch()  # the thread finishes later; its result is dropped
@@ -81,21 +81,21 @@ def test_a_thread_past_its_timeout_fails_its_future_and_runs_on(ex, tmp_path):
 
 def test_a_coroutine_past_its_timeout_is_cancelled(ex):
     with pytest.raises(TaskTimeout, match="it was cancelled"):
-        ex.submit(_tasks.sleep_async, 30, timeout=0.2).result(TIMEOUT)
+        ex.options(timeout=0.2).submit(_tasks.sleep_async, 30).result(TIMEOUT)
     with pytest.raises(TimeoutError, match="the coroutine's own timeout") as info:
-        ex.submit(_tasks.raise_timeout_error, timeout=5).result(TIMEOUT)
+        ex.options(timeout=5).submit(_tasks.raise_timeout_error).result(TIMEOUT)
     assert not isinstance(info.value, TaskTimeout)
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), ("1", ValueError)])
 def test_bad_timeouts_are_refused(ex, bad, error):
     with pytest.raises(error, match="timeout must be a positive number"):
-        ex.submit(_tasks.identity, 1, timeout=bad)
+        ex.options(timeout=bad)
 
 
 def test_inline_cannot_time_out(ex):
     with pytest.raises(multilane.LaneError, match="cannot be stopped"):
-        ex.submit(_tasks.identity, 1, lane="inline", timeout=1)
+        ex.options(lane="inline", timeout=1).submit(_tasks.identity, 1)
 
 
 # ---------------------------------------------------------------- forced cancel
@@ -120,7 +120,7 @@ def test_force_cancel_a_coroutine_and_not_a_thread(ex, tmp_path):
     assert _wait(lambda: coroutine.running())
     assert ex.cancel(coroutine, force=True) and coroutine.cancelled()
     gate = tmp_path / "gate"
-    thread = ex.submit(_tasks.block_until_file, str(gate), lane="thread")
+    thread = ex.options(lane="thread").submit(_tasks.block_until_file, str(gate))
     assert _wait(lambda: thread.running())
     assert not ex.cancel(thread, force=True)  # a thread cannot be stopped
     gate.touch()
@@ -132,8 +132,8 @@ def test_force_cancel_a_coroutine_and_not_a_thread(ex, tmp_path):
 
 def test_a_crashed_task_is_retried(ex, tmp_path):
     marker = str(tmp_path / "crashed")
-    assert ex.submit(_tasks.crash_once, marker, "done", retries=1).result(TIMEOUT) == "done"
-    assert ex._lanes["process"].statistics().crashed == 0
+    assert ex.options(retries=1).submit(_tasks.crash_once, marker, "done").result(TIMEOUT) == "done"
+    assert ex.statistics()["process"].crashed == 0
 
 
 def test_without_retries_a_crash_fails_the_task(ex, tmp_path):
@@ -144,22 +144,22 @@ def test_without_retries_a_crash_fails_the_task(ex, tmp_path):
 @pytest.mark.parametrize("lane", ["process", "thread", "inline"])
 def test_retry_on_reruns_only_the_named_exceptions(ex, tmp_path, lane):
     marker = str(tmp_path / "failed")
-    assert ex.submit(_tasks.fail_once, marker, 7, lane=lane, retries=1,
-                     retry_on=ValueError).result(TIMEOUT) == 7
+    retry_value = ex.options(lane=lane, retries=1, retry_on=ValueError)
+    assert retry_value.submit(_tasks.fail_once, marker, 7).result(TIMEOUT) == 7
     os.remove(marker)
     with pytest.raises(ValueError, match="first attempt"):
-        ex.submit(_tasks.fail_once, marker, 7, lane=lane, retries=1,
-                  retry_on=KeyError).result(TIMEOUT)
+        retry_key = ex.options(lane=lane, retries=1, retry_on=KeyError)
+        retry_key.submit(_tasks.fail_once, marker, 7).result(TIMEOUT)
     os.remove(marker)
     with pytest.raises(ValueError, match="first attempt"):  # retries=1 but no retry_on
-        ex.submit(_tasks.fail_once, marker, 7, lane=lane, retries=1).result(TIMEOUT)
+        ex.options(lane=lane, retries=1).submit(_tasks.fail_once, marker, 7).result(TIMEOUT)
 
 
 def test_bad_retry_options_are_refused(ex):
     with pytest.raises(ValueError, match="retries"):
-        ex.submit(_tasks.identity, 1, retries=-1)
+        ex.options(retries=-1).submit(_tasks.identity, 1)
     with pytest.raises(TypeError, match="retry_on"):
-        ex.submit(_tasks.identity, 1, retries=1, retry_on="ValueError")
+        ex.options(retries=1, retry_on="ValueError").submit(_tasks.identity, 1)
 
 
 # ---------------------------------------------------------------- recycling
@@ -206,14 +206,14 @@ def test_killing_workers_during_a_map_loses_and_duplicates_nothing(no_leaks, ret
     duplicated or given to another task."""
     n, kills = 20_000, 20
     with multilane.Executor(processes=2, lane="process") as ex:
-        pool = ex._lanes.get("process") or ex._start("process")
-        futures = [ex.submit(_tasks.sleep_then, 0.0002, i, retries=retries) for i in range(n)]
+        retrying = ex.options(retries=retries)
+        futures = [retrying.submit(_tasks.sleep_then, 0.0002, i) for i in range(n)]
         done_killing = threading.Event()
 
         def killer():
             rng = random.Random(1)
             for _ in range(kills):
-                pids = pool.statistics().worker_pids
+                pids = ex.statistics()["process"].worker_pids
                 if pids:
                     try:
                         os.kill(rng.choice(pids), signal.SIGKILL)
@@ -253,7 +253,7 @@ def test_soak_tiny_tasks_and_pool_cycles_leave_nothing_behind(no_leaks):
     for _ in range(20):
         with multilane.Executor(processes=1, threads=2, lane="process") as ex:
             ex.submit(_tasks.identity, 1).result(TIMEOUT)
-            ex.submit(_tasks.identity, 1, lane="thread").result(TIMEOUT)
+            ex.options(lane="thread").submit(_tasks.identity, 1).result(TIMEOUT)
             ex.submit(_tasks.double_async, 1).result(TIMEOUT)
     assert len(os.listdir("/proc/self/fd")) == fds
     assert _wait(lambda: threading.active_count() == threads)

@@ -235,8 +235,8 @@ def test_an_executor_s_process_lane_sends_uncopied_too(settled):
         array = np.ones(2 * F64_MIB)
     before = stats().sent_without_copy
     with multilane.Executor(processes=1) as ex:
-        assert ex.submit(_tasks.array_sum, array, lane="process").result(TIMEOUT) == array.size
-        assert ex.submit(_tasks.array_sum, array, lane="thread").result(TIMEOUT) == array.size
+        assert ex.options(lane="process").submit(_tasks.array_sum, array).result(TIMEOUT) == array.size
+        assert ex.options(lane="thread").submit(_tasks.array_sum, array).result(TIMEOUT) == array.size
     assert stats().sent_without_copy == before + 1
 
 

@@ -8,4 +8,5 @@ import multilane
 def run(n: int, runs: int) -> float:
     with serve(DELAY_MS) as base, multilane.Executor() as ex:
         urls = page_urls(base, n)
-        return per_second(lambda: list(ex.map(fetch_and_parse, urls, lane="hybrid")), n, runs)
+        hybrid = ex.options(lane="hybrid")
+        return per_second(lambda: list(hybrid.map(fetch_and_parse, urls)), n, runs)

@@ -9,6 +9,7 @@ def run(n: int, runs: int) -> float:
     with serve() as base, multilane.Executor() as ex:
         urls = page_urls(base, n)
         try:
-            return per_second(lambda: list(ex.map(fetch_async, urls, lane="async")), n, runs)
+            loop = ex.options(lane="async")
+            return per_second(lambda: list(loop.map(fetch_async, urls)), n, runs)
         finally:
-            ex.submit(close_session, lane="async").result()
+            ex.options(lane="async").submit(close_session).result()

@@ -9,6 +9,6 @@ def run(n: int, runs: int) -> float:
     with serve() as base, multilane.Executor(threads=64) as ex:
         urls = page_urls(base, n)
         try:
-            return per_second(lambda: list(ex.map(fetch, urls, lane="thread")), n, runs)
+            return per_second(lambda: list(ex.options(lane="thread").map(fetch, urls)), n, runs)
         finally:
             close_connections()

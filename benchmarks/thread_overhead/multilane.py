@@ -6,4 +6,4 @@ import multilane
 
 def run(n: int, runs: int) -> float:
     with multilane.Executor(threads=64) as ex:
-        return us_per_call(lambda fn, x: ex.submit(fn, x, lane="thread"), n, runs)
+        return us_per_call(lambda fn, x: ex.options(lane="thread").submit(fn, x), n, runs)

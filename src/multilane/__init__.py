@@ -37,6 +37,7 @@ from ._shared import shared as shared
 from ._task import TaskFunction as TaskFunction
 from ._task import default_executor as default_executor
 from ._task import task as task
+from ._view import Options as Options
 from ._zero_copy import AllocatorStatistics as AllocatorStatistics
 from ._zero_copy import zero_copy as zero_copy
 from .errors import Error as Error
@@ -60,6 +61,7 @@ __all__ = [
     "Future",
     "LANES",
     "LaneError",
+    "Options",
     "PoolStatistics",
     "ProcessPoolExecutor",
     "RemoteTraceback",

@@ -43,21 +43,25 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import resource
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import CancelledError, InvalidStateError
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._future import LaneFuture, run_items
+from ._calls import call_retrying
+from ._cores import usable_cores
+from ._future import LaneFuture, gather, run_items, settle_quietly
+from ._options import TaskOptions
 from ._serialize import describe, is_coroutine_function
+from .errors import TaskTimeout
+from .lanes import LaneBase, Lanes
 
-__all__ = ["AutoLane", "Explanation", "timed_call"]
+__all__ = ["AutoLane", "AutoStatistics", "Explanation", "timed_call"]
 
 TINY_S = 30e-6  # below this a call runs inline
 SOLO_RUNS = 2  # calls timed alone on a thread before judging
@@ -128,7 +132,7 @@ COMPUTED_ALL_ALONG = 0.8  # CPU / wall of a solo probe that never waited
 # What a pair of a function found releasing the GIL must gain on two in a row (THREAD_SPEEDUP
 # without the probe): memory-bound work gains little from two calls, more from many.
 RELEASED_SPEEDUP = 1.0
-_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_CORES = usable_cores()
 _thread_rusage = (functools.partial(resource.getrusage, resource.RUSAGE_THREAD)
                   if hasattr(resource, "RUSAGE_THREAD") else None)
 
@@ -474,7 +478,8 @@ class Profile:
     exploring: bool = True
     probes_out: int = 0
     no_pair: bool = False  # calls come one at a time: two cannot be run at once
-    backlog: deque = field(default_factory=deque)  # (future, fn, args, kwargs) per call
+    # (future, fn, args, kwargs, options) per call
+    backlog: deque = field(default_factory=deque)
     bulk: deque[Segment] = field(default_factory=deque)  # the rest of maps, undecided
     calls: int = 0
     early: bool = False  # sent to threads while its first call was still waiting
@@ -663,11 +668,25 @@ def _us(seconds: float | None) -> str:
     return f"{seconds * 1e6:,.0f} µs" if seconds < 0.1 else f"{seconds:.2f} s"
 
 
-class AutoLane:
-    """Routes calls for an Executor (whose lanes run them)."""
+@dataclass(frozen=True)
+class AutoStatistics:
+    """A snapshot of the auto lane, from ``statistics()``."""
 
-    def __init__(self, executor: Any, process_count: int) -> None:
-        self._ex = executor
+    profiles: int  # (function, argument size) pairs seen
+    exploring: int  # of those, still measuring
+    decided: dict[str, int]  # lane -> profiles sent there
+
+
+class AutoLane(LaneBase):
+    """Routes calls to the other lanes of a registry (which run them).
+
+    It is a lane itself (the protocol's submit, map, shutdown...), and reaches the others
+    only through ``router``: ``router.lane(name, internal=True)`` starts one on first use,
+    even while the executor shuts down (calls it accepted before still go somewhere).
+    """
+
+    def __init__(self, router: Lanes, process_count: int) -> None:
+        self._router = router
         self._cores = max(1, process_count)
         self._lock = threading.Lock()
         self._profiles: dict[tuple, Profile] = {}
@@ -676,7 +695,8 @@ class AutoLane:
 
     # ---------------------------------------------------------------- submitting
 
-    def submit(self, fn: Any, args: tuple, kwargs: dict) -> Any:
+    def submit(self, fn: Any, args: tuple, kwargs: dict,
+               options: TaskOptions | None = None) -> Future:
         p = self._profile(fn, args, kwargs)
         lane = p.lane
         counted = False
@@ -686,9 +706,9 @@ class AutoLane:
             p.calls += 1  # a count for reports: a lost increment between threads is fine
             counted = True
             if p.calls % SAMPLE:
-                if lane == "inline":
-                    return self._ex._inline(fn, args, kwargs)
-                return self._ex._lane_submit(lane, fn, args, kwargs)
+                if options is not None:
+                    lane = _able(lane, options)
+                return self._router.lane(lane, internal=True).submit(fn, args, kwargs, options)
         future = LaneFuture()
         with self._lock:
             if not counted:
@@ -696,18 +716,18 @@ class AutoLane:
             if p.exploring and not p.probes_out:
                 lane = self._next_probe_locked(p)
             elif p.lane is None:
-                p.backlog.append((future, fn, args, kwargs))  # waits for the decision
+                p.backlog.append((future, fn, args, kwargs, options))  # waits for a decision
                 return future
             else:
                 lane = p.lane
             call = self._take_pair_locked(p, lane)
-        self._send(p, lane, future, fn, args, kwargs)
+        self._send(p, lane, future, fn, args, kwargs, options)
         if call is not None:
             self._send(p, lane, *call)
         return future
 
-    def map(self, fn: Any, items: Sequence[Any], single: bool,
-            caller_waits: bool = False) -> tuple[list, bool]:
+    def map_calls(self, fn: Any, items: Sequence[Any], single: bool, chunksize: int | None,
+                  options: TaskOptions | None, caller_waits: bool) -> tuple[list, bool]:
         """A map's calls: (futures in order, whether each future's result is a list).
 
         ``items`` are single arguments or argument tuples. A decided function's calls run
@@ -716,10 +736,16 @@ class AutoLane:
         few segments, released once it is decided. With ``caller_waits`` (a blocking
         ``map``, not ``map_async``) the first probes run here, in the calling thread, as
         long as they are tiny: a map of tiny calls then costs what a loop would.
+
+        ``chunksize``, if given, is the size of the chunks a decided map sends to the
+        processes. With ``options`` every call is placed as a ``submit`` of its own.
         """
         n = len(items)
         if n == 0:
             return [], False
+        if options is not None:
+            return [self.submit(fn, args, {}, options)
+                    for args in _calls(items, 0, n, single)], False
         key = _function_key(fn)
         first_args = _args(items, 0, single)
         p = self._profile(fn, first_args, {}, key)
@@ -740,8 +766,8 @@ class AutoLane:
             if lane in ("inline", "process"):
                 p.calls += n - k
         if lane in ("inline", "process"):
-            head = [_gather(LaneFuture(), done)] if done else []
-            return head + self._map_decided(p, lane, fn, items, k, single), True
+            head = [gather(done)] if done else []
+            return head + self._map_decided(p, lane, fn, items, k, single, chunksize), True
         if lane is not None:  # a thread or a loop: as decided calls go, one by one
             with self._lock:
                 p.calls += n - k
@@ -749,7 +775,7 @@ class AutoLane:
         # The first calls wait one by one, the rest in segments; the next probes (a pair
         # takes two at once) come from them.
         head_end = min(n, k + HEAD)
-        waiting: list[tuple] = [(LaneFuture(), fn, args, {})
+        waiting: list[tuple] = [(LaneFuture(), fn, args, {}, None)
                                 for args in _calls(items, k, head_end, single)]
         bulk = [Segment(LaneFuture(), fn, items, a, b, single)
                 for a, b in _bounds(head_end, n, self._cores * SEGMENTS_PER_CORE)]
@@ -765,7 +791,7 @@ class AutoLane:
         if not queued:  # decided meanwhile
             return done + [self.submit(fn, args, {}) for args in _calls(items, k, n, single)], False
         self._send_all(p, release)
-        return [_gather(LaneFuture(), done + [call[0] for call in waiting])] + [
+        return [gather(done + [call[0] for call in waiting])] + [
             segment.piece for segment in bulk], True
 
     def _probe_here(self, p: Profile, fn: Any, items: Sequence[Any],
@@ -854,7 +880,7 @@ class AutoLane:
         p.exploring, p.lane, p.verdict = True, None, "exploring: its first call computed"
 
     def _map_decided(self, p: Profile, lane: str, fn: Any, items: Sequence[Any], start: int,
-                     single: bool) -> list:
+                     single: bool, chunksize: int | None = None) -> list:
         """Segments for ``items[start:]`` of a decided map. Process, or inline with work
         enough for every core: process chunks. Else inline, here and now, as one segment."""
         n = len(items)
@@ -868,8 +894,10 @@ class AutoLane:
             self._run_segment(p, segment, rebase=True)
             head, start = [segment.piece], stop
         if lane == "process" or self._worth_chunks(p, n - start):
-            return head + [self._ex._process_chunk(fn, items, a, b, single)
-                           for a, b in _bounds(start, n, self._cores * SEGMENTS_PER_CORE)]
+            pool = self._router.lane("process", internal=True)
+            bounds = (_bounds(start, n, self._cores * SEGMENTS_PER_CORE) if chunksize is None
+                      else [(a, min(a + chunksize, n)) for a in range(start, n, chunksize)])
+            return head + [pool.submit_chunk(fn, items, a, b, single) for a, b in bounds]
         segment = Segment(LaneFuture(), fn, items, start, n, single)
         self._run_segment(p, segment)
         return head + [segment.piece]
@@ -924,16 +952,21 @@ class AutoLane:
     # ---------------------------------------------------------------- running
 
     def _send(self, p: Profile, lane: str, future: LaneFuture, fn: Any, args: tuple,
-              kwargs: dict) -> None:
+              kwargs: dict, options: TaskOptions | None = None) -> None:
         probe = lane[6:] if lane.startswith("probe:") else None
         if probe is not None:
             lane = "process" if probe == "process" else "thread"
-            if probe == "process" and not self._ex._lane_ready("process"):
+            if probe == "process" and not self._router.ready("process"):
                 probe = "cold"  # this round trip includes starting the workers: not a measure
+        if options is not None:
+            lane = _able(lane, options)
+            options = options._replace(label=describe(fn))  # not the timing wrapper's name
         if lane == "inline":
             if future.set_running_or_notify_cancel():
                 try:
-                    result, wall, cpu, start = timed_call(fn, args, kwargs)
+                    result, wall, cpu, start = (
+                        timed_call(fn, args, kwargs) if options is None else
+                        call_retrying(timed_call, (fn, args, kwargs), {}, options, Exception))
                 except Exception as exc:
                     future.set_exception(exc)
                     return
@@ -952,17 +985,20 @@ class AutoLane:
             return
         sent = time.perf_counter()
         try:
-            inner = self._ex._lane_submit(lane, timed, timed_args)
+            inner = self._router.lane(lane, internal=True).submit(timed, timed_args, {}, options)
         except BaseException as exc:  # the lane is shut down
-            _set(future, error=exc)
+            settle_quietly(future, error=exc)
             return
         sending = time.perf_counter() - sent  # pickling the call, here, before it goes
 
         def done(inner_future: Any) -> None:
             error = inner_future.exception()
             if error is not None:
-                _set(future, error=error)
-                if probe is not None:
+                settle_quietly(future, error=error)
+                if (probe is not None and isinstance(error, TaskTimeout) and lane == "thread"
+                        and options is not None and options.timeout is not None):
+                    self._outlived(p, options.timeout)
+                elif probe is not None:
                     self._settle_probe_missing(p)  # a failed call teaches nothing
                 return
             gil = None
@@ -985,7 +1021,7 @@ class AutoLane:
         for a call to another lane; ``stolen`` and ``crowded``: see ``timed_probe``;
         ``gil``: a solo probe's GIL-wait probes, see ``GilSamples``) and settles its
         future."""
-        _set(future, result=result)
+        settle_quietly(future, result)
         release: list = []
         if stolen and probe != "pair":
             wall = cpu  # the work, as it would run on a core of its own
@@ -1040,12 +1076,26 @@ class AutoLane:
             release = self._next_probe_from_backlog_locked(p)
         self._send_all(p, release)
 
+    def _outlived(self, p: Profile, timeout: float) -> None:
+        """A probe ran past its timeout on a thread, which cannot stop it (it runs on
+        there, as on the thread lane): only a process can stop such a call, so the
+        function's calls go to processes from now on."""
+        with self._lock:
+            p.probes_out = max(0, p.probes_out - 1)
+            if not p.exploring:
+                return
+            self._decide_locked(p, "process", "ran past its timeout on a thread, which "
+                                "cannot stop it: a process can", timeout)
+            release = self._release_locked(p, "process")
+        self._send_all(p, release)
+
     def _send_all(self, p: Profile, calls: list) -> None:
         """Sends what a decision released: per-call entries (lane, future, fn, args,
         kwargs), and ("batch" | "chunks" | "segments", calls or lane, segments)."""
         for lane, *call in calls:
             if lane == "batch":  # one batch on a thread: the caller is not blocked
-                self._ex._lane_submit("thread", _run_batch, (self, p, *call))
+                self._router.lane("thread", internal=True).submit(
+                    self._run_batch, (p, *call), {})
             elif lane == "chunks":  # many small calls: in chunks, on every core
                 self._send_chunks(call[0])
                 self._send_segments(p, "process", call[1])
@@ -1063,27 +1113,29 @@ class AutoLane:
                 if not piece.set_running_or_notify_cancel():
                     continue
                 try:
-                    inner = self._ex._process_chunk(segment.fn, segment.items, segment.start,
-                                                    segment.stop, segment.single)
+                    inner = self._router.lane("process", internal=True).submit_chunk(
+                        segment.fn, segment.items, segment.start, segment.stop, segment.single)
                 except BaseException as exc:  # the lane is shut down
-                    _set(piece, error=exc)
+                    settle_quietly(piece, error=exc)
                     continue
                 inner.add_done_callback(functools.partial(_copy_outcome, piece))
             else:  # a thread or a loop: each call on its own, the piece gathers them
-                _gather(piece, self._submit_each(p, lane, segment.fn, segment.calls()))
+                gather(self._submit_each(p, lane, segment.fn, segment.calls()), piece)
 
     def _submit_each(self, p: Profile, lane: str, fn: Any, calls: Any) -> list:
         """Futures for ``calls`` sent one by one to a thread or loop lane, as decided calls
         go: one in SAMPLE is timed. If the lane is shut down, the calls left fail."""
         futures: list = []
         calls = iter(calls)
+        submit = self._router.lane(lane, internal=True).submit
+        empty: dict[str, Any] = {}
         try:
             for args in calls:
                 if len(futures) % SAMPLE:
-                    futures.append(self._ex._lane_submit(lane, fn, args))
+                    futures.append(submit(fn, args, empty))
                 else:
                     futures.append(LaneFuture())
-                    self._send(p, lane, futures[-1], fn, args, {})
+                    self._send(p, lane, futures[-1], fn, args, empty)
         except BaseException as exc:  # the lane is shut down
             futures.append(_failed(exc))
             futures.extend(_failed(exc) for _ in calls)
@@ -1115,6 +1167,13 @@ class AutoLane:
                 p.rebase(work, cpu, len(segment))
             p.drifted()
 
+    def _run_batch(self, p: Profile, calls: list, segments: list[Segment]) -> None:
+        """Runs a backlog inline, one call after another, on one thread."""
+        for call in calls:
+            self._send(p, "inline", *call)
+        for segment in segments:
+            self._run_segment(p, segment)
+
     def _send_chunks(self, calls: list) -> None:
         """Small calls of one function, a backlog too big for one core: sent to the
         process lane in about four chunks per core, each run in a worker one call after
@@ -1122,18 +1181,19 @@ class AutoLane:
         size = max(1, -(-len(calls) // (self._cores * 4)))
         for start in range(0, len(calls), size):
             chunk = calls[start:start + size]
-            futures = [future for future, _, _, _ in chunk if future.set_running_or_notify_cancel()]
+            futures = [call[0] for call in chunk if call[0].set_running_or_notify_cancel()]
             if len(futures) != len(chunk):  # some were cancelled meanwhile: keep the rest
                 chunk = [c for c in chunk if c[0].running()]
             if not chunk:
                 continue
             fn = chunk[0][1]
-            work = [(args, kwargs) for _, _, args, kwargs in chunk]
+            work = [(args, kwargs) for _, _, args, kwargs, _ in chunk]
             try:
-                inner = self._ex._lane_submit("process", run_chunk, (fn, work))
+                inner = self._router.lane("process", internal=True).submit(
+                    run_chunk, (fn, work), {})
             except BaseException as exc:
                 for future in futures:
-                    _set(future, error=exc)
+                    settle_quietly(future, error=exc)
                 continue
             inner.add_done_callback(functools.partial(_settle_chunk, futures))
 
@@ -1144,8 +1204,8 @@ class AutoLane:
             if segment.piece.done():
                 continue  # cancelled
             futures = [LaneFuture() for _ in range(len(segment))]
-            _gather(segment.piece, futures)
-            p.backlog.extend((future, segment.fn, args, {})
+            gather(futures, segment.piece)
+            p.backlog.extend((future, segment.fn, args, {}, None)
                              for future, args in zip(futures, segment.calls(), strict=True))
         if not p.backlog or self._closed:
             return []  # the next submit explores
@@ -1177,10 +1237,16 @@ class AutoLane:
         calls, p.backlog = list(p.backlog), deque()
         segments, p.bulk = list(p.bulk), deque()
         if lane == "inline":
+            # A call with options is run as they say (a timeout: in a process, which can
+            # stop it), never inside a chunk, which would run it without them.
+            timed = [("process", *call) for call in calls
+                     if call[4] is not None and call[4].timeout is not None]
+            if timed:
+                calls = [call for call in calls if call[4] is None or call[4].timeout is None]
             n = len(calls) + sum(len(segment) for segment in segments)
-            if self._worth_chunks(p, n):
-                return [("chunks", calls, segments)]
-            return [("batch", calls, segments)] if n else []
+            if self._worth_chunks(p, n) and all(call[4] is None for call in calls):
+                return timed + [("chunks", calls, segments)]
+            return timed + ([("batch", calls, segments)] if n else [])
         return [(lane, *call) for call in calls] + (
             [("segments", lane, segments)] if segments else [])
 
@@ -1266,15 +1332,45 @@ class AutoLane:
         p.exploring = False
         return (lane, verdict)
 
-    def close(self) -> None:
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         """The executor is shutting down: calls still waiting for a decision go now, to
-        the lane decided or, without one, to a thread (no call is lost or left hanging)."""
+        the lane decided or, without one, to a thread (no call is lost or left hanging);
+        the executor then waits for those lanes. With ``cancel_futures`` they are
+        cancelled instead."""
         with self._lock:
             self._closed = True
-            waiting = [(p, self._release_locked(p, p.lane or "thread"))
-                       for p in self._profiles.values() if p.backlog or p.bulk]
+            if cancel_futures:
+                waiting = []
+                cancelled = [self._drop_locked(p) for p in self._profiles.values()]
+            else:
+                waiting = [(p, self._release_locked(p, p.lane or "thread"))
+                           for p in self._profiles.values() if p.backlog or p.bulk]
+                cancelled = []
+        for futures in cancelled:
+            for future in futures:
+                if future.cancel():
+                    future.set_running_or_notify_cancel()  # tells wait()/as_completed()
         for p, release in waiting:
             self._send_all(p, release)
+
+    def terminate(self) -> None:
+        """Stops now: calls still waiting for a decision are cancelled."""
+        self.shutdown(wait=False, cancel_futures=True)
+
+    def _drop_locked(self, p: Profile) -> list[Future]:
+        """Empties the backlog and the bulk: the futures of the calls they held."""
+        futures = [call[0] for call in p.backlog] + [segment.piece for segment in p.bulk]
+        p.backlog, p.bulk = deque(), deque()
+        return futures
+
+    def statistics(self) -> AutoStatistics:
+        with self._lock:
+            profiles = list(self._profiles.values())
+        decided: dict[str, int] = {}
+        for p in profiles:
+            if p.lane is not None and not p.exploring:
+                decided[p.lane] = decided.get(p.lane, 0) + 1
+        return AutoStatistics(len(profiles), sum(p.exploring for p in profiles), decided)
 
     # ---------------------------------------------------------------- reporting
 
@@ -1283,6 +1379,14 @@ class AutoLane:
         with self._lock:
             found = [p for (k, _), p in self._profiles.items() if k == key]
             return Explanation(describe(fn), tuple(self._evidence(p) for p in found))
+
+    def forget(self, fn: Any = None) -> None:
+        """Drops the profiles of ``fn`` (None: all) that have no call waiting in them."""
+        key = None if fn is None else _function_key(fn)
+        with self._lock:
+            for k, p in list(self._profiles.items()):
+                if (key is None or k[0] == key) and not (p.backlog or p.bulk or p.probes_out):
+                    del self._profiles[k]
 
     def _evidence(self, p: Profile) -> dict[str, Any]:
         # A run of calls timed together, when there is one (see MEASURED_RUN_S), else a
@@ -1350,14 +1454,10 @@ def _cores_used(pair: list[tuple[float, float, float]]) -> float:
     return (pair[0][1] + pair[1][1]) / _span(pair)
 
 
-def _set(future: LaneFuture, result: Any = None, error: BaseException | None = None) -> None:
-    try:
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-    except InvalidStateError:  # cancelled meanwhile
-        pass
+def _able(lane: str, options: TaskOptions) -> str:
+    """The lane that can honour ``options`` in place of ``lane``: only a process can stop
+    a call that runs past its timeout, so a timed call decided inline goes there."""
+    return "process" if lane == "inline" and options.timeout is not None else lane
 
 
 def run_chunk(fn: Any, calls: list) -> list:
@@ -1376,21 +1476,13 @@ def _settle_chunk(futures: list, inner: Any) -> None:
     error = inner.exception()
     if error is not None:
         for future in futures:
-            _set(future, error=error)
+            settle_quietly(future, error=error)
         return
     for future, (ok, value) in zip(futures, inner.result(), strict=True):
         if ok:
-            _set(future, result=value)
+            settle_quietly(future, value)
         else:
-            _set(future, error=value)
-
-
-def _run_batch(auto: AutoLane, p: Profile, calls: list, segments: list[Segment]) -> None:
-    """Runs a backlog inline, one call after another, on one thread."""
-    for future, fn, args, kwargs in calls:
-        auto._send(p, "inline", future, fn, args, kwargs)
-    for segment in segments:
-        auto._run_segment(p, segment)
+            settle_quietly(future, error=value)
 
 
 def _args(items: Sequence[Any], index: int, single: bool) -> tuple:
@@ -1418,44 +1510,4 @@ def _failed(exc: BaseException) -> LaneFuture:
 
 def _copy_outcome(piece: LaneFuture, inner: Any) -> None:
     error = inner.exception()
-    _set(piece, *((None, error) if error is not None else (inner.result(), None)))
-
-
-def _gather(piece: LaneFuture, futures: list) -> LaneFuture:
-    """Makes ``piece`` the list of the results of ``futures`` once all are done, or the
-    first exception in their order; cancelling ``piece`` cancels those not started."""
-    if all(future.done() for future in futures):  # probes run by the caller
-        _settle_gathered(piece, futures)
-        return piece
-    left = [len(futures)]
-    lock = threading.Lock()
-
-    def one_done(_: Any) -> None:
-        with lock:
-            left[0] -= 1
-            if left[0]:
-                return
-        _settle_gathered(piece, futures)
-
-    def cancelled(_: Any) -> None:
-        if piece.cancelled():
-            for future in futures:
-                future.cancel()
-
-    piece.add_done_callback(cancelled)
-    for future in futures:
-        future.add_done_callback(one_done)
-    return piece
-
-
-def _settle_gathered(piece: LaneFuture, futures: list) -> None:
-    """``piece`` gets the results of ``futures`` (all done), or the first exception."""
-    for future in futures:
-        if future.cancelled():
-            _set(piece, error=CancelledError())
-            return
-        error = future.exception()
-        if error is not None:
-            _set(piece, error=error)
-            return
-    _set(piece, result=[future.result() for future in futures])
+    settle_quietly(piece, *((None, error) if error is not None else (inner.result(), None)))

@@ -21,19 +21,11 @@ import threading
 import time
 from _thread import RLock as _RLock
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
-from typing import Any, NamedTuple
+from concurrent.futures import CancelledError, Future, InvalidStateError
+from typing import Any
 
-__all__ = ["LaneFuture", "TaskOptions", "interrupted", "iterate_results", "note_interrupt",
-           "partial_results", "run_items"]
-
-
-class TaskOptions(NamedTuple):
-    """Per-task options (``multilane.Executor.submit`` takes them as keywords)."""
-
-    timeout: float | None = None  # seconds the call may run once it has started
-    retries: int = 0  # re-runs after its worker crashed
-    retry_on: tuple = ()  # exception types that also earn a re-run
+__all__ = ["LaneFuture", "gather", "interrupted", "iterate_results", "note_interrupt",
+           "partial_results", "run_items", "settle_quietly"]
 
 
 _interrupted = False  # a KeyboardInterrupt reached a caller waiting on one of our futures
@@ -69,14 +61,15 @@ class _Condition(threading.Condition):
         self.release = lock.release  # type: ignore[method-assign]
         self._waiters: Any = collections.deque()
 
+    # threading.Condition's protocol with its lock: the RLock's own methods of these names.
     def _release_save(self) -> Any:
-        return self._lock._release_save()
+        return self._lock._release_save()  # noqa: SLF001
 
     def _acquire_restore(self, state: Any) -> None:
-        self._lock._acquire_restore(state)
+        self._lock._acquire_restore(state)  # noqa: SLF001
 
     def _is_owned(self) -> bool:
-        return self._lock._is_owned()
+        return self._lock._is_owned()  # noqa: SLF001
 
 
 # The base's attributes that this class makes lazily. If a CPython's Future.__init__ sets
@@ -88,7 +81,7 @@ _LAZY = set(vars(Future())) == _BASE_ATTRS
 class LaneFuture(Future):
     """A standard Future whose ``result()`` can first help the lane that runs it.
 
-    ``_helper``, when set, is an object with ``_help(future, timeout)``: a process pool
+    ``helper``, when set, is an object with ``help(future, timeout)``: a process pool
     drains its reply rings in the caller's thread for a moment, so a short task's result
     reaches the caller without waking two threads. A KeyboardInterrupt raised while a
     caller waits is remembered, so the pools are torn down at exit instead of drained.
@@ -103,7 +96,7 @@ class LaneFuture(Future):
             self._cond: _Condition | None = None
             self._w: list[Any] | None = None
             self._cb: list[Any] | None = None
-            self._helper: Any = None
+            self.helper: Any = None
             self._state = "PENDING"
             self._result = None
             self._exception = None
@@ -150,7 +143,7 @@ class LaneFuture(Future):
                         for waiter in self._w:
                             waiter.add_result(self)
                     cond = self._cond
-                    if cond is not None and cond._waiters:
+                    if cond is not None and cond._waiters:  # noqa: SLF001  # our _Condition
                         cond.notify_all()
             if not fast:
                 super().set_result(result)  # raises InvalidStateError as the base does
@@ -159,9 +152,9 @@ class LaneFuture(Future):
     else:  # pragma: no cover -- a CPython whose Future has grown new fields
         def __init__(self) -> None:  # noqa: D107
             super().__init__()
-            self._helper = None
+            self.helper = None
 
-    def _cancel_running(self) -> bool:
+    def cancel_running(self) -> bool:
         """Cancels even a running future (its call is being stopped); False if finished."""
         with self._lk:
             if self._state not in ("PENDING", "RUNNING"):
@@ -177,9 +170,9 @@ class LaneFuture(Future):
         # Finished without an exception: _result was written before _state, under the GIL.
         if self._state == "FINISHED" and self._exception is None:
             return self._result
-        helper = self._helper
+        helper = self.helper
         if helper is not None and not self.done():
-            helper._help(self, timeout)
+            helper.help(self, timeout)
         try:
             return super().result(timeout)
         except KeyboardInterrupt:
@@ -248,3 +241,57 @@ def run_items(fn: Any, items: Iterable[Any], single: bool,
 def partial_results(exc: BaseException) -> list | None:
     """The results a failed chunk had before ``exc`` (taken: once only), or None."""
     return exc.__dict__.pop(_DONE, None)
+
+
+def settle_quietly(future: Future, result: Any = None, error: BaseException | None = None) -> None:
+    """Settles ``future`` unless it is already done (cancelled meanwhile, timed out, or
+    cancelled by force while its call ran)."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
+
+
+def gather(futures: list[Future], piece: Future | None = None) -> Future:
+    """A future (``piece``, or a new one) for the list of the results of ``futures``
+    once all are done, or the first exception in their order; cancelling it cancels
+    those not started."""
+    if piece is None:
+        piece = LaneFuture()
+    if all(future.done() for future in futures):  # run by the caller, say
+        _settle_gathered(piece, futures)
+        return piece
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_: Any) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        _settle_gathered(piece, futures)
+
+    def cancelled(_: Any) -> None:
+        if piece.cancelled():
+            for future in futures:
+                future.cancel()
+
+    piece.add_done_callback(cancelled)
+    for future in futures:
+        future.add_done_callback(one_done)
+    return piece
+
+
+def _settle_gathered(piece: Future, futures: list[Future]) -> None:
+    for future in futures:
+        if future.cancelled():
+            settle_quietly(piece, error=CancelledError())
+            return
+        error = future.exception()
+        if error is not None:
+            settle_quietly(piece, error=error)
+            return
+    settle_quietly(piece, [future.result() for future in futures])

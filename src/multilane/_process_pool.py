@@ -45,7 +45,9 @@ from typing import Any, Literal, cast
 
 from . import _core, _shared
 from . import _protocol as P
-from ._future import LaneFuture, TaskOptions, interrupted, iterate_results
+from ._cores import usable_cores
+from ._future import LaneFuture, interrupted, iterate_results
+from ._options import TaskOptions
 from ._serialize import (
     RAW_TYPES,
     cacheable,
@@ -101,24 +103,26 @@ class PoolStatistics:
 class _PoolLock:
     """The pool lock, with a hand-off: a ``submit`` that finds it taken does not wait.
 
-    It leaves its task in ``pool._incoming`` instead; every holder moves ``_incoming``
-    into ``_pending`` when it dispatches, and checks ``_incoming`` again after letting
-    go, so a task handed off while the lock was being released is never stranded.
-    Blocking here used to cost a context switch per collector batch.
+    It leaves its task in ``incoming`` instead; every holder moves ``incoming`` into the
+    pending queue when it dispatches (``dispatch``, called with the lock held), and
+    checks ``incoming`` again after letting go, so a task handed off while the lock was
+    being released is never stranded. Blocking here would cost a context switch per
+    collector batch.
     """
 
-    __slots__ = ("_lock", "_pool")
+    __slots__ = ("_lock", "_incoming", "_dispatch")
 
-    def __init__(self, pool: ProcessPoolExecutor) -> None:
+    def __init__(self, incoming: collections.deque, dispatch: Callable[[], None]) -> None:
         self._lock = threading.Lock()
-        self._pool = pool
+        self._incoming = incoming
+        self._dispatch = dispatch
 
     def __enter__(self) -> None:
         self._lock.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
-        if self._pool._incoming:
+        if self._incoming:
             self.kick()
 
     def try_acquire(self) -> bool:
@@ -126,17 +130,18 @@ class _PoolLock:
 
     def kick(self) -> None:
         """Dispatches handed-off tasks unless another holder is about to."""
-        pool, lock = self._pool, self._lock
-        while pool._incoming and lock.acquire(False):
+        incoming, lock = self._incoming, self._lock
+        while incoming and lock.acquire(False):
             try:
-                pool._dispatch_locked()
+                self._dispatch()
             finally:
                 lock.release()
 
 
 class _Task:
     __slots__ = ("id", "future", "fn", "fid", "fn_payload", "payload", "flags", "started",
-                 "attachments", "regions", "timeout", "retries", "retry_on", "deadline", "fate")
+                 "attachments", "regions", "timeout", "retries", "retry_on", "deadline", "fate",
+                 "label")
 
     def __init__(self, task_id: int, future: Future, fn: Any, fid: int, fn_payload: bytes | None,
                  payload: bytes, flags: int, attachments: tuple, regions: tuple) -> None:
@@ -157,6 +162,10 @@ class _Task:
         self.retry_on: tuple = ()  # exception types that also earn a retry
         self.deadline: float | None = None  # monotonic time it is stopped at, once running
         self.fate: str | None = None  # "timeout" or "cancelled": why its worker was killed
+        self.label: str | None = None  # how messages name the call (TaskOptions.label)
+
+    def name(self) -> str:
+        return self.label or describe(self.fn)
 
 
 class _Worker:
@@ -176,11 +185,6 @@ class _Worker:
         self.full = False  # its ring had no room; retried after its next reply
         self.killed = False  # SIGKILLed by the pool (a timeout or a forced cancel)
         self.lost = False  # its socket is closed: it died, and its exit is yet to be handled
-
-
-def _default_workers() -> int:
-    count = getattr(os, "process_cpu_count", os.cpu_count)()
-    return count or 1
 
 
 class ProcessPoolExecutor(Executor):
@@ -219,7 +223,7 @@ class ProcessPoolExecutor(Executor):
         # _concurrency > 1 makes hybrid workers (for multilane.Executor's hybrid lane): each
         # runs that many tasks at once on inner threads and its own event loop.
         if max_workers is None:
-            max_workers = _default_workers()
+            max_workers = usable_cores()
         elif max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
         if initializer is not None and not callable(initializer):
@@ -252,8 +256,8 @@ class ProcessPoolExecutor(Executor):
                 f"cannot pickle the initializer {describe(initializer)} or its initargs: "
                 f"{type(exc).__name__}: {exc}") from exc
 
-        self._lock = _PoolLock(self)
         self._incoming: collections.deque[_Task] = collections.deque()  # see _PoolLock
+        self._lock = _PoolLock(self._incoming, self._dispatch_locked)
         # Serialises drain-and-handle of hub events between the collector thread and helping
         # callers, so that a worker's last replies are handled before its exit. Taken before
         # self._lock, never while holding it.
@@ -318,10 +322,14 @@ class ProcessPoolExecutor(Executor):
         failed, and :class:`multilane.SerializationError` (naming the argument) if the
         call cannot be pickled; the pool is unaffected by the last one.
         """
-        return self._submit(fn, args, kwargs, None)
+        return self.submit_call(fn, args, kwargs, None)
 
-    def _submit(self, fn: Callable[..., Any], args: tuple, kwargs: dict,
-                options: TaskOptions | None) -> Future:
+    # The lane protocol's calls (multilane.Executor's process and hybrid lanes use them):
+    # the same as submit and map, with per-task options and prepared items.
+
+    def submit_call(self, fn: Callable[..., Any], args: tuple, kwargs: dict,
+                    options: TaskOptions | None = None) -> Future:
+        """``submit(fn, *args, **kwargs)`` with per-task ``options`` (see TaskOptions)."""
         self._check_open()
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
@@ -347,34 +355,35 @@ class ProcessPoolExecutor(Executor):
         ready by then.
         """
         end_time = None if timeout is None else timeout + time.monotonic()
-        futures, chunked = self._map_futures(fn, iterables, chunksize)
+        futures, chunked = self.map_calls(fn, sliceable(iterables), len(iterables) == 1,
+                                          chunksize, None)
         if not chunked:
             return iterate_results(futures, end_time)
         # The chunks' lists are flattened in C: no Python frame per item.
         return itertools.chain.from_iterable(iterate_results(futures, end_time))
 
-    def _map_futures(self, fn: Callable[..., Any], iterables: tuple[Iterable[Any], ...],
-                     chunksize: int | None,
-                     options: TaskOptions | None = None) -> tuple[list[Future], bool]:
-        """Submits a map: (futures in order, whether each one's result is a list of results
-        for a chunk of items). With a per-task timeout each item is its own task unless
-        ``chunksize`` says otherwise (the timeout then applies to each chunk)."""
+    def map_calls(self, fn: Callable[..., Any], items: Sequence[Any], single: bool,
+                  chunksize: int | None, options: TaskOptions | None = None,
+                  caller_waits: bool = False) -> tuple[list[Future], bool]:
+        """Submits a map of ``items`` (single arguments, or argument tuples unless
+        ``single``; see ``sliceable``): (futures in order, whether each one's result is a
+        list of results for a chunk of items). With a per-task timeout each item is its
+        own task unless ``chunksize`` says otherwise (the timeout then applies to each
+        chunk)."""
         if chunksize is not None and chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         self._check_open()
-        single = len(iterables) == 1
         # One iterable: its items are the arguments, no need to build a tuple per item. A
         # list, tuple or range is sliced per chunk rather than copied first, and a slice of
         # a range is a range: it pickles in a few bytes whatever its length.
-        items = sliceable(iterables)
         if chunksize is None:
             timed = options is not None and options.timeout is not None
             chunksize = 1 if timed else self._auto_chunksize(len(items))
         if chunksize == 1:
             empty: dict[str, Any] = {}
-            return [self._submit(fn, (item,) if single else item, empty, options)
+            return [self.submit_call(fn, (item,) if single else item, empty, options)
                     for item in items], False
-        return [self._submit_chunk(fn, items, i, i + chunksize, single, options)
+        return [self.submit_chunk(fn, items, i, i + chunksize, single, options)
                 for i in range(0, len(items), chunksize)], True
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -477,13 +486,13 @@ class ProcessPoolExecutor(Executor):
                  flags: int, attachments: tuple = (), regions: tuple = (),
                  options: TaskOptions | None = None) -> Future:
         future = LaneFuture()
-        future._helper = self
+        future.helper = self
         if regions:
             flags |= P.CALL_SHARED
         task = _Task(next(self._task_ids), future, fn, fid, fn_payload, payload, flags,
                      attachments, regions)
         if options is not None:
-            task.timeout, task.retries, task.retry_on = options
+            task.timeout, task.retries, task.retry_on, task.label = options
             if task.timeout is not None:
                 self._timed = True
         lock = self._lock
@@ -502,8 +511,8 @@ class ProcessPoolExecutor(Executor):
                 self._reject_incoming_locked()
         return future
 
-    def _submit_chunk(self, fn: Any, items: Sequence[Any], start: int, stop: int,
-                      single: bool, options: TaskOptions | None = None) -> Future:
+    def submit_chunk(self, fn: Any, items: Sequence[Any], start: int, stop: int,
+                     single: bool, options: TaskOptions | None = None) -> Future:
         """One task for ``items[start:stop]``: single arguments or argument tuples."""
         flags = P.CALL_CHUNK | (P.CALL_CHUNK_SINGLE if single else 0)
         chunk = items[start:stop]
@@ -540,7 +549,7 @@ class ProcessPoolExecutor(Executor):
             task = pending[0]
             # A plain read: if a cancel() lands right after it, set_running_or_notify_cancel()
             # below still settles the race under the future's lock.
-            if not task.started and task.future._state == "CANCELLED":
+            if not task.started and task.future._state == "CANCELLED":  # noqa: SLF001
                 pending.popleft()
                 task.future.set_running_or_notify_cancel()  # tells wait()/as_completed()
                 continue
@@ -618,7 +627,7 @@ class ProcessPoolExecutor(Executor):
                         worker.slot, P.FORGET_SHARED, 0, rid, 0, b""):
                     worker.regions.discard(rid)
 
-    def _forget_region(self, region_id: int) -> None:
+    def forget_region(self, region_id: int) -> None:
         """A shared region is gone from this process (called from a finalizer: no locks)."""
         self._forgotten_regions.append(region_id)
 
@@ -774,7 +783,7 @@ class ProcessPoolExecutor(Executor):
         lock.release()
         return True
 
-    def _help(self, future: Future, timeout: float | None) -> None:
+    def help(self, future: Future, timeout: float | None) -> None:
         """Drains replies in the caller's thread for a moment, until ``future`` is done."""
         hub = self._hub
         if hub is None:
@@ -831,9 +840,13 @@ class ProcessPoolExecutor(Executor):
             self._killed += 1
             self._hub.signal(worker.slot, signal.SIGKILL)
 
+    def ready(self) -> bool:
+        """True once a worker has started and is ready for calls."""
+        return any(worker.ready for worker in list(self._workers.values()))
+
     def owns(self, future: Future) -> bool:
         """True if ``future`` came from this pool."""
-        return getattr(future, "_helper", None) is self
+        return getattr(future, "helper", None) is self
 
     def cancel(self, future: Future, force: bool = False) -> bool:
         """``future.cancel()``, or with ``force=True`` also stop the call if it runs.
@@ -856,7 +869,7 @@ class ProcessPoolExecutor(Executor):
                     self._kill_locked(worker, task, "cancelled")
                 else:
                     task.fate = "cancelled"
-        return future._cancel_running()  # type: ignore[attr-defined]
+        return future.cancel_running()  # type: ignore[attr-defined]
 
     def _respawn_workers(self) -> None:
         while True:
@@ -971,7 +984,7 @@ _BROKEN = -1  # completion kind for futures failed by the parent itself
 def task_crash(task: _Task, worker: _Worker, exitcode: int, signum: int) -> tuple:
     if task.fate == "timeout":
         return (task, _BROKEN, TaskTimeout(
-            f"{describe(task.fn)} ran longer than its timeout of {task.timeout:g} s; the pool "
+            f"{task.name()} ran longer than its timeout of {task.timeout:g} s; the pool "
             f"killed its worker (pid {worker.pid}) and replaced it"))
     if task.fate == "cancelled":
         return (task, _BROKEN, CancelledError())
@@ -979,7 +992,7 @@ def task_crash(task: _Task, worker: _Worker, exitcode: int, signum: int) -> tupl
     if worker.killed:
         how += " by the pool, to stop another call it was running (a timeout or a cancel)"
     error = WorkerCrashed(
-        f"the worker process (pid {worker.pid}) running {describe(task.fn)} {how}; "
+        f"the worker process (pid {worker.pid}) running {task.name()} {how}; "
         "the pool replaced it",
         pid=worker.pid, exitcode=None if signum else exitcode, signal=signum or None)
     return (task, _BROKEN, error)
@@ -1039,7 +1052,7 @@ NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_T
 def native_threads(workers: int) -> dict[str, str]:
     """The environment a worker sets before importing anything: its share of the cores
     for every native thread pool, unless the parent's environment sets one."""
-    share = str(max(1, (os.cpu_count() or 1) // workers))
+    share = str(max(1, usable_cores() // workers))
     return {name: share for name in NATIVE_THREAD_VARIABLES if name not in os.environ}
 
 
@@ -1087,7 +1100,7 @@ def _decode_error(flags: int, payload: bytes) -> BaseException:
     return exc
 
 
-_received_blocks = False  # a result came in an attachment: see _help
+_received_blocks = False  # a result came in an attachment: see help()
 _SETTLE_PATIENCE = 0.05  # seconds between looks at a torn-down pool while a future is locked
 
 
@@ -1105,7 +1118,7 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
                 result = loads_oob(value[4], value[5])
             except Exception as exc:
                 future.set_exception(SerializationError(
-                    f"cannot unpickle the return value of {describe(task.fn)}: "
+                    f"cannot unpickle the return value of {task.name()}: "
                     f"{type(exc).__name__}: {exc}"))
             else:
                 future.set_result(result)
@@ -1138,4 +1151,5 @@ def _python_exit() -> None:
             executor.terminate()
 
 
-threading._register_atexit(_python_exit)  # type: ignore[attr-defined]  # as concurrent.futures
+# As concurrent.futures does: run before the interpreter joins non-daemon threads.
+threading._register_atexit(_python_exit)  # type: ignore[attr-defined]  # noqa: SLF001

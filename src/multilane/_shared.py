@@ -37,12 +37,12 @@ _gone: deque[tuple[Region, int]] = deque()
 class Region:
     """The block holding one shared object's buffers, and its id for the workers."""
 
-    __slots__ = ("id", "attachment", "_alive", "__weakref__")
+    __slots__ = ("id", "attachment", "alive", "__weakref__")
 
     def __init__(self, attachment: Any) -> None:
         self.id = next(_ids)
         self.attachment = attachment  # kept: the block is never reused while we exist
-        self._alive = 0  # this process's buffers of the region still referenced
+        self.alive = 0  # this process's buffers of the region still referenced
 
     def __repr__(self) -> str:
         return f"<multilane shared region {self.id}: {self.attachment.payload_bytes} bytes>"
@@ -72,7 +72,7 @@ def shared(obj: Any) -> Any:
             where = bisect.bisect(_starts, start)
             _starts.insert(where, start)
             _spans.insert(where, (start, start + size, region, index))
-        region._alive += len(spans)
+        region.alive += len(spans)
     _tell_forgotten(forgotten)
     for buffer, (start, _, _) in zip(buffers, spans, strict=True):
         weakref.finalize(buffer, _buffer_gone, region, start)
@@ -98,7 +98,7 @@ def find(address: int, nbytes: int) -> tuple[Region, int, int] | None:
 
 
 def on_forget(listener: Any) -> None:
-    """``listener._forget_region(region_id)`` is called when a region is forgotten."""
+    """``listener.forget_region(region_id)`` is called when a region is forgotten."""
     _forget_listeners.add(listener)
 
 
@@ -131,8 +131,8 @@ def _drop_gone_locked() -> list[int]:
                 del _starts[where], _spans[where]
                 break
             where += 1
-        region._alive -= 1
-        if region._alive == 0:
+        region.alive -= 1
+        if region.alive == 0:
             forgotten.append(region.id)
     return forgotten
 
@@ -145,6 +145,6 @@ def _tell_forgotten(region_ids: list[int]) -> None:
     # sending it re-sends the region to a worker that dropped it.
     for region_id in region_ids:
         for listener in list(_forget_listeners):
-            listener._forget_region(region_id)
+            listener.forget_region(region_id)
     if _gone:
         _release_gone()

@@ -1,8 +1,9 @@
 """``@multilane.task``: a function that can also be submitted, mapped and awaited on a lane.
 
 A plain call stays a plain call. ``fn.submit(...)``, ``fn.map(...)``, ``await fn.run(...)``
-and ``fn.map_async(...)`` go to the lane chosen in the decorator, on the executor given
-there or on the process-wide default executor (:func:`default_executor`).
+and ``fn.map_async(...)`` go to the lane chosen in the decorator, with its options, on the
+executor given there or on the process-wide default executor (:func:`default_executor`).
+Every keyword of a call goes to the function, as with ``Executor.submit``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from ._executor import LANES, Executor, plain_on_async, unknown_lane
+from ._executor import LANES, Executor
+from ._options import TaskOptions, task_options
 from ._serialize import describe, is_coroutine_function
+from ._view import KEEP, Options
+from .lanes._registry import plain_on_coroutine_lane, unknown_lane
 
 __all__ = ["TaskFunction", "default_executor", "task"]
 
@@ -28,7 +32,7 @@ def default_executor() -> Executor:
     every lane at its default size. Its lanes stop at interpreter exit."""
     global _default
     with _default_lock:
-        if _default is None or _default._shutdown:
+        if _default is None or _default.closed:
             _default = Executor()
         return _default
 
@@ -51,13 +55,15 @@ class TaskFunction:
 
     _multilane_cacheable = True  # see _serialize.cacheable
 
-    def __init__(self, fn: Callable[..., Any], lane: str | None,
-                 executor: Executor | None) -> None:
+    def __init__(self, fn: Callable[..., Any], lane: str | None, executor: Executor | None,
+                 options: TaskOptions | None = None) -> None:
         functools.update_wrapper(self, fn)
         self._fn = fn
         self._lane = lane
+        self._options = options
         self._executor = executor
         self._multilane_async = is_coroutine_function(fn)
+        self._view: tuple[Executor, Options] | None = None  # the last executor's view
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._fn(*args, **kwargs)
@@ -70,60 +76,91 @@ class TaskFunction:
         module, qualname = self.__module__, getattr(self, "__qualname__", "<locals>")
         if module != "__main__" and "<locals>" not in qualname:
             return _load, (module, qualname)
-        return TaskFunction, (self._fn, self._lane, None)
+        return TaskFunction, (self._fn, self._lane, None, self._options)
 
-    def _target(self, executor: Executor) -> tuple[Any, str]:
-        """(what to submit, lane): processes get this object, which pickles by name;
-        in-process lanes get the function itself."""
-        lane = executor._resolve(self._fn, self._lane)
-        return (self if lane in ("process", "hybrid") else self._fn), lane
+    def options(self, *, lane: str | None = KEEP, timeout: float | None = KEEP,
+                retries: int = KEEP,
+                retry_on: type[BaseException] | tuple[type[BaseException], ...] = KEEP,
+                ) -> TaskFunction:
+        """The same task with these options changed (see :meth:`multilane.Executor.options`).
 
-    def _ex(self) -> Executor:
-        return self._executor if self._executor is not None else default_executor()
+        It runs under the same name in the workers: a plain call of it is the function's.
+        """
+        old = self._options or TaskOptions()
+        lane = self._lane if lane is KEEP else lane
+        _check_lane(self._fn, lane)
+        options = task_options(old.timeout if timeout is KEEP else timeout,
+                               old.retries if retries is KEEP else retries,
+                               old.retry_on if retry_on is KEEP else retry_on)
+        return TaskFunction(self._fn, lane, self._executor, options)
+
+    def _on(self) -> Options:
+        """The executor's view with this task's lane and options (made once per executor)."""
+        executor = self._executor if self._executor is not None else default_executor()
+        cached = self._view
+        if cached is not None and cached[0] is executor:
+            return cached[1]
+        options = self._options or TaskOptions()
+        view = executor.options(lane=self._lane, timeout=options.timeout,
+                                retries=options.retries, retry_on=options.retry_on)
+        self._view = (executor, view)
+        return view
+
+    # Processes get this object, which pickles by name (the module's attribute is this
+    # object, not the function); in-process lanes call through it.
 
     def submit(self, *args: Any, **kwargs: Any) -> Future:
         """Schedules a call on the task's lane; returns its Future."""
-        executor = self._ex()
-        target, lane = self._target(executor)
-        return executor.submit(target, *args, lane=lane, **kwargs)
+        return self._on().submit(self, *args, **kwargs)
 
     def map(self, *iterables: Iterable[Any], timeout: float | None = None,
             chunksize: int | None = None) -> Iterator[Any]:
-        """``Executor.map`` on the task's lane."""
-        executor = self._ex()
-        target, lane = self._target(executor)
-        return executor.map(target, *iterables, lane=lane, timeout=timeout,
-                            chunksize=chunksize)
+        """``Executor.map`` on the task's lane, with its options."""
+        return self._on().map(self, *iterables, timeout=timeout, chunksize=chunksize)
 
     async def run(self, *args: Any, **kwargs: Any) -> Any:
         """``await fn.run(...)``: the result of a call on the task's lane."""
-        executor = self._ex()
-        target, lane = self._target(executor)
-        return await executor.run(target, *args, lane=lane, **kwargs)
+        return await self._on().run(self, *args, **kwargs)
 
     def map_async(self, *iterables: Iterable[Any],
                   chunksize: int | None = None) -> AsyncIterator[Any]:
         """``async for result in fn.map_async(items)``: results in order."""
-        executor = self._ex()
-        target, lane = self._target(executor)
-        return executor.map_async(target, *iterables, lane=lane, chunksize=chunksize)
+        return self._on().map_async(self, *iterables, chunksize=chunksize)
+
+
+def _check_lane(fn: Any, lane: str | None) -> None:
+    if lane is not None and lane not in LANES:
+        raise unknown_lane(lane, LANES)
+    if lane == "async" and not is_coroutine_function(fn):
+        raise plain_on_coroutine_lane(fn, lane)
 
 
 def task(fn: Callable[..., Any] | None = None, *, lane: str | None = None,
+         timeout: float | None = None, retries: int = 0,
+         retry_on: type[BaseException] | tuple[type[BaseException], ...] = (),
          executor: Executor | None = None) -> Any:
-    """Decorator: ``@task`` or ``@task(lane="thread", executor=ex)``.
+    """Decorator: ``@task`` or ``@task(lane="thread", timeout=5, executor=ex)``.
 
-    The lane is checked here, so a mistake shows at import time: an unknown lane, or a
-    plain function given ``lane="async"``.
+    The lane and the options are checked here, so a mistake shows at import time: an
+    unknown lane, a plain function given ``lane="async"``, a timeout that is not a
+    positive number.
+
+    Example::
+
+        @multilane.task(lane="process", timeout=60)
+        def count_words(text): ...
+
+        count_words(text)                      # a plain call
+        count_words.submit(text).result()      # on the default executor's process lane
     """
-    if lane is not None and lane not in LANES:
-        raise unknown_lane(lane)
+    options = task_options(timeout, retries, retry_on)
 
     def decorate(function: Callable[..., Any]) -> TaskFunction:
         if not callable(function):
             raise TypeError(f"@multilane.task decorates functions, not {function!r}")
-        if lane == "async" and not is_coroutine_function(function):
-            raise plain_on_async(function)
-        return TaskFunction(function, lane, executor)
+        _check_lane(function, lane)
+        return TaskFunction(function, lane, executor, options)
 
+    if lane is not None and lane not in LANES:
+        raise unknown_lane(lane, LANES)
     return decorate if fn is None else decorate(fn)

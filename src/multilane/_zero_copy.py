@@ -108,4 +108,4 @@ def _numpy_api() -> Any:
         from numpy._core import _multiarray_umath as multiarray  # type: ignore[attr-defined]
     except ImportError:
         from numpy.core import _multiarray_umath as multiarray  # type: ignore[no-redef]
-    return multiarray._ARRAY_API
+    return multiarray._ARRAY_API  # noqa: SLF001  # NumPy's C API capsule, as C extensions use

@@ -18,10 +18,11 @@ import traceback
 from typing import Any
 
 from . import _protocol as P
+from ._calls import is_coroutine
 from ._core import settle_kept_mappings
 from ._future import run_items
-from ._lanes import is_coroutine, new_event_loop, start_loop_thread
 from ._serialize import dumps, dumps_oob, is_coroutine_function, loads, loads_oob, outband
+from .lanes.loop import new_event_loop, start_loop_thread
 
 _LIFELINE_EXIT = 70
 # How long an idle worker spins for its next frame before it sleeps on the futex. Longer

@@ -70,8 +70,8 @@ def _time_lane(ex: multilane.Executor, fn: Any, args: tuple, lane: str, calls: i
     (a new process pool runs slower for its first second)."""
     def one_round() -> float:
         start = time.perf_counter()
-        list(ex.map(fn, *[[a] * calls for a in args], lane=lane) if args else
-             (f.result() for f in [ex.submit(fn, lane=lane) for _ in range(calls)]))
+        list(ex.options(lane=lane).map(fn, *[[a] * calls for a in args]) if args else
+             (f.result() for f in [ex.options(lane=lane).submit(fn) for _ in range(calls)]))
         return (time.perf_counter() - start) / calls
 
     one_round()

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .._cores import usable_cores
 from ._work import countdown
 
 _ROWS = [
@@ -88,7 +89,7 @@ _RUNNERS = {"sequential": _sequential, "threads": _threads,
 
 
 def run(n: int | None, tasks: int, workers: int | None, as_json: bool, repeat: int = 3) -> int:
-    workers = workers or os.cpu_count() or 1
+    workers = workers or usable_cores()
     n = n or _calibrate(0.3)
     # Best of `repeat`, lanes interleaved: shared machines drift, and the best run is the
     # one least disturbed by the rest of the machine.
@@ -100,10 +101,10 @@ def run(n: int | None, tasks: int, workers: int | None, as_json: bool, repeat: i
     figures = {name: {"seconds": t, "speedup": base / t if t > 0 else float("inf")}
                for name, t in times.items()}
     if as_json:
-        print(json.dumps({"n": n, "tasks": tasks, "workers": workers, "cpus": os.cpu_count(),
+        print(json.dumps({"n": n, "tasks": tasks, "workers": workers, "cpus": usable_cores(),
                           "lanes": figures}, indent=2))
         return 0
-    print(f"The GIL showdown: {tasks} x countdown({n:,}) on {os.cpu_count()} CPUs, "
+    print(f"The GIL showdown: {tasks} x countdown({n:,}) on {usable_cores()} CPUs, "
           f"{workers} workers, best of {repeat} (pools include their start-up)\n")
     print(f"{'lane':<16} {'time':>8} {'speedup':>8}  why")
     print(f"{'-' * 16} {'-' * 8} {'-' * 8}  {'-' * 40}")
