@@ -13,6 +13,10 @@ import pytest
 from conftest import TIMEOUT
 
 import multilane
+from multilane.auto import _lane as auto_lane
+from multilane.auto import _params as params
+from multilane.auto import _probes as probes
+from multilane.auto import _profile as profile_module
 
 MANY_CORES = (os.cpu_count() or 1) >= 2
 
@@ -21,6 +25,13 @@ MANY_CORES = (os.cpu_count() or 1) >= 2
 def ex(no_leaks):
     with multilane.Executor(processes=2, threads=8) as executor:
         yield executor
+
+
+def _patch(monkeypatch, name, replacement):
+    """Replaces a probe function where the auto lane calls it: in the probes' module (a
+    solo probe on a thread) and in the lane's (a probe run in a map's caller, a pair)."""
+    for module in (probes, auto_lane):
+        monkeypatch.setattr(module, name, replacement)
 
 
 def _lane(ex, fn):
@@ -65,8 +76,8 @@ def _stretched_pairs(monkeypatch, wall_by: float, cpu_by: float) -> None:
         result, _, cpu, start, _, crowded = timed_pair_probe(gate, fn, args, kwargs)
         return result, cpu * wall_by, cpu * cpu_by, start, False, crowded
 
-    timed_pair_probe = multilane._auto.timed_pair_probe
-    monkeypatch.setattr(multilane._auto, "timed_pair_probe", stretched)
+    timed_pair_probe = probes.timed_pair_probe
+    _patch(monkeypatch, "timed_pair_probe", stretched)
 
 
 def test_code_free_of_the_gil_that_gains_nothing_in_pairs_stays_inline(ex, monkeypatch):
@@ -89,7 +100,7 @@ def test_pairs_that_never_ran_on_two_free_cores_leave_it_to_the_gil_probes(ex, m
     # other (robbed), the GIL-wait probes stand and it goes to threads; on free cores, that
     # says the GIL is held part of the time, and the process probe is next.
     _stretched_pairs(monkeypatch, 1.0, 0.5)
-    monkeypatch.setattr(multilane._auto.PairGate, "contended", lambda self, span: robbed)
+    monkeypatch.setattr(probes.PairGate, "contended", lambda self, span: robbed)
     data = b"x" * (8 << 20)
     assert len(set(ex.map(_tasks.digest, [data] * 16))) == 1
     (profile,) = ex.explain(_tasks.digest).profiles
@@ -128,7 +139,7 @@ def test_a_slow_first_call_in_a_worker_is_looked_at_again(ex, tmp_path):
 
 
 def test_sending_is_the_serial_part_of_the_transport():
-    p = multilane._auto.Profile("f", 0, False)
+    p = profile_module.Profile("f", 0, False)
     assert p.process_estimate(2, 0.010) is None  # no process probe yet
     p.saw_process((0.012, 0.001), 0.008)  # 4 ms of transport, 1 ms of it sending
     p.saw_process((0.030, 0.002), 0.020)  # slower everywhere: the first one counts
@@ -201,10 +212,10 @@ def test_a_drifting_function_is_judged_again(ex, tmp_path):
     assert _lane(ex, _tasks.slow_when_file) == "thread"
 
 
-def _decided_waiting_on_threads() -> multilane._auto.Profile:
-    p = multilane._auto.Profile("f", 0, False)
+def _decided_waiting_on_threads() -> profile_module.Profile:
+    p = profile_module.Profile("f", 0, False)
     p.solo = (0.005, 0.002)  # 2 ms of CPU in 5 ms: mostly waiting
-    multilane._auto.AutoLane._decide_locked(None, p, "thread", "mostly waiting", 0.005)
+    auto_lane.AutoLane._decide_locked(None, p, "thread", "mostly waiting", 0.005)
     return p
 
 
@@ -242,8 +253,8 @@ def test_a_core_stolen_during_a_probe_is_not_taken_for_waiting(ex, monkeypatch, 
         result, wall, cpu, start, _, crowded = timed_probe(fn, args, kwargs, *how)
         return result, wall + 0.005, cpu, start, stolen, crowded
 
-    timed_probe = multilane._auto.timed_probe
-    monkeypatch.setattr(multilane._auto, "timed_probe", slowed)
+    timed_probe = probes.timed_probe
+    _patch(monkeypatch, "timed_probe", slowed)
     assert list(ex.map(_tasks.tiny, range(50))) == [i + 1 for i in range(50)]
     assert _lane(ex, _tasks.tiny) == lane
 
@@ -255,8 +266,8 @@ def test_a_call_that_keeps_every_core_busy_is_never_run_in_pairs(ex, monkeypatch
     def crowding(fn, args, kwargs, *how):
         return (*timed_probe(fn, args, kwargs, *how)[:5], True)
 
-    timed_probe = multilane._auto.timed_probe
-    monkeypatch.setattr(multilane._auto, "timed_probe", crowding)
+    timed_probe = probes.timed_probe
+    _patch(monkeypatch, "timed_probe", crowding)
     n = 300_000
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
     (profile,) = ex._lanes.get("auto")._profiles.values()
@@ -283,10 +294,10 @@ def test_other_threads_cpu_is_read_exactly_while_they_run():
     thread = threading.Thread(target=helper)
     thread.start()
     try:
-        before = multilane._auto._others_cpu()
+        before = probes._others_cpu()
         go.set()
         assert done.wait(TIMEOUT)
-        after = multilane._auto._others_cpu()
+        after = probes._others_cpu()
     finally:
         leave.set()
         thread.join(TIMEOUT)
@@ -302,8 +313,8 @@ def test_a_second_solo_of_a_computing_call_reads_the_other_threads_exactly(ex, m
         asked.append(others_exactly)
         return timed_probe(fn, args, kwargs, gil, others_exactly)
 
-    timed_probe = multilane._auto.timed_probe
-    monkeypatch.setattr(multilane._auto, "timed_probe", recording)
+    timed_probe = probes.timed_probe
+    _patch(monkeypatch, "timed_probe", recording)
     data = b"x" * (4 << 20)  # sha256 releases the GIL, for ~10 ms
     assert list(ex.map(_tasks.digest, [data] * 4)) == [_tasks.digest(data)] * 4
     assert asked[:2] == [False, True]
@@ -313,9 +324,9 @@ def test_a_second_solo_of_a_computing_call_reads_the_other_threads_exactly(ex, m
 
 
 def test_probes_tell_blocking_from_computing():
-    _, wall, cpu, _, stolen, _ = multilane._auto.timed_probe(time.sleep, (0.01,), {})
+    _, wall, cpu, _, stolen, _ = probes.timed_probe(time.sleep, (0.01,), {})
     assert wall >= 0.01 and cpu < wall / 2 and not stolen  # it blocked: really waiting
-    _, wall, cpu, _, stolen, _ = multilane._auto.timed_probe(_tasks.python_work, (10_000,),
+    _, wall, cpu, _, stolen, _ = probes.timed_probe(_tasks.python_work, (10_000,),
                                                              {})
     assert cpu > 0
 
@@ -370,7 +381,7 @@ def test_a_ctrl_c_in_a_probe_run_by_the_caller_leaves_the_profile_usable(ex):
 def test_more_probes_than_a_map_has_first_calls(ex, monkeypatch):
     # Exploring can take more calls than a map sends one by one: the segments waiting for
     # the decision then give their calls one by one, and their results stay in order.
-    monkeypatch.setattr(multilane._auto, "HEAD", 1)
+    monkeypatch.setattr(auto_lane, "HEAD", 1)
     assert list(ex.map(_tasks.wait_a_little, [0.002] * 40)) == [0.002] * 40
     assert _lane(ex, _tasks.wait_a_little) == "thread"
 
@@ -476,14 +487,14 @@ def test_a_tiny_call_is_timed_over_a_run_before_its_map_goes_to_processes(ex, mo
         result, _, _, start, stolen, crowded = timed_probe(fn, args, kwargs, *how)
         return result, 20e-6, 20e-6, start, stolen, crowded  # tiny, yet 2,000 make 40 ms
 
-    timed_probe = multilane._auto.timed_probe
-    monkeypatch.setattr(multilane._auto, "timed_probe", slow_alone)
+    timed_probe = probes.timed_probe
+    _patch(monkeypatch, "timed_probe", slow_alone)
     here = (os.getpid(), threading.current_thread().name)
     where = set(ex.map(_tasks.where, range(2_000)))
     (profile,) = ex.explain(_tasks.where).profiles
     assert where == {here}, profile
     calls, each = profile["run"]
-    assert profile["lane"] == "inline" and calls == multilane._auto.MEASURED_CALLS, profile
+    assert profile["lane"] == "inline" and calls == params.MEASURED_CALLS, profile
     assert each < 20e-6 and profile["estimated_s"]["inline"] == each, profile
     assert "in a run of 32 calls" in str(ex.explain(_tasks.where))
     assert "process" not in ex.statistics()  # no chunk was sent
@@ -491,8 +502,8 @@ def test_a_tiny_call_is_timed_over_a_run_before_its_map_goes_to_processes(ex, mo
 
 def _gil_probed(fn, *args, seconds=0.05):
     """The GIL-wait probes the watcher takes while ``fn(*args)`` runs over and over."""
-    watcher = multilane._auto._wait_watch()
-    gil = multilane._auto.GilSamples()
+    watcher = probes.wait_watch()
+    gil = probes.GilSamples()
     ticket = watcher.watch(0.002, 0.1, 0.5, None, gil)
     assert ticket
     start = time.monotonic()
@@ -511,11 +522,11 @@ def test_the_gil_wait_probe_tells_holding_the_gil_from_releasing_it():
     assert held.held >= 1 and held.longest >= 0.5 * interval, held.counts()
     released = _gil_probed(_tasks.digest, b"x" * (4 << 20))
     assert released.released >= 1 and released.released >= released.held, released.counts()
-    assert released.held + released.released <= multilane._auto.GIL_SAMPLES
+    assert released.held + released.released <= params.GIL_SAMPLES
 
 
 def test_a_gil_wait_after_the_call_says_nothing():
-    gil = multilane._auto.GilSamples()
+    gil = probes.GilSamples()
     assert gil(0.010) is True and gil.counts() == (1, 0, 0.010)  # held; one more wanted
     assert gil(0.002) is True and gil.counts() == (1, 0, 0.010)  # in between: no verdict
     assert gil(0.0001) is False and gil.counts()[:2] == (1, 1)   # released; enough
@@ -527,7 +538,7 @@ def test_a_gil_wait_after_the_call_says_nothing():
 def test_a_function_found_holding_the_gil_is_never_run_in_pairs(ex, monkeypatch):
     # Two threads holding the GIL share one core: a pair would cost two calls' time to
     # learn what the GIL-wait probe told already. (Every wait counts as held here.)
-    monkeypatch.setattr(multilane._auto, "GIL_HELD", 0.0)
+    monkeypatch.setattr(probes, "GIL_HELD", 0.0)
     n = 300_000  # ~10 ms of pure Python
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
     (profile,) = ex._lanes.get("auto")._profiles.values()
@@ -549,8 +560,8 @@ def test_a_gil_wait_probe_misread_as_released_is_overruled_by_its_pair(ex, monke
     # Were another thread to take the GIL from the call just as the watcher asks for it,
     # a function holding it would look released: its pair of calls on threads, which
     # cannot gain, sends it to the process probe all the same.
-    monkeypatch.setattr(multilane._auto, "GIL_HELD", 1e9)
-    monkeypatch.setattr(multilane._auto, "GIL_RELEASED", 1e9)
+    monkeypatch.setattr(probes, "GIL_HELD", 1e9)
+    monkeypatch.setattr(probes, "GIL_RELEASED", 1e9)
     n = 300_000
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
     (profile,) = ex._lanes.get("auto")._profiles.values()
@@ -562,7 +573,7 @@ def test_one_solo_probe_is_enough_for_a_long_call_that_clearly_waits_or_holds_th
     interval = sys.getswitchinterval()
 
     def after_one(wall, cpu, held=0, released=0, longest=0.0):
-        p = multilane._auto.Profile("f", 0, False)
+        p = profile_module.Profile("f", 0, False)
         p.solo, p.solo_runs = (wall, cpu), 1
         p.gil_held, p.gil_released, p.gil_longest = held, released, longest
         return p.solo_wanted()
@@ -575,5 +586,5 @@ def test_one_solo_probe_is_enough_for_a_long_call_that_clearly_waits_or_holds_th
     assert after_one(long, long, held=1, longest=0.6 * interval)  # never a whole interval
     assert after_one(long, 0.5 * long, held=1, longest=1.2 * interval)  # also waited
     assert after_one(interval, interval, held=1, longest=1.2 * interval)  # short: outlier?
-    p = multilane._auto.Profile("f", 0, False)
+    p = profile_module.Profile("f", 0, False)
     assert p.solo_wanted()  # the first

@@ -30,7 +30,7 @@ from concurrent.futures import Executor as _BaseExecutor
 from concurrent.futures import Future
 from typing import Any, Literal
 
-from ._auto import AutoLane, Explanation
+from .auto import AutoLane, Explanation
 from ._cores import usable_cores
 from ._future import note_interrupt
 from ._process_pool import ProcessPoolExecutor

@@ -1,0 +1,106 @@
+"""What the auto lane tells a person: ``explain(fn)`` (the evidence and the decision per
+argument size) and ``report()`` (what ran where)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._profile import Profile
+
+__all__ = ["Explanation", "evidence", "nbytes", "report", "us"]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The evidence about a function and what the auto lane decided, per argument size."""
+
+    function: str
+    profiles: tuple[dict[str, Any], ...]
+
+    def __str__(self) -> str:
+        lines = [f"auto lane: {self.function}"]
+        if not self.profiles:
+            return lines[0] + ": no calls seen yet"
+        for p in self.profiles:
+            size = ("arguments of any size" if p["argument_bytes"] == 0 else
+                    f"arguments of {nbytes(p['argument_bytes'])} or more")
+            lines.append(f"  {size}: {p['calls']} calls -> {p['lane'] or 'deciding'} "
+                         f"({p['verdict']})")
+            lines.append(f"    alone on a thread: wall {us(p['solo_wall_s'])}, "
+                         f"CPU {us(p['solo_cpu_s'])}; transport to a process "
+                         f"{us(p['transport_s'])}")
+            if p["run"]:
+                lines.append(f"    in a run of {p['run'][0]} calls: {us(p['run'][1])} a call")
+            held, released, longest = p["gil_probes"]
+            if held or released:
+                lines.append(f"    GIL-wait probes: {held} found the GIL held, {released} "
+                             f"released (longest wait {us(longest)}); pairs of threads: "
+                             f"{p['pairs'][0]} tried")
+            estimates = ", ".join(f"{lane} {us(t)}" for lane, t in p["estimated_s"].items())
+            lines.append(f"    estimated per call: {estimates or 'not yet'}")
+        return "\n".join(lines)
+
+
+def nbytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n} {unit}"
+        n //= 1024
+    return f"{n} TiB"
+
+
+def us(seconds: float | None) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "?"
+    if seconds < 1e-5:  # add_one: 0.03 µs a call in a run
+        return f"{seconds * 1e6:.2g} µs"
+    return f"{seconds * 1e6:,.0f} µs" if seconds < 0.1 else f"{seconds:.2f} s"
+
+
+def evidence(p: Profile, cores: int) -> dict[str, Any]:
+    """One profile's evidence and decision, as ``Explanation.profiles`` holds it."""
+    # A run of calls timed together, when there is one (see MEASURED_RUN_S), else a call
+    # alone.
+    work = p.basis if p.basis_calls > 1 else p.solo[0] if p.solo else None
+    estimates: dict[str, float] = {}
+    if work is not None:
+        estimates["inline"] = work
+        parallel = p.parallel or (p.gil == "released" and p.lane == "thread")
+        estimates["thread"] = work / cores if parallel else work
+        process = p.process_estimate(cores, work)
+        if process is not None:
+            estimates["process"] = process
+    return {
+        "argument_bytes": p.argument_bytes,
+        "calls": p.calls, "lane": p.lane, "verdict": p.verdict,
+        "solo_wall_s": p.solo[0] if p.solo else None,
+        "solo_cpu_s": p.solo[1] if p.solo else None,
+        "run": (p.basis_calls, p.basis) if p.basis_calls > 1 else None,  # calls, s each
+        "transport_s": p.transport,
+        "pairs": (p.pair_tries, p.pairs_judged, p.pairs_contended),  # tried, counted, robbed
+        "gil": p.gil,  # as the GIL-wait probes found it: "held", "released" or None
+        "gil_probes": (p.gil_held, p.gil_released, p.gil_longest),  # held, released, longest
+        "lanes": {lane: (t.calls, t.mean_wall, t.mean_cpu) for lane, t in p.lanes.items()},
+        "estimated_s": estimates,
+    }
+
+
+def report(profiles: list[Profile]) -> str:
+    """Per function: calls, lanes used and time spent (a Markdown table)."""
+    rows: dict[str, dict[str, list[float]]] = {}  # name -> lane -> [calls, wall]
+    for p in profiles:
+        lanes = rows.setdefault(p.name, {})
+        for lane, t in p.lanes.items():
+            into = lanes.setdefault(lane, [0, 0.0])
+            into[0] += t.calls
+            into[1] += t.wall
+    lines = ["| function | calls | lanes (calls) | time spent |", "| --- | --- | --- | --- |"]
+    for name, lanes in sorted(rows.items()):
+        calls = sum(int(t[0]) for t in lanes.values())
+        used = ", ".join(f"{lane} ({int(t[0])})" for lane, t in lanes.items())
+        spent = sum(t[1] for t in lanes.values())
+        lines.append(f"| {name} | {calls} | {used} | {spent:.3f} s |")
+    return "\n".join(lines)

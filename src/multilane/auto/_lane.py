@@ -1,0 +1,771 @@
+"""The auto lane: measure each function, route its calls to the fastest lane, explain why.
+
+A policy over the other lanes, not a pool. Calls are grouped into **profiles**: one per
+function (module, qualified name and code object) and argument size (one bucket below
+64 KiB, then one per 16x of the bytes its arguments hold), so a function that is cheap
+on small inputs and costly on large ones is judged for each.
+
+A profile starts by **exploring** with a few real calls while the calls behind them wait
+in its backlog (a ``map`` submits everything at once; sending it all somewhere before
+knowing would be a guess):
+
+1. a call alone on a thread, twice (the faster counts; once if it clearly waits, or
+   clearly computes holding the GIL, see below): wall and CPU time. Tiny (< 30 µs) ->
+   inline: shipping it anywhere costs more. Mostly waiting (CPU < half the wall time) ->
+   thread. A blocking map runs these in its caller, and a watcher sends the rest of the
+   map to threads as soon as the first is seen waiting.
+2. two calls at once on two threads (the GIL probe: parallel efficiency): holding the
+   GIL, two threads can never use more than one core between them, however idle the
+   machine. If they used 1.1 cores or more, the function releases the GIL (hashlib,
+   zlib, NumPy) -> thread, provided two at once also finished 1.2x sooner than two in a
+   row would (NumPy's multithreaded BLAS releases the GIL but already uses every core).
+   Calls submitted one at a time never overlap, and a call that alone kept every core
+   busy (its own native threads) cannot gain: then this step is skipped.
+   Step 1 also has the native watcher ask for the GIL while a solo probe computes, and
+   time the wait (``GilSamples``): about one switch interval if the call holds it, a few
+   µs if it let go. Found held, this step is skipped (two threads would share a core);
+   found released, threads win if a pair used more than 1.1 cores and was no slower
+   than two in a row.
+3. one call in a process (two if the worker took 1.5x the time here: the faster counts):
+   the round trip minus the work is the transport cost for calls of this size, and the
+   part spent sending is serial. Process if the work outweighs it on this machine's
+   cores, else inline. A call that alone kept every core busy needs no such probe: no
+   lane has a core to add, so it runs inline.
+
+Coroutine functions always go to the async lane. On a free-threaded CPython CPU work goes
+to threads. Once decided, the backlog is released (an inline decision runs it as one
+batch on a thread, so the caller is not blocked), later calls go straight to the lane,
+and every call keeps being measured: if a profile's work per call drifts by more than 4x
+from what the decision was based on, it explores again while calls keep flowing.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from .._calls import call_retrying
+from .._future import LaneFuture, gather, settle_quietly
+from .._options import TaskOptions
+from .._serialize import describe, is_coroutine_function
+from ..errors import TaskTimeout
+from ..lanes import LaneBase, Lanes
+from ._explain import Explanation, evidence, report
+from ._params import (
+    CHUNKS_MIN_S,
+    EARLY_S,
+    HEAD,
+    MEASURED_CALLS,
+    MEASURED_RUN_S,
+    PAIRS,
+    SAMPLE,
+    SEGMENTS_PER_CORE,
+    SLOWER_TOGETHER,
+    TINY_S,
+    WAITING,
+)
+from ._probes import (
+    CallerProbe,
+    GilSamples,
+    PairGate,
+    lost_its_core,
+    thread_rusage,
+    timed_call,
+    timed_coroutine,
+    timed_pair_probe,
+    timed_probe,
+    wait_watch,
+    watch_probe,
+    watched_probe,
+)
+from ._profile import (
+    Profile,
+    bucket_of,
+    cores_used,
+    function_key,
+    overlapped,
+    span,
+)
+from ._segments import (
+    Segment,
+    args_at,
+    bounds,
+    calls_of,
+    copy_outcome,
+    failed,
+    run_chunk,
+    settle_chunk,
+)
+from ._verdict import verdict
+
+__all__ = ["AutoLane", "AutoStatistics"]
+
+
+@dataclass(frozen=True)
+class AutoStatistics:
+    """A snapshot of the auto lane, from ``statistics()``."""
+
+    profiles: int  # (function, argument size) pairs seen
+    exploring: int  # of those, still measuring
+    decided: dict[str, int]  # lane -> profiles sent there
+
+
+class AutoLane(LaneBase):
+    """Routes calls to the other lanes of a registry (which run them).
+
+    It is a lane itself (the protocol's submit, map, shutdown...), and reaches the others
+    only through ``router``: ``router.lane(name, internal=True)`` starts one on first use,
+    even while the executor shuts down (calls it accepted before still go somewhere).
+    """
+
+    def __init__(self, router: Lanes, process_count: int) -> None:
+        self._router = router
+        self._cores = max(1, process_count)
+        self._lock = threading.Lock()
+        self._profiles: dict[tuple, Profile] = {}
+        self._free_threaded = not getattr(sys, "_is_gil_enabled", lambda: True)()
+        self._closed = False
+
+    # ---------------------------------------------------------------- submitting
+
+    def submit(self, fn: Any, args: tuple, kwargs: dict,
+               options: TaskOptions | None = None) -> Future:
+        p = self._profile(fn, args, kwargs)
+        lane = p.lane
+        counted = False
+        if lane is not None and not p.exploring:
+            # Decided: most calls go straight to the lane; one in SAMPLE is timed, which
+            # is enough to notice a drift and costs nothing on the others.
+            p.calls += 1  # a count for reports: a lost increment between threads is fine
+            counted = True
+            if p.calls % SAMPLE:
+                if options is not None:
+                    lane = _able(lane, options)
+                return self._router.lane(lane, internal=True).submit(fn, args, kwargs, options)
+        future = LaneFuture()
+        with self._lock:
+            if not counted:
+                p.calls += 1
+            if p.exploring and not p.probes_out:
+                lane = self._next_probe_locked(p)
+            elif p.lane is None:
+                p.backlog.append((future, fn, args, kwargs, options))  # waits for a decision
+                return future
+            else:
+                lane = p.lane
+            call = self._take_pair_locked(p, lane)
+        self._send(p, lane, future, fn, args, kwargs, options)
+        if call is not None:
+            self._send(p, lane, *call)
+        return future
+
+    def map_calls(self, fn: Any, items: Sequence[Any], single: bool, chunksize: int | None,
+                  options: TaskOptions | None, caller_waits: bool) -> tuple[list, bool]:
+        """A map's calls: (futures in order, whether each future's result is a list).
+
+        ``items`` are single arguments or argument tuples. A decided function's calls run
+        in segments (inline, here, or in process chunks) or, on a thread or a loop, one
+        by one. An undecided one explores with the first calls while the rest wait as a
+        few segments, released once it is decided. With ``caller_waits`` (a blocking
+        ``map``, not ``map_async``) the first probes run here, in the calling thread, as
+        long as they are tiny: a map of tiny calls then costs what a loop would.
+
+        ``chunksize``, if given, is the size of the chunks a decided map sends to the
+        processes. With ``options`` every call is placed as a ``submit`` of its own.
+        """
+        n = len(items)
+        if n == 0:
+            return [], False
+        if options is not None:
+            return [self.submit(fn, args, {}, options)
+                    for args in calls_of(items, 0, n, single)], False
+        key = function_key(fn)
+        first_args = args_at(items, 0, single)
+        p = self._profile(fn, first_args, {}, key)
+        last_args = args_at(items, n - 1, single)
+        if n < 3 or (last_args is not first_args and  # sizes vary: one by one
+                     p is not self._profile(fn, last_args, {}, key)):
+            return [self.submit(fn, args, {}) for args in calls_of(items, 0, n, single)], False
+        done, rest = self._probe_here(p, fn, items, single) if caller_waits else ([], None)
+        if rest is not None:  # the watcher sent the rest to threads while the probe waited
+            return done + rest, False
+        k = len(done)
+        with self._lock:
+            if p.coroutine and p.exploring and not p.probes_out:
+                # Decided without a probe: the calls go straight to the loop, with no
+                # segment gathering them (which cost a 200-call map 1.5 ms, 10% of it).
+                self._next_probe_locked(p)
+            lane = p.lane if not p.exploring else None
+            if lane in ("inline", "process"):
+                p.calls += n - k
+        if lane in ("inline", "process"):
+            head = [gather(done)] if done else []
+            return head + self._map_decided(p, lane, fn, items, k, single, chunksize), True
+        if lane is not None:  # a thread or a loop: as decided calls go, one by one
+            with self._lock:
+                p.calls += n - k
+            return done + self._submit_each(p, lane, fn, calls_of(items, k, n, single)), False
+        # The first calls wait one by one, the rest in segments; the next probes (a pair
+        # takes two at once) come from them.
+        head_end = min(n, k + HEAD)
+        waiting: list[tuple] = [(LaneFuture(), fn, args, {}, None)
+                                for args in calls_of(items, k, head_end, single)]
+        bulk = [Segment(LaneFuture(), fn, items, a, b, single)
+                for a, b in bounds(head_end, n, self._cores * SEGMENTS_PER_CORE)]
+        release: list = []
+        with self._lock:
+            queued = p.lane is None or p.exploring
+            if queued:
+                p.calls += n - k
+                p.backlog.extend(waiting)
+                p.bulk.extend(bulk)
+                if not p.probes_out:
+                    release = self._next_probe_from_backlog_locked(p)
+        if not queued:  # decided meanwhile
+            rest = calls_of(items, k, n, single)
+            return done + [self.submit(fn, args, {}) for args in rest], False
+        self._send_all(p, release)
+        return [gather(done + [call[0] for call in waiting])] + [
+            segment.piece for segment in bulk], True
+
+    def _probe_here(self, p: Profile, fn: Any, items: Sequence[Any],
+                    single: bool) -> tuple[list, list | None]:
+        """Solo probes of a map run in its calling thread, which waits for the results
+        anyway (on another thread, the rest of the map would wait for them all the same):
+        then a decision they settle (tiny, or computing on every core: inline) lets the
+        caller run the rest itself, with no hand-over. Their futures, done; and the
+        futures of the rest of the map if a watcher sent them to threads meanwhile."""
+        done: list = []
+        while len(done) < len(items) - 1:
+            with self._lock:
+                if (not p.exploring or p.probes_out or p.coroutine or p.backlog
+                        or not p.solo_wanted()):
+                    return done, None
+                self._next_probe_locked(p)  # a solo probe: probes_out = 1
+                p.calls += 1
+            args = args_at(items, len(done), single)
+            future = LaneFuture()
+            future.set_running_or_notify_cancel()
+            done.append(future)
+            # Watched for the GIL-wait probes; the first call also because it may wait
+            # for long (the watcher then sends the rest of the map to threads).
+            watched, gil = CallerProbe(), GilSamples()
+            take_over = (None if done[:-1] else
+                         functools.partial(self._take_over, p, watched, fn, items, single))
+            watched.ticket = watch_probe(gil, take_over)
+            try:
+                result, wall, cpu, start, stolen, crowded = timed_probe(
+                    fn, args, {}, gil, p.others_exactly())
+            except BaseException as exc:
+                gil.ended = True
+                rest = self._probe_ended(watched)
+                self._settle_probe_missing(p)
+                if not isinstance(exc, Exception):
+                    raise  # a Ctrl-C in the caller's own thread is the caller's
+                future.set_exception(exc)
+                if rest is not None:
+                    return done, rest
+                continue
+            gil.ended = True
+            rest = self._probe_ended(watched)
+            self._settle(p, "inline", future, result, wall, cpu, start, None, "solo", stolen,
+                         crowded, gil.counts())
+            if rest is not None:
+                return done, rest
+        return done, None
+
+    def _probe_ended(self, watched: CallerProbe) -> list | None:
+        """The caller's probe is over: the futures the watcher made, if it did."""
+        if watched.ticket:
+            wait_watch().unwatch(watched.ticket)  # if it is taking over, once it is done
+        with self._lock:
+            watched.closed = True
+            return watched.rest
+
+    def _take_over(self, p: Profile, watched: CallerProbe, fn: Any, items: Sequence[Any],
+                   single: bool) -> None:
+        """On the watcher's thread, the caller's first probe having waited EARLY_S: decide
+        "thread" now and send the rest of its map there (``_confirm_early_locked``)."""
+        with self._lock:
+            if (watched.closed or not (p.exploring and p.solo is None and p.probes_out == 1)
+                    or self._closed):
+                return
+            self._decide_locked(p, "thread", "waiting (seen while its first call ran)",
+                                EARLY_S)
+            p.early = True
+            queued = self._release_locked(p, "thread")  # other callers' calls, if any
+            p.calls += len(items) - 1
+        self._send_all(p, queued)
+        # Taken over: the caller, once its probe ends, returns these. It cannot miss
+        # them: its unwatch() waits for this callback to end. Sent as decided calls go,
+        # most with no timing (all 399 timed cost a 400-call map of HTTP GETs ~4 ms).
+        rest = self._submit_each(p, "thread", fn, calls_of(items, 1, len(items), single))
+        with self._lock:
+            watched.rest = rest
+
+    def _confirm_early_locked(self, p: Profile, wall: float, cpu: float) -> None:
+        """The early-judged call ended: one that mostly waited confirms the thread lane;
+        one that computed after all is explored again (what went to threads stays)."""
+        p.early = False
+        if cpu < WAITING * wall:
+            p.verdict, p.basis, p.recent = "mostly waiting", wall, wall
+            p.basis_cpu = p.recent_cpu = cpu
+            return
+        p.exploring, p.lane, p.verdict = True, None, "exploring: its first call computed"
+
+    def _map_decided(self, p: Profile, lane: str, fn: Any, items: Sequence[Any], start: int,
+                     single: bool, chunksize: int | None = None) -> list:
+        """Segments for ``items[start:]`` of a decided map. Process, or inline with work
+        enough for every core: process chunks. Else inline, here and now, as one segment."""
+        n = len(items)
+        head: list = []
+        if (lane == "inline" and p.basis < TINY_S and p.basis_calls < MEASURED_CALLS
+                and self._worth_chunks(p, n - start)):
+            # A tiny call's time alone says little (see MEASURED_RUN_S): time a run first.
+            # 20,000 calls of add_one went to processes for 2 ms; the caller takes 1 ms.
+            stop = min(n, start + max(MEASURED_CALLS, int(MEASURED_RUN_S / max(p.basis, 1e-9))))
+            segment = Segment(LaneFuture(), fn, items, start, stop, single)
+            self._run_segment(p, segment, rebase=True)
+            head, start = [segment.piece], stop
+        if lane == "process" or self._worth_chunks(p, n - start):
+            pool = self._router.lane("process", internal=True)
+            ranges = (bounds(start, n, self._cores * SEGMENTS_PER_CORE) if chunksize is None
+                      else [(a, min(a + chunksize, n)) for a in range(start, n, chunksize)])
+            return head + [pool.submit_chunk(fn, items, a, b, single) for a, b in ranges]
+        segment = Segment(LaneFuture(), fn, items, start, n, single)
+        self._run_segment(p, segment)
+        return head + [segment.piece]
+
+    def _profile(self, fn: Any, args: tuple, kwargs: dict, fkey: tuple | None = None) -> Profile:
+        key = (fkey or function_key(fn), bucket_of(args, kwargs))
+        profile = self._profiles.get(key)
+        if profile is None:
+            with self._lock:
+                profile = self._profiles.get(key)
+                if profile is None:
+                    profile = self._profiles[key] = Profile(
+                        describe(fn), key[1], is_coroutine_function(fn))
+        return profile
+
+    def _next_probe_locked(self, p: Profile) -> str:
+        """The lane of the next exploring call (probes_out must be 0)."""
+        if p.coroutine:
+            self._decide_locked(p, "async", "a coroutine function: it waits on its loop", 0.0)
+            return "async"
+        if p.solo_wanted():
+            p.probes_out = 1
+            return "probe:solo"
+        # A pair that ran together with no call robbed of its core, unless one already
+        # showed the GIL released: another process stealing a core can make a releasing
+        # function look held, never the reverse (held, two threads use one core at most).
+        # Nor when the call alone kept every core busy (its own native threads): two at
+        # once would only fight over them (NumPy's BLAS ran each 10x slower so). Nor when
+        # the GIL-wait probes settled it (``pair_wanted``).
+        if p.pair_wanted():
+            p.pair_tries += 1
+            p.probes_out = 2
+            p.pair.clear()
+            p.pair_stolen = False
+            p.pair_gate = PairGate()
+            return "probe:pair"
+        if p.pairs_judged == 0:
+            p.no_pair = True  # they never ran together: judge without the pair
+        p.probes_out = 1
+        return "probe:process"
+
+    def _take_pair_locked(self, p: Profile, lane: str) -> tuple | None:
+        """The second call of a pair probe, from the backlog; without one, the pair test
+        is skipped (calls submitted one at a time cannot run two at once)."""
+        if lane != "probe:pair":
+            return None
+        if p.backlog:
+            return p.backlog.popleft()
+        p.probes_out, p.no_pair = 1, True
+        return None
+
+    # ---------------------------------------------------------------- running
+
+    def _send(self, p: Profile, lane: str, future: LaneFuture, fn: Any, args: tuple,
+              kwargs: dict, options: TaskOptions | None = None) -> None:
+        probe = lane[6:] if lane.startswith("probe:") else None
+        if probe is not None:
+            lane = "process" if probe == "process" else "thread"
+            if probe == "process" and not self._router.ready("process"):
+                probe = "cold"  # this round trip includes starting the workers: not a measure
+        if options is not None:
+            lane = _able(lane, options)
+            options = options._replace(label=describe(fn))  # not the timing wrapper's name
+        if lane == "inline":
+            if future.set_running_or_notify_cancel():
+                try:
+                    result, wall, cpu, start = (
+                        timed_call(fn, args, kwargs) if options is None else
+                        call_retrying(timed_call, (fn, args, kwargs), {}, options, Exception))
+                except Exception as exc:
+                    future.set_exception(exc)
+                    return
+                self._settle(p, lane, future, result, wall, cpu, start, None, probe)
+            return
+        timed: Any = (timed_coroutine if lane == "async" else watched_probe if probe == "solo"
+                      else timed_probe if probe is not None else timed_call)
+        timed_args: tuple = (fn, args, kwargs)
+        if probe == "solo":
+            timed_args += (p.others_exactly(),)
+        elif probe == "pair":
+            timed, timed_args = timed_pair_probe, (p.pair_gate, fn, args, kwargs)
+        if not future.set_running_or_notify_cancel():
+            if probe is not None:
+                self._settle_probe_missing(p)
+            return
+        sent = time.perf_counter()
+        try:
+            inner = self._router.lane(lane, internal=True).submit(timed, timed_args, {}, options)
+        except BaseException as exc:  # the lane is shut down
+            settle_quietly(future, error=exc)
+            return
+        sending = time.perf_counter() - sent  # pickling the call, here, before it goes
+
+        def done(inner_future: Any) -> None:
+            error = inner_future.exception()
+            if error is not None:
+                settle_quietly(future, error=error)
+                if (probe is not None and isinstance(error, TaskTimeout) and lane == "thread"
+                        and options is not None and options.timeout is not None):
+                    self._outlived(p, options.timeout)
+                elif probe is not None:
+                    self._settle_probe_missing(p)  # a failed call teaches nothing
+                return
+            gil = None
+            if probe is None:
+                (result, wall, cpu, start), stolen, crowded = inner_future.result(), False, False
+            elif probe == "solo":
+                result, wall, cpu, start, stolen, crowded, gil = inner_future.result()
+            else:
+                result, wall, cpu, start, stolen, crowded = inner_future.result()
+            self._settle(p, lane, future, result, wall, cpu, start,
+                         (time.perf_counter() - sent, sending), probe, stolen, crowded, gil)
+
+        inner.add_done_callback(done)
+
+    def _settle(self, p: Profile, lane: str, future: LaneFuture, result: Any, wall: float,
+                cpu: float, start: float, trip: tuple[float, float] | None, probe: str | None,
+                stolen: bool = False, crowded: bool = False,
+                gil: tuple[int, int, float] | None = None) -> None:
+        """Records a call that ran (``trip``: its round trip and the time spent sending it,
+        for a call to another lane; ``stolen`` and ``crowded``: see ``timed_probe``;
+        ``gil``: a solo probe's GIL-wait probes, see ``GilSamples``) and settles its
+        future."""
+        settle_quietly(future, result)
+        release: list = []
+        if stolen and probe != "pair":
+            wall = cpu  # the work, as it would run on a core of its own
+        with self._lock:
+            p.record(lane, wall, cpu)
+            if probe == "solo":
+                p.solo_runs += 1
+                if p.solo is None or wall < p.solo[0]:
+                    p.solo = (wall, cpu)
+                p.solo_crowded |= crowded  # its own threads' doing: whichever solo saw it
+                if gil is not None:
+                    p.gil_held += gil[0]
+                    p.gil_released += gil[1]
+                    p.gil_longest = max(p.gil_longest, gil[2])
+                if p.early:
+                    self._confirm_early_locked(p, wall, cpu)
+            elif probe == "pair":
+                p.pair.append((wall, cpu, start))
+                p.pair_stolen |= stolen
+                if (len(p.pair) == 2 and p.pair_gate is not None
+                        and p.pair_gate.contended(span(p.pair))):
+                    p.pair_stolen = True
+                    p.pairs_contended += 1
+                if overlapped(p.pair):
+                    # A call that lost its core to another process makes a function that
+                    # releases the GIL look held, never the reverse: such a pair is only
+                    # evidence of release.
+                    p.pairs_judged += not p.pair_stolen
+                    p.parallel_seen = max(p.parallel_seen, cores_used(p.pair))
+                    if p.solo is not None:
+                        speedup = 2 * p.solo[0] / span(p.pair)
+                        p.speedup_seen = max(p.speedup_seen, speedup)
+                        if speedup < SLOWER_TOGETHER:  # threads lose, whatever the reason
+                            p.pairs_judged = PAIRS
+            elif probe in ("process", "cold"):
+                p.saw_process(trip if probe == "process" else None, wall)
+            if probe is not None:
+                p.probes_out -= 1
+                if not p.probes_out:
+                    release = self._after_probes_locked(p)
+            else:
+                p.drifted()
+        self._send_all(p, release)
+
+    def _settle_probe_missing(self, p: Profile) -> None:
+        with self._lock:
+            p.probes_out -= 1
+            if p.probes_out:
+                return
+            if p.pair and not overlapped(p.pair):
+                p.pair.clear()
+            release = self._next_probe_from_backlog_locked(p)
+        self._send_all(p, release)
+
+    def _outlived(self, p: Profile, timeout: float) -> None:
+        """A probe ran past its timeout on a thread, which cannot stop it (it runs on
+        there, as on the thread lane): only a process can stop such a call, so the
+        function's calls go to processes from now on."""
+        with self._lock:
+            p.probes_out = max(0, p.probes_out - 1)
+            if not p.exploring:
+                return
+            self._decide_locked(p, "process", "ran past its timeout on a thread, which "
+                                "cannot stop it: a process can", timeout)
+            release = self._release_locked(p, "process")
+        self._send_all(p, release)
+
+    def _send_all(self, p: Profile, calls: list) -> None:
+        """Sends what a decision released: per-call entries (lane, future, fn, args,
+        kwargs), and ("batch" | "chunks" | "segments", calls or lane, segments)."""
+        for lane, *call in calls:
+            if lane == "batch":  # one batch on a thread: the caller is not blocked
+                self._router.lane("thread", internal=True).submit(
+                    self._run_batch, (p, *call), {})
+            elif lane == "chunks":  # many small calls: in chunks, on every core
+                self._send_chunks(call[0])
+                self._send_segments(p, "process", call[1])
+            elif lane == "segments":
+                self._send_segments(p, *call)
+            else:
+                self._send(p, lane, *call)
+
+    def _send_segments(self, p: Profile, lane: str, segments: list[Segment]) -> None:
+        """Released segments to processes (one chunk each) or to a thread or loop lane
+        (inline ones run in ``_run_batch``)."""
+        for segment in segments:
+            piece = segment.piece
+            if lane == "process":
+                if not piece.set_running_or_notify_cancel():
+                    continue
+                try:
+                    inner = self._router.lane("process", internal=True).submit_chunk(
+                        segment.fn, segment.items, segment.start, segment.stop, segment.single)
+                except BaseException as exc:  # the lane is shut down
+                    settle_quietly(piece, error=exc)
+                    continue
+                inner.add_done_callback(functools.partial(copy_outcome, piece))
+            else:  # a thread or a loop: each call on its own, the piece gathers them
+                gather(self._submit_each(p, lane, segment.fn, segment.calls()), piece)
+
+    def _submit_each(self, p: Profile, lane: str, fn: Any, calls: Any) -> list:
+        """Futures for ``calls`` sent one by one to a thread or loop lane, as decided calls
+        go: one in SAMPLE is timed. If the lane is shut down, the calls left fail."""
+        futures: list = []
+        calls = iter(calls)
+        submit = self._router.lane(lane, internal=True).submit
+        empty: dict[str, Any] = {}
+        try:
+            for args in calls:
+                if len(futures) % SAMPLE:
+                    futures.append(submit(fn, args, empty))
+                else:
+                    futures.append(LaneFuture())
+                    self._send(p, lane, futures[-1], fn, args, empty)
+        except BaseException as exc:  # the lane is shut down
+            futures.append(failed(exc))
+            futures.extend(failed(exc) for _ in calls)
+        return futures
+
+    def _run_segment(self, p: Profile, segment: Segment, rebase: bool = False) -> None:
+        """Runs a segment inline, in this thread, and times it (with ``rebase``, the
+        decision's time per call is then its own)."""
+        if not segment.piece.set_running_or_notify_cancel():
+            return
+        rusage = thread_rusage if rebase else None
+        before = rusage() if rusage is not None else None
+        try:
+            results, wall, cpu = segment.run()
+        except Exception as exc:
+            segment.piece.set_exception(exc)
+            return
+        segment.piece.set_result(results)
+        # A run that lost its core (to another process) did work for its CPU time only.
+        # (With a process spinning on one core, a map of 2,000 tiny calls went to
+        # processes in 1 test run of 14 without this, in 0 of 14 with it.)
+        work = wall
+        if (rusage is not None and before is not None
+                and lost_its_core(rusage().ru_nvcsw - before.ru_nvcsw, wall, cpu)):
+            work = cpu
+        with self._lock:
+            p.record("inline", wall, cpu, len(segment))
+            if rebase and not p.exploring:
+                p.rebase(work, cpu, len(segment))
+            p.drifted()
+
+    def _run_batch(self, p: Profile, calls: list, segments: list[Segment]) -> None:
+        """Runs a backlog inline, one call after another, on one thread."""
+        for call in calls:
+            self._send(p, "inline", *call)
+        for segment in segments:
+            self._run_segment(p, segment)
+
+    def _send_chunks(self, calls: list) -> None:
+        """Small calls of one function, a backlog too big for one core: sent to the
+        process lane in about four chunks per core, each run in a worker one call after
+        another; the results come back together and settle their own futures."""
+        size = max(1, -(-len(calls) // (self._cores * 4)))
+        for start in range(0, len(calls), size):
+            chunk = calls[start:start + size]
+            futures = [call[0] for call in chunk if call[0].set_running_or_notify_cancel()]
+            if len(futures) != len(chunk):  # some were cancelled meanwhile: keep the rest
+                chunk = [c for c in chunk if c[0].running()]
+            if not chunk:
+                continue
+            fn = chunk[0][1]
+            work = [(args, kwargs) for _, _, args, kwargs, _ in chunk]
+            try:
+                inner = self._router.lane("process", internal=True).submit(
+                    run_chunk, (fn, work), {})
+            except BaseException as exc:
+                for future in futures:
+                    settle_quietly(future, error=exc)
+                continue
+            inner.add_done_callback(functools.partial(settle_chunk, futures))
+
+    def _next_probe_from_backlog_locked(self, p: Profile) -> list:
+        while not p.backlog and p.bulk and not self._closed:
+            # More probes than a map's first calls: the next segment's calls go one by one.
+            segment = p.bulk.popleft()
+            if segment.piece.done():
+                continue  # cancelled
+            futures = [LaneFuture() for _ in range(len(segment))]
+            gather(futures, segment.piece)
+            p.backlog.extend((future, segment.fn, args, {}, None)
+                             for future, args in zip(futures, segment.calls(), strict=True))
+        if not p.backlog or self._closed:
+            return []  # the next submit explores
+        lane = self._next_probe_locked(p)
+        if not p.exploring:  # decided without a probe (a coroutine function): all go
+            return self._release_locked(p, lane)
+        first = p.backlog.popleft()
+        second = self._take_pair_locked(p, lane)
+        return [(lane, *first)] + ([(lane, *second)] if second is not None else [])
+
+    # ---------------------------------------------------------------- deciding
+
+    def _after_probes_locked(self, p: Profile) -> list:
+        """A probe round ended: decide if the evidence suffices and release the backlog,
+        else send the next probe. Returns the calls to send now."""
+        verdict = self._verdict_locked(p)
+        if verdict is None:
+            return self._next_probe_from_backlog_locked(p)
+        return self._release_locked(p, verdict[0])
+
+    def _worth_chunks(self, p: Profile, calls: int) -> bool:
+        """Whether ``calls`` calls decided inline go to processes in chunks: with work
+        enough for more than one core, and small arguments (a chunk shares the fixed
+        cost of a round trip between its calls, not the cost of copying their bytes)."""
+        return self._cores > 1 and p.bucket == 0 and calls * p.basis >= CHUNKS_MIN_S
+
+    def _release_locked(self, p: Profile, lane: str) -> list:
+        """Empties the backlog and the bulk: what to send to ``lane`` (see _send_all)."""
+        calls, p.backlog = list(p.backlog), deque()
+        segments, p.bulk = list(p.bulk), deque()
+        if lane == "inline":
+            # A call with options is run as they say (a timeout: in a process, which can
+            # stop it), never inside a chunk, which would run it without them.
+            timed = [("process", *call) for call in calls
+                     if call[4] is not None and call[4].timeout is not None]
+            if timed:
+                calls = [call for call in calls if call[4] is None or call[4].timeout is None]
+            n = len(calls) + sum(len(segment) for segment in segments)
+            if self._worth_chunks(p, n) and all(call[4] is None for call in calls):
+                return timed + [("chunks", calls, segments)]
+            return timed + ([("batch", calls, segments)] if n else [])
+        return [(lane, *call) for call in calls] + (
+            [("segments", lane, segments)] if segments else [])
+
+    def _verdict_locked(self, p: Profile) -> tuple | None:
+        found = verdict(p, self._cores, self._free_threaded)
+        return None if found is None else self._decide_locked(p, *found)
+
+    def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float) -> tuple:
+        p.lane, p.verdict, p.basis, p.recent = lane, verdict, basis, basis
+        p.basis_cpu = p.recent_cpu = p.solo[1] if p.solo is not None else 0.0
+        p.basis_calls = 1
+        p.computing = p.solo is not None and p.solo[1] >= WAITING * p.solo[0]
+        p.exploring = False
+        return (lane, verdict)
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        """The executor is shutting down: calls still waiting for a decision go now, to
+        the lane decided or, without one, to a thread (no call is lost or left hanging);
+        the executor then waits for those lanes. With ``cancel_futures`` they are
+        cancelled instead."""
+        with self._lock:
+            self._closed = True
+            if cancel_futures:
+                waiting = []
+                cancelled = [self._drop_locked(p) for p in self._profiles.values()]
+            else:
+                waiting = [(p, self._release_locked(p, p.lane or "thread"))
+                           for p in self._profiles.values() if p.backlog or p.bulk]
+                cancelled = []
+        for futures in cancelled:
+            for future in futures:
+                if future.cancel():
+                    future.set_running_or_notify_cancel()  # tells wait()/as_completed()
+        for p, release in waiting:
+            self._send_all(p, release)
+
+    def terminate(self) -> None:
+        """Stops now: calls still waiting for a decision are cancelled."""
+        self.shutdown(wait=False, cancel_futures=True)
+
+    def _drop_locked(self, p: Profile) -> list[Future]:
+        """Empties the backlog and the bulk: the futures of the calls they held."""
+        futures = [call[0] for call in p.backlog] + [segment.piece for segment in p.bulk]
+        p.backlog, p.bulk = deque(), deque()
+        return futures
+
+    def statistics(self) -> AutoStatistics:
+        with self._lock:
+            profiles = list(self._profiles.values())
+        decided: dict[str, int] = {}
+        for p in profiles:
+            if p.lane is not None and not p.exploring:
+                decided[p.lane] = decided.get(p.lane, 0) + 1
+        return AutoStatistics(len(profiles), sum(p.exploring for p in profiles), decided)
+
+    # ---------------------------------------------------------------- reporting
+
+    def explain(self, fn: Any) -> Explanation:
+        key = function_key(fn)
+        with self._lock:
+            found = [p for (k, _), p in self._profiles.items() if k == key]
+            return Explanation(describe(fn), tuple(evidence(p, self._cores) for p in found))
+
+    def forget(self, fn: Any = None) -> None:
+        """Drops the profiles of ``fn`` (None: all) that have no call waiting in them."""
+        key = None if fn is None else function_key(fn)
+        with self._lock:
+            for k, p in list(self._profiles.items()):
+                if (key is None or k[0] == key) and not (p.backlog or p.bulk or p.probes_out):
+                    del self._profiles[k]
+
+    def report(self) -> str:
+        """Per function: calls, lanes used and time spent (a Markdown table)."""
+        with self._lock:
+            return report(list(self._profiles.values()))
+
+
+def _able(lane: str, options: TaskOptions) -> str:
+    """The lane that can honour ``options`` in place of ``lane``: only a process can stop
+    a call that runs past its timeout, so a timed call decided inline goes there."""
+    return "process" if lane == "inline" and options.timeout is not None else lane

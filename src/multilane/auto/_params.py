@@ -1,0 +1,85 @@
+"""The auto lane's model parameters, in one place: every threshold its probes and its
+verdict use, each with what it means. Chosen from measurements (see docs/architecture.md
+and the commit history); a change here is a change of the model."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CHUNKS_MIN_S", "CLEARLY_WAITING_INTERVALS", "COMPUTED_ALL_ALONG", "CONTENDED", "CROWDED",
+    "DRIFT", "EARLY_CPU", "EARLY_PROCESS_CPU", "EARLY_S", "EXACT_OTHERS_S", "GIL_HELD",
+    "GIL_RELEASED", "GIL_SAMPLES", "HEAD", "MEASURED_CALLS", "MEASURED_RUN_S", "PAIRS",
+    "PAIR_TRIES", "PAIR_WAIT_S", "PARALLEL_CORES", "PROCESS_OUTLIER", "PROCESS_PROBES",
+    "RELEASED_SPEEDUP", "SAMPLE", "SEGMENTS_PER_CORE", "SLOWER_TOGETHER", "SMALL_ARGUMENTS",
+    "SOLO_RUNS", "STOLEN", "THREAD_SPEEDUP", "TINY_S", "WAITING",
+]
+
+
+TINY_S = 30e-6  # below this a call runs inline
+SOLO_RUNS = 2  # calls timed alone on a thread before judging
+SAMPLE = 8  # once decided, one call in this many is timed
+# Pairs of calls run together, none of them robbed of its core, before concluding that
+# the GIL is held (one showing it released is enough).
+PAIRS = 1
+PAIR_TRIES = 3
+PAIR_WAIT_S = 0.02  # the first call of a pair waits this long for the second to be ready
+# A pair over which tasks of the machine waited for a core this much of its span is taken
+# as robbed of a core (only evidence that the GIL is released, never that it is held).
+CONTENDED = 0.3
+THREAD_SPEEDUP = 1.2  # two at once on threads must beat two in a row by this much
+CHUNKS_MIN_S = 0.005  # an inline backlog with this much work goes to processes in chunks
+# A tiny call timed alone is mostly the timer's cost and a cold call's: add_one took 2.4 µs
+# alone and 0.03 µs in a run. Before a map's calls go to processes in chunks on such a
+# figure, a head of the map runs in its caller, this much work by that figure (and this
+# many calls at least), and the decision takes its time per call from there.
+MEASURED_RUN_S = 0.00025
+MEASURED_CALLS = 32
+WAITING = 0.5  # CPU / wall below this: the call mostly waits
+# Two calls at once used at least this many cores between them: the GIL was released (with
+# the GIL held they cannot exceed one core, however idle the machine).
+PARALLEL_CORES = 1.1
+HEAD = 12  # a map's first calls go one by one: enough for every probe; the rest in segments
+SEGMENTS_PER_CORE = 4
+DRIFT = 4.0  # re-explore when the work per call moves this far from the decision's basis
+# Argument-size buckets: one below 64 KiB (there the transport is mostly a fixed cost),
+# then a new profile per 16x more bytes.
+SMALL_ARGUMENTS = 1 << 16
+# One exploring call that barely used the CPU for this many GIL switch intervals (5 ms
+# each) is waiting: no second look. A shorter gap can be a wait for the GIL held by
+# another thread, which is asked to let go after one interval. (Nor for one this long
+# that computed holding the GIL: see ``Profile.solo_wanted``.)
+CLEARLY_WAITING_INTERVALS = 2
+# Two calls at once on threads that take this much of the time of two in a row (or less)
+# settle the pair question in one go: threads lose (NumPy's BLAS: 0.2 here).
+SLOWER_TOGETHER = 0.75
+# A worker this much slower than a call here is looked at again, up to this many times.
+PROCESS_OUTLIER = 1.5
+PROCESS_PROBES = 2
+STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
+CROWDED = 0.8  # other threads of the process used this much of every other core
+EXACT_OTHERS_S = 0.0005  # a second solo after one this long reads other threads' CPU exactly
+# While a blocking map's first call runs in its caller, a native watcher (WaitWatch, in
+# the C++ core) looks at it every EARLY_S: once it has used under EARLY_CPU of a core over
+# the last look's span, it waits, and the rest of the map goes to threads at once instead
+# of after it (a 10 ms wait cost a 120-call map one more 10 ms round). A call the scheduler
+# keeps from a core is not waiting (the watcher asks the kernel; a first look EARLY_S / 8
+# in only takes its counts, so a wait is seen EARLY_S * 9 / 8 in). The call's full
+# measurement then confirms that or not.
+EARLY_S = 0.002
+EARLY_CPU = 0.1
+# ...and the whole process under this many cores: a call whose own threads compute (NumPy's
+# BLAS, whose first matrix product waited 2 ms for its threads here) is not waiting.
+EARLY_PROCESS_CPU = 0.5
+# The GIL-wait probe: while a solo probe computes, the watcher's thread asks for the GIL
+# and times the wait (the binding does, on the native thread). A call holding the GIL is
+# asked to let go only after a switch interval, so the wait is about one; a call that
+# released it (hashlib, zlib, NumPy) lets the watcher in at once. Waiting this many
+# intervals or more: held; this few or less: released; in between says nothing. Held, no
+# pair of threads need show it (two calls on one core, for 2x a call's time); released,
+# a pair must still show that two at once gain (see ``_verdict_locked``).
+GIL_HELD = 0.5
+GIL_RELEASED = 0.1
+GIL_SAMPLES = 2  # per watched call: each held one makes the call switch threads once
+COMPUTED_ALL_ALONG = 0.8  # CPU / wall of a solo probe that never waited
+# What a pair of a function found releasing the GIL must gain on two in a row (THREAD_SPEEDUP
+# without the probe): memory-bound work gains little from two calls, more from many.
+RELEASED_SPEEDUP = 1.0

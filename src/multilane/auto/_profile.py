@@ -1,0 +1,307 @@
+"""A profile: the evidence the auto lane holds about one function at one argument size,
+and the routing state its calls share (the backlog waiting for a decision).
+
+Calls are grouped by function (module, qualified name and code object) and argument size
+(one bucket below 64 KiB, then one per 16x of the bytes its arguments hold), so a
+function that is cheap on small inputs and costly on large ones is judged for each."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._explain import us
+from ._params import (
+    CLEARLY_WAITING_INTERVALS,
+    COMPUTED_ALL_ALONG,
+    DRIFT,
+    EXACT_OTHERS_S,
+    PAIR_TRIES,
+    PAIRS,
+    PARALLEL_CORES,
+    SMALL_ARGUMENTS,
+    SOLO_RUNS,
+    THREAD_SPEEDUP,
+    WAITING,
+)
+from ._segments import Segment
+
+__all__ = [
+    "LaneTime", "Profile", "bucket_bytes", "bucket_of", "cores_used", "function_key", "overlapped",
+    "span",
+]
+
+
+_SIZED = (bytes, bytearray, str, list, tuple, dict, set)
+_UNSIZED = {int, float, bool, type(None), complex}  # the common arguments, at once
+
+
+def _size_of(value: Any) -> int:
+    kind = type(value)
+    if kind in _UNSIZED:
+        return 0
+    if kind in _SIZED:
+        return len(value)
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    if isinstance(value, _SIZED):
+        return len(value)
+    return 0
+
+
+def bucket_of(args: tuple, kwargs: dict) -> int:
+    size = 0
+    for a in args:
+        size += _size_of(a)
+    if kwargs:
+        size += sum(_size_of(v) for v in kwargs.values())
+    return 0 if size < SMALL_ARGUMENTS else ((size.bit_length() - 17) >> 2) + 1
+
+
+def bucket_bytes(bucket: int) -> int:
+    """The fewest argument bytes of a bucket."""
+    return 0 if bucket == 0 else SMALL_ARGUMENTS << (4 * (bucket - 1))
+
+
+def function_key(fn: Any) -> tuple:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        code = getattr(getattr(fn, "__wrapped__", None), "__code__", None)
+    return (getattr(fn, "__module__", None), getattr(fn, "__qualname__", repr(type(fn))),
+            id(code) if code is not None else id(type(fn)))
+
+
+
+
+@dataclass
+class LaneTime:
+    """What calls of one profile cost on one lane."""
+
+    calls: int = 0
+    wall: float = 0.0  # seconds, summed (for a process: the worker's own time)
+    cpu: float = 0.0
+
+    @property
+    def mean_wall(self) -> float:
+        return self.wall / self.calls if self.calls else math.nan
+
+    @property
+    def mean_cpu(self) -> float:
+        return self.cpu / self.calls if self.calls else math.nan
+
+
+
+
+@dataclass
+class Profile:
+    name: str
+    bucket: int
+    coroutine: bool
+    lanes: dict[str, LaneTime] = field(default_factory=dict)
+    solo: tuple[float, float] | None = None  # (wall, cpu) of a call alone on a thread
+    solo_runs: int = 0  # two are taken, the faster kept: a first call is often an outlier
+    solo_crowded: bool = False  # the other cores were busy with this process meanwhile
+    pair: list[tuple[float, float, float]] = field(default_factory=list)  # (wall, cpu, start)
+    pair_stolen: bool = False  # a call of the pair lost its core to another thread
+    pair_gate: Any = None  # the PairGate of the pair out now
+    pair_tries: int = 0
+    pairs_judged: int = 0  # pairs that really ran together
+    pairs_contended: int = 0  # pairs over which the machine had no core to spare
+    parallel_seen: float = 0.0  # the most cores any of them used between its two calls
+    # GIL-wait probes of its solo probes that found the GIL held, and released; the
+    # longest wait (see GilSamples).
+    gil_held: int = 0
+    gil_released: int = 0
+    gil_longest: float = 0.0
+    # The most throughput two calls at once gave over two in a row: a function that
+    # releases the GIL but already uses every core (multithreaded BLAS) gains nothing.
+    speedup_seen: float = 0.0
+    # Of the process probes since exploring began, the fastest: a single call in a worker
+    # can take twice its usual time (its allocator faulting in fresh pages, say).
+    transport_seen: float | None = None  # a round trip less the worker's time for it
+    sending_seen: float | None = None  # the part of it spent here, pickling and sending
+    process_work: float | None = None  # the worker's time for a call
+    process_probes: int = 0  # those that measured a transport
+    verdict: str = "exploring"
+    lane: str | None = None
+    basis: float = 0.0  # work per call the decision was based on
+    recent: float = 0.0  # moving mean of work per call since
+    basis_cpu: float = 0.0  # CPU time per call the decision was based on
+    basis_calls: int = 0  # how many calls were timed together for it (a solo: 1)
+    recent_cpu: float = 0.0  # moving mean of CPU time per call since
+    computing: bool = False  # decided on a solo call that computed (see ``record``)
+    exploring: bool = True
+    probes_out: int = 0
+    no_pair: bool = False  # calls come one at a time: two cannot be run at once
+    # (future, fn, args, kwargs, options) per call
+    backlog: deque = field(default_factory=deque)
+    bulk: deque[Segment] = field(default_factory=deque)  # the rest of maps, undecided
+    calls: int = 0
+    early: bool = False  # sent to threads while its first call was still waiting
+
+    def record(self, lane: str, wall: float, cpu: float, calls: int = 1) -> None:
+        """``calls`` calls took ``wall`` and ``cpu`` seconds between them."""
+        t = self.lanes.setdefault(lane, LaneTime())
+        t.calls += calls
+        t.wall += wall
+        t.cpu += cpu
+        # On threads, a computing call's wall time is mostly its wait for the GIL or a
+        # core while the others run (sha256 calls, 19 at once on 2 cores: 0.5 s each,
+        # 42 ms alone), and says nothing of its work: its CPU time does.
+        work = (cpu if lane == "thread" and self.computing else wall) / calls
+        self.recent = work if not self.recent else self.recent + 0.05 * (work - self.recent)
+        cpu /= calls
+        self.recent_cpu = (cpu if not self.recent_cpu
+                           else self.recent_cpu + 0.05 * (cpu - self.recent_cpu))
+
+    def rebase(self, wall: float, cpu: float, calls: int) -> None:
+        """The decision's time per call, from ``calls`` calls timed together."""
+        self.basis = self.recent = wall / calls
+        self.basis_cpu = self.recent_cpu = cpu / calls
+        self.basis_calls = calls
+
+    def drifted(self) -> bool:
+        """The work per call moved from the decision's basis: if so, explore again (the
+        calls keep flowing to the lane decided meanwhile)."""
+        if self.exploring or not self.basis:
+            return False
+        by_cpu = False
+        if self.lane == "thread" and not self.computing:
+            # Waiting, on threads: its wall time there also holds its waits for the GIL
+            # and for a core while the others run (a call that sleeps 2 ms, then computes
+            # 2 ms, took 25 ms among 32 threads), so only a fall counts in wall time; a
+            # rise counts in CPU time, once the call computes for half its old wall time.
+            by_cpu = (self.recent_cpu > DRIFT * self.basis_cpu
+                      and self.recent_cpu >= WAITING * self.basis)
+            if not by_cpu and self.recent >= self.basis / DRIFT:
+                return False
+        elif self.basis / DRIFT <= self.recent <= self.basis * DRIFT:
+            return False
+        self.verdict = ("exploring again: " + (
+            f"CPU time per call moved from {us(self.basis_cpu)} to {us(self.recent_cpu)}"
+            if by_cpu else f"work per call moved from {us(self.basis)} to {us(self.recent)}"))
+        self.exploring, self.solo, self.pair, self.no_pair = True, None, [], False
+        self.transport_seen = self.sending_seen = self.process_work = None
+        self.process_probes = 0
+        self.solo_runs = self.pair_tries = self.pairs_judged = self.pairs_contended = 0
+        self.parallel_seen = self.speedup_seen = self.gil_longest = 0.0
+        self.gil_held = self.gil_released = 0
+        return True
+
+    @property
+    def gil(self) -> str | None:
+        """"held" or "released", as the GIL-wait probes found it; None if none was taken
+        (a call shorter than the watcher's first look) or more found it released than
+        held. A short wait can be another thread's doing (it made the call let go of the
+        GIL just as the watcher asked: the collector settling a worker's reply does), a
+        long one only a holder's: held wins a tie."""
+        if self.gil_held and self.gil_held >= self.gil_released:
+            return "held"
+        if self.gil_released and not self.gil_held:
+            return "released"
+        return None
+
+    @property
+    def gil_wait(self) -> str:
+        """The GIL-wait probes' evidence, for a verdict."""
+        return f"(the watcher waited {us(self.gil_longest)} for it)"
+
+    @property
+    def parallel(self) -> bool:
+        """A pair showed the GIL released, and two at once gaining on two in a row."""
+        return self.parallel_seen >= PARALLEL_CORES and self.speedup_seen >= THREAD_SPEEDUP
+
+    def solo_wanted(self) -> bool:
+        """Whether to time (another) call alone: two are (the faster counts, a first call
+        can be an outlier), but one is enough for a long call that barely used the CPU
+        (waiting), or that computed all along and held the GIL for a whole switch
+        interval (the process probe is next: a JSON parse of 15-33 ms in a map of 40
+        spent 5-8% of the map's time on its second solo)."""
+        if self.solo_runs >= SOLO_RUNS:
+            return False
+        if not self.solo_runs or self.solo is None:
+            return True
+        wall, cpu = self.solo
+        interval = sys.getswitchinterval()
+        if wall < CLEARLY_WAITING_INTERVALS * interval:
+            return True
+        clearly_waiting = cpu < 0.2 * wall
+        clearly_holding = (self.gil == "held" and self.gil_longest >= interval
+                           and cpu >= COMPUTED_ALL_ALONG * wall)
+        return not (clearly_waiting or clearly_holding)
+
+    def others_exactly(self) -> bool:
+        """Whether the next solo probe reads the other threads' CPU time exactly (see
+        ``timed_probe``): a second one, after a first that computed for half a
+        millisecond or more with the GIL not found held, and not seen crowded (the
+        reading costs 5-15 µs, once per function)."""
+        if self.solo is None or self.solo_crowded or self.gil == "held":
+            return False
+        wall, cpu = self.solo
+        return wall >= EXACT_OTHERS_S and cpu >= WAITING * wall
+
+    def pair_wanted(self) -> bool:
+        """Whether to run (another) pair probe. Not when the GIL-wait probes found the GIL
+        held: two threads would share one core, two calls' time for nothing. (Found
+        released, pairs still show whether two at once gain.)"""
+        if (self.no_pair or self.solo_crowded or self.parallel or self.pairs_judged >= PAIRS
+                or self.gil == "held"):
+            return False
+        return self.pair_tries < PAIR_TRIES
+
+    @property
+    def argument_bytes(self) -> int:
+        """The fewest argument bytes of its size bucket."""
+        return bucket_bytes(self.bucket)
+
+    @property
+    def transport(self) -> float | None:
+        return self.transport_seen
+
+    def saw_process(self, trip: tuple[float, float] | None, work: float) -> None:
+        """A process probe took ``work`` seconds in its worker; ``trip`` is its round trip
+        and the part of it spent sending (None if the call started the workers, which
+        says nothing of the transport)."""
+        if self.process_work is None or work < self.process_work:
+            self.process_work = work
+        if trip is not None:
+            self.process_probes += 1
+            round_trip, sending = trip
+            seen = max(0.0, round_trip - work)
+            if self.transport_seen is None or seen < self.transport_seen:
+                self.transport_seen, self.sending_seen = seen, min(sending, seen)
+
+    def process_estimate(self, cores: int, wall: float) -> float | None:
+        """Seconds per call on ``cores`` busy processes. Sending is serial, here; the rest
+        of the transport (the worker unpickling, the reply) overlaps like the work does."""
+        if self.transport_seen is None:
+            return None
+        sending = self.sending_seen or 0.0
+        work = self.process_work or wall
+        return (work + self.transport_seen - sending) / cores + sending
+
+
+
+
+def overlapped(pair: list[tuple[float, float, float]]) -> bool:
+    """True if the two calls of a pair probe ran together for most of the shorter one:
+    only then does their CPU time say anything about the GIL."""
+    if len(pair) != 2:
+        return False
+    (w1, _, s1), (w2, _, s2) = pair
+    overlap = min(s1 + w1, s2 + w2) - max(s1, s2)
+    return overlap >= 0.8 * min(w1, w2)
+
+
+def span(pair: list[tuple[float, float, float]]) -> float:
+    (w1, _, s1), (w2, _, s2) = pair
+    return max(max(s1 + w1, s2 + w2) - min(s1, s2), 1e-9)
+
+
+def cores_used(pair: list[tuple[float, float, float]]) -> float:
+    """CPU time of the two calls over the span they ran in: at most ~1 with the GIL held."""
+    return (pair[0][1] + pair[1][1]) / span(pair)

@@ -1,0 +1,96 @@
+"""Pieces of a map: a segment (many calls, one future for their results), chunks run in
+a worker, and the small index helpers a map's calls are cut with."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._future import LaneFuture, run_items, settle_quietly
+
+__all__ = [
+    "Segment", "args_at", "bounds", "calls_of", "copy_outcome", "failed", "run_chunk",
+    "settle_chunk",
+]
+
+
+@dataclass(slots=True)
+class Segment:
+    """Calls ``items[start:stop]`` of one map, with one future for their results (a list):
+    a map of many calls costs a future per segment, not per call."""
+
+    piece: LaneFuture
+    fn: Any
+    items: Sequence[Any]
+    start: int
+    stop: int
+    single: bool  # items are single arguments, not argument tuples
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def calls(self) -> Any:
+        return calls_of(self.items, self.start, self.stop, self.single)
+
+    def run(self) -> tuple[list, float, float]:
+        """Runs here, one call after another: (results, wall, CPU seconds)."""
+        start, cpu = time.monotonic(), time.thread_time()
+        results = run_items(self.fn, self.items[self.start:self.stop], self.single)
+        return results, time.monotonic() - start, time.thread_time() - cpu
+
+
+
+
+def run_chunk(fn: Any, calls: list) -> list:
+    """In a worker: the calls of a chunk, one after another; (True, result) or (False,
+    exception) for each."""
+    out = []
+    for args, kwargs in calls:
+        try:
+            out.append((True, fn(*args, **kwargs)))
+        except Exception as exc:
+            out.append((False, exc))
+    return out
+
+
+def settle_chunk(futures: list, inner: Any) -> None:
+    error = inner.exception()
+    if error is not None:
+        for future in futures:
+            settle_quietly(future, error=error)
+        return
+    for future, (ok, value) in zip(futures, inner.result(), strict=True):
+        if ok:
+            settle_quietly(future, value)
+        else:
+            settle_quietly(future, error=value)
+
+
+def args_at(items: Sequence[Any], index: int, single: bool) -> tuple:
+    """The argument tuple of ``items[index]``."""
+    return (items[index],) if single else items[index]
+
+
+def calls_of(items: Sequence[Any], start: int, stop: int, single: bool) -> Any:
+    """The argument tuples of ``items[start:stop]``."""
+    part = items[start:stop]
+    return ((item,) for item in part) if single else part
+
+
+def bounds(start: int, stop: int, count: int) -> list[tuple[int, int]]:
+    """[start, stop) cut into at most ``count`` ranges of nearly equal length."""
+    size = max(1, -(-(stop - start) // count))
+    return [(a, min(a + size, stop)) for a in range(start, stop, size)]
+
+
+def failed(exc: BaseException) -> LaneFuture:
+    future = LaneFuture()
+    future.set_exception(exc)
+    return future
+
+
+def copy_outcome(piece: LaneFuture, inner: Any) -> None:
+    error = inner.exception()
+    settle_quietly(piece, *((None, error) if error is not None else (inner.result(), None)))
