@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import multilane
-from multilane._serialize import OOB_MIN, dumps_oob, loads_oob
+from multilane.buffers._serialize import OOB_MIN, dumps_oob, loads_oob
 
 BIG = OOB_MIN // 8 * 4  # float64 elements: four times the out-of-band threshold
 
@@ -277,7 +277,7 @@ def test_a_shared_object_can_die_while_its_table_is_locked(no_leaks):
     # The garbage collector runs finalizers wherever it runs, even inside the lock of the
     # shared-region table on this very thread; a finalizer that waited for the lock hung
     # the Python 3.12 suite there once. Dropping the object under the lock does the same.
-    from multilane import _shared
+    from multilane.buffers import _regions as _shared
 
     forgotten = []
 

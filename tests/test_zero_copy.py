@@ -17,7 +17,7 @@ from test_buffers import _rss_kib, _shmem_kib
 
 import multilane
 from multilane import _core
-from multilane._serialize import MAX_BLOCKS, dumps_oob, loads_oob
+from multilane.buffers._serialize import MAX_BLOCKS, dumps_oob, loads_oob
 
 MIB = 2**20
 F64_MIB = MIB // 8  # float64 elements in 1 MiB: the allocator's threshold
@@ -111,7 +111,7 @@ def test_resizing_keeps_the_data(settled):
 
 
 def test_an_old_numpy_is_refused_by_name(monkeypatch):
-    monkeypatch.setattr(multilane._zero_copy, "_NEP49", (99, 0))
+    monkeypatch.setattr(multilane.buffers._zero_copy, "_NEP49", (99, 0))
     with pytest.raises(ImportError) as raised:
         multilane.zero_copy()
     assert str(raised.value) == (
@@ -235,8 +235,9 @@ def test_an_executor_s_process_lane_sends_uncopied_too(settled):
         array = np.ones(2 * F64_MIB)
     before = stats().sent_without_copy
     with multilane.Executor(processes=1) as ex:
-        assert ex.options(lane="process").submit(_tasks.array_sum, array).result(TIMEOUT) == array.size
-        assert ex.options(lane="thread").submit(_tasks.array_sum, array).result(TIMEOUT) == array.size
+        for lane in ("process", "thread"):
+            future = ex.options(lane=lane).submit(_tasks.array_sum, array)
+            assert future.result(TIMEOUT) == array.size
     assert stats().sent_without_copy == before + 1
 
 

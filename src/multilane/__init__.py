@@ -33,13 +33,13 @@ from ._executor import LANES as LANES
 from ._executor import Executor as Executor
 from ._process_pool import PoolStatistics as PoolStatistics
 from ._process_pool import ProcessPoolExecutor as ProcessPoolExecutor
-from ._shared import shared as shared
 from ._task import TaskFunction as TaskFunction
 from ._task import default_executor as default_executor
 from ._task import task as task
 from ._view import Options as Options
-from ._zero_copy import AllocatorStatistics as AllocatorStatistics
-from ._zero_copy import zero_copy as zero_copy
+from .buffers._shared import shared as shared
+from .buffers._zero_copy import AllocatorStatistics as AllocatorStatistics
+from .buffers._zero_copy import zero_copy as zero_copy
 from .errors import Error as Error
 from .errors import LaneError as LaneError
 from .errors import RemoteTraceback as RemoteTraceback

@@ -1,17 +1,19 @@
-"""Running one call in this thread: its coroutine settled, retried as its options say.
+"""Calls and callables: naming a callable, telling a coroutine function, and running one
+call in this thread (its coroutine settled, retried as its options say).
 
-Shared by the thread and inline lanes and by the workers, which run calls the same way.
+Shared by the lanes and by the workers, which run calls the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import types
 from typing import Any
 
 from ._options import TaskOptions
 
-__all__ = ["call_retrying", "is_coroutine", "settle"]
+__all__ = ["call_retrying", "describe", "is_coroutine", "is_coroutine_function", "settle"]
 
 
 def call_retrying(fn: Any, args: tuple, kwargs: dict, options: TaskOptions | None,
@@ -51,3 +53,31 @@ def settle(value: Any) -> Any:
     """``value``, or what it returns when run if it is a coroutine (a coroutine function
     sent to the thread lane runs on a loop of its own, in that thread)."""
     return asyncio.run(value) if is_coroutine(value) else value
+
+
+def describe(fn: Any) -> str:
+    """A short human name for a callable, for messages: ``module.qualname()``."""
+    if isinstance(fn, types.MethodType):
+        fn = fn.__func__
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None:
+        return repr(fn)
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}()" if module else f"{name}()"
+
+
+def is_coroutine_function(fn: Any) -> bool:
+    """True for ``async def`` functions, partials of them, objects whose ``__call__`` is
+    one, and ``@multilane.task`` functions that wrap one."""
+    if type(fn) is types.FunctionType:
+        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
+    marked = getattr(fn, "_multilane_async", None)
+    if marked is not None:
+        return bool(marked)
+    if inspect.iscoroutinefunction(fn):
+        return True
+    try:
+        call = type(fn).__call__  # an instance of a class with async def __call__
+    except AttributeError:
+        return False
+    return inspect.iscoroutinefunction(call)

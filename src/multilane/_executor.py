@@ -30,11 +30,11 @@ from concurrent.futures import Executor as _BaseExecutor
 from concurrent.futures import Future
 from typing import Any, Literal
 
-from .auto import AutoLane, Explanation
 from ._cores import usable_cores
 from ._future import note_interrupt
 from ._process_pool import ProcessPoolExecutor
 from ._view import KEEP, Options
+from .auto import AutoLane, Explanation
 from .lanes import LaneKind, Lanes
 from .lanes.inline import InlineLane
 from .lanes.loop import AsyncLane

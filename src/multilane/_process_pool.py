@@ -43,15 +43,16 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from . import _core, _shared
+from . import _core
 from . import _protocol as P
+from ._calls import describe
 from ._cores import usable_cores
 from ._future import LaneFuture, interrupted, iterate_results
 from ._options import TaskOptions
-from ._serialize import (
+from .buffers import _regions
+from .buffers._serialize import (
     RAW_TYPES,
     cacheable,
-    describe,
     dumps,
     dumps_call,
     dumps_function,
@@ -274,7 +275,7 @@ class ProcessPoolExecutor(Executor):
         self._builtin_functions: dict[Any, tuple[int, bytes]] = {}
         self._forgotten: list[int] = []  # ids of collected functions, to FORGET in workers
         self._forgotten_regions: list[int] = []  # shared regions gone, to FORGET_SHARED
-        _shared.on_forget(self)
+        _regions.on_forget(self)
         self._concurrency = _concurrency
         # (deadline, task id, task) of running tasks with a timeout; the collector waits
         # until the earliest and kills the worker of a task still running then.

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
+from ._calls import describe, is_coroutine_function
 from ._executor import LANES, Executor
 from ._options import TaskOptions, task_options
-from ._serialize import describe, is_coroutine_function
 from ._view import KEEP, Options
 from .lanes._registry import plain_on_coroutine_lane, unknown_lane
 

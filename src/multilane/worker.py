@@ -18,10 +18,10 @@ import traceback
 from typing import Any
 
 from . import _protocol as P
-from ._calls import is_coroutine
+from ._calls import is_coroutine, is_coroutine_function
 from ._core import settle_kept_mappings
 from ._future import run_items
-from ._serialize import dumps, dumps_oob, is_coroutine_function, loads, loads_oob, outband
+from .buffers._serialize import dumps, dumps_oob, loads, loads_oob, outband
 from .lanes.loop import new_event_loop, start_loop_thread
 
 _LIFELINE_EXIT = 70

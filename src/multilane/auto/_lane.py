@@ -51,10 +51,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from .._calls import call_retrying
+from .._calls import call_retrying, describe, is_coroutine_function
 from .._future import LaneFuture, gather, settle_quietly
 from .._options import TaskOptions
-from .._serialize import describe, is_coroutine_function
 from ..errors import TaskTimeout
 from ..lanes import LaneBase, Lanes
 from ._explain import Explanation, evidence, report

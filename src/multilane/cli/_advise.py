@@ -18,7 +18,7 @@ from typing import Any
 
 import multilane
 
-from .._serialize import is_coroutine_function
+from .._calls import is_coroutine_function
 
 __all__ = ["load", "parse_args", "run"]
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from .._serialize import describe, is_coroutine_function
+from .._calls import describe, is_coroutine_function
 from ..errors import LaneError
 from ._lane import Lane
 

@@ -12,10 +12,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from .._calls import call_retrying
+from .._calls import call_retrying, describe, is_coroutine_function
 from .._future import LaneFuture
 from .._options import TaskOptions
-from .._serialize import describe, is_coroutine_function
 from ..errors import LaneError
 from ._lane import LaneBase
 from ._registry import cannot_stop

@@ -14,9 +14,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .._calls import describe
 from .._future import LaneFuture, settle_quietly
 from .._options import TaskOptions
-from .._serialize import describe
 from ..errors import TaskTimeout
 from ._lane import LaneBase, track_for_exit
 

@@ -17,10 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .._calls import call_retrying, settle
+from .._calls import call_retrying, describe, settle
 from .._future import LaneFuture, settle_quietly
 from .._options import TaskOptions
-from .._serialize import describe
 from ..errors import TaskTimeout
 from ._lane import LaneBase, track_for_exit
 

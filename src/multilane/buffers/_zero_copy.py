@@ -67,7 +67,7 @@ class zero_copy:  # noqa: N801  (a function-like context manager, as torch.no_gr
     """
 
     def __init__(self, enabled: bool = True) -> None:
-        from ._core import numpy_handler, numpy_set_handler
+        from .._core import numpy_handler, numpy_set_handler
 
         self._api = _numpy_api()
         ours = numpy_handler(self._api)
@@ -79,14 +79,14 @@ class zero_copy:  # noqa: N801  (a function-like context manager, as torch.no_gr
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        from ._core import numpy_set_handler
+        from .._core import numpy_set_handler
 
         numpy_set_handler(self._api, self._previous)
 
     @staticmethod
     def statistics() -> AllocatorStatistics:
         """What the allocator holds and how its arrays were sent, in this process."""
-        from ._core import heap_stats
+        from .._core import heap_stats
 
         s = heap_stats()
         return AllocatorStatistics(

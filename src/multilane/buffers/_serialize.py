@@ -10,14 +10,15 @@ receiver maps them instead of copying them again.
 
 from __future__ import annotations
 
-import inspect
 import pickle
 import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _shared
-from .errors import SerializationError
+from .. import _core
+from .._calls import describe
+from ..errors import SerializationError
+from . import _regions
 
 PROTOCOL = 5
 # What plain pickle raises for objects it cannot handle (locks, lambdas, local classes...).
@@ -102,8 +103,8 @@ def dumps_oob(obj: Any, allocated: bool = True) -> tuple[bytes, tuple, tuple]:
         nbytes = raw.nbytes
         if nbytes < OOB_MIN:
             return True
-        if _shared.has_regions():
-            found = _shared.find(_address(raw), nbytes)
+        if _regions.has_regions():
+            found = _regions.find(_address(raw), nbytes)
             if found is not None:
                 region, index, offset = found
                 regions[region.id] = region
@@ -132,10 +133,9 @@ def dumps_oob(obj: Any, allocated: bool = True) -> tuple[bytes, tuple, tuple]:
 
     data = _dumps(obj, take, reset)
     if raws:
-        from ._core import pack_buffers
 
         try:
-            attachments.append(pack_buffers(raws))
+            attachments.append(_core.pack_buffers(raws))
         except OSError:
             return dumps(obj), (), ()
         packed = len(attachments) - 1
@@ -149,10 +149,9 @@ def dumps_oob(obj: Any, allocated: bool = True) -> tuple[bytes, tuple, tuple]:
 
 def _allocated_block(raw: memoryview) -> tuple | None:
     """(block, offset) if ``raw`` can go as its allocation's own block (see ``dumps_oob``)."""
-    from ._core import heap_share
 
     try:
-        return heap_share(raw)
+        return _core.heap_share(raw)
     except OSError:  # the remap failed (no memory for page tables): copy it instead
         return None
 
@@ -188,9 +187,8 @@ def loads_oob(data: bytes, attachments: Any, regions: dict[int, list] | None = N
 
 
 def _address(raw: memoryview) -> int:
-    from ._core import buffer_address
 
-    return buffer_address(raw)
+    return _core.buffer_address(raw)
 
 
 class _Raw:
@@ -302,17 +300,6 @@ def loads(data: bytes) -> Any:
     return pickle.loads(data)
 
 
-def describe(fn: Any) -> str:
-    """A short human name for a callable, for messages: ``module.qualname()``."""
-    if isinstance(fn, types.MethodType):
-        fn = fn.__func__
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
-    if name is None:
-        return repr(fn)
-    module = getattr(fn, "__module__", None)
-    return f"{module}.{name}()" if module else f"{name}()"
-
-
 def cacheable(fn: Any) -> bool:
     """True for callables that are safe to pickle once and refer to by id afterwards.
 
@@ -323,20 +310,3 @@ def cacheable(fn: Any) -> bool:
     """
     return isinstance(fn, (types.FunctionType, types.BuiltinFunctionType)) or getattr(
         type(fn), "_multilane_cacheable", False)
-
-
-def is_coroutine_function(fn: Any) -> bool:
-    """True for ``async def`` functions, partials of them, objects whose ``__call__`` is
-    one, and ``@multilane.task`` functions that wrap one."""
-    if type(fn) is types.FunctionType:
-        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
-    marked = getattr(fn, "_multilane_async", None)
-    if marked is not None:
-        return bool(marked)
-    if inspect.iscoroutinefunction(fn):
-        return True
-    try:
-        call = type(fn).__call__  # an instance of a class with async def __call__
-    except AttributeError:
-        return False
-    return inspect.iscoroutinefunction(call)

@@ -1,25 +1,25 @@
-"""``multilane.shared(obj)``: a large read-only object placed in shared memory once.
+"""The table of shared regions: which memory of this process belongs to a region that the
+workers can map, so that a buffer lying in one is sent as (region, offset), not copied.
 
-``shared(obj)`` pickles ``obj`` with its large buffers out of band into one arena block
-and returns an equal object whose arrays are read-only views of that block. When such an
-array (or a contiguous slice of one) is passed to a process task, its bytes are not sent
-again: the call names the region and an offset instead, each worker maps the region the
-first time a task needs it and keeps it mapped, and the task's arrays are views of that
-mapping. The region is forgotten (parent and workers) once no object made from it and no
-task that names it is left.
+``multilane.shared(obj)`` (``_shared.py``) pickles ``obj`` with its large buffers out of
+band into one arena block and returns an equal object whose arrays are read-only views of
+that block. When such an array (or a contiguous slice of one) is passed to a process task,
+its bytes are not sent again: the call names the region and an offset instead, each
+worker maps the region the first time a task needs it and keeps it mapped, and the task's
+arrays are views of that mapping. The region is forgotten (parent and workers) once no
+object made from it and no task that names it is left.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-import pickle
 import threading
 import weakref
 from collections import deque
 from typing import Any
 
-__all__ = ["Region", "find", "shared"]
+__all__ = ["Region", "add", "find", "has_regions", "on_forget"]
 
 _ids = itertools.count(1)
 _lock = threading.Lock()
@@ -48,21 +48,11 @@ class Region:
         return f"<multilane shared region {self.id}: {self.attachment.payload_bytes} bytes>"
 
 
-def shared(obj: Any) -> Any:
-    """An equal copy of ``obj`` whose large buffers live, read-only, in shared memory.
+def add(attachment: Any) -> tuple[Region, list]:
+    """Makes ``attachment`` (a block of buffers) a region: maps its buffers read-only,
+    enters them in the table, and has each one's death counted. (region, buffers)."""
+    from .._core import buffer_address
 
-    Pass it (or parts of it: arrays, contiguous slices) to any number of process tasks:
-    its buffers go to each worker once, instead of being copied with every call. Arrays
-    in the returned object are read-only everywhere. An object without large buffers is
-    returned as it is. Threads and inline calls simply use the object.
-    """
-    from ._core import buffer_address
-    from ._serialize import dumps_oob
-
-    data, attachments, regions = dumps_oob(obj, allocated=False)  # every buffer in one block
-    if not attachments or regions:
-        return obj  # nothing large to share, or made of shared parts already
-    (attachment,) = attachments
     region = Region(attachment)
     buffers = attachment.map(readonly=True)
     spans = [(buffer_address(buffer), len(buffer), index) for index, buffer in enumerate(buffers)]
@@ -76,8 +66,7 @@ def shared(obj: Any) -> Any:
     _tell_forgotten(forgotten)
     for buffer, (start, _, _) in zip(buffers, spans, strict=True):
         weakref.finalize(buffer, _buffer_gone, region, start)
-    plan, data = pickle.loads(data)  # every step names one of the block's buffers, in order
-    return pickle.loads(data, buffers=[buffers[step[2]] for step in plan])
+    return region, buffers
 
 
 def has_regions() -> bool:
