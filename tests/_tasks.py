@@ -412,3 +412,24 @@ def make_array(megabytes, value):
 def keywords(*args, **kwargs):
     """What the call was given: every keyword a caller passes must arrive."""
     return args, kwargs
+
+
+def _exit_on_load(code):
+    raise SystemExit(code)
+
+
+class ExitsOnUnpickle:
+    """Pickles in the worker; unpickling it (in the parent) raises SystemExit."""
+
+    def __reduce__(self):
+        return _exit_on_load, (7,)
+
+
+def return_exits_on_unpickle():
+    return ExitsOnUnpickle()
+
+
+def raise_exits_on_unpickle():
+    error = ValueError("carries an object that cannot come back")
+    error.payload = ExitsOnUnpickle()
+    raise error

@@ -124,6 +124,22 @@ def test_unpicklable_return_value(ex):
     assert ex.submit(_tasks.identity, 1).result(timeout=TIMEOUT) == 1
 
 
+@pytest.mark.parametrize("task, what", [
+    (_tasks.return_exits_on_unpickle, "the return value of _tasks.return_exits_on_unpickle()"),
+    (_tasks.raise_exits_on_unpickle, "the exception a task raised")])
+def test_what_raises_systemexit_as_it_is_unpickled_fails_its_future_alone(ex, task, what):
+    """Unpickling runs the object's own code, which may raise any BaseException: that
+    future fails with a SerializationError naming what could not come back, and the pool
+    goes on (it once left the future pending for ever and broke the pool)."""
+    future = ex.submit(task)
+    with pytest.raises(multilane.SerializationError) as info:
+        future.result(timeout=TIMEOUT)
+    assert str(info.value) == f"cannot unpickle {what}: SystemExit: 7"
+    assert isinstance(info.value.__cause__, SystemExit)
+    assert [ex.submit(_tasks.identity, i).result(timeout=TIMEOUT) for i in range(4)] == [
+        0, 1, 2, 3]
+
+
 def test_exception_that_does_not_pickle(ex):
     def raise_unpicklable():
         class Local(Exception):

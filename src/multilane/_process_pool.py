@@ -1093,12 +1093,22 @@ def _decode_error(flags: int, payload: bytes) -> BaseException:
                 f"the task raised {type_name}, which could not be pickled: {text}")
         else:
             exc, tb = loads(payload)
-    except Exception as unpickling_error:
-        return SerializationError(
+    except BaseException as unpickling_error:  # the object's code may raise SystemExit too
+        error = SerializationError(
             f"cannot unpickle the exception a task raised: {type(unpickling_error).__name__}: "
             f"{unpickling_error}")
+        error.__cause__ = unpickling_error
+        return error
     exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
     return exc
+
+
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Re-raises a KeyboardInterrupt caught while unpickling in the main thread, where it
+    may be the user's Ctrl-C (a caller helping the pool); elsewhere it can only be the
+    object's own doing, and stays with its future."""
+    if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+        raise exc  # its future is settled already
 
 
 _received_blocks = False  # a result came in an attachment: see help()
@@ -1117,14 +1127,19 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
                 if value[5] is not None:
                     _received_blocks = True
                 result = loads_oob(value[4], value[5])
-            except Exception as exc:
-                future.set_exception(SerializationError(
-                    f"cannot unpickle the return value of {task.name()}: "
-                    f"{type(exc).__name__}: {exc}"))
+            except BaseException as exc:  # unpickling runs the object's code: SystemExit too
+                error = SerializationError(f"cannot unpickle the return value of "
+                                           f"{task.name()}: {type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+                future.set_exception(error)
+                _reraise_interrupt(exc)
             else:
                 future.set_result(result)
         elif kind == P.ERROR:
-            future.set_exception(_decode_error(value[3], value[4]))
+            error = _decode_error(value[3], value[4])
+            future.set_exception(error)
+            if isinstance(error, SerializationError) and error.__cause__ is not None:
+                _reraise_interrupt(error.__cause__)
         else:  # _BROKEN
             if future.done():
                 return
