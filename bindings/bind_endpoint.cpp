@@ -31,7 +31,7 @@ void bind_endpoint(nb::module_& m) {
               got = ep.recv(frame, t);
             }
             if (!got) return nb::none();
-            return frame_tuple(frame);
+            return frame_record(frame);
           },
           nb::arg("timeout").none() = nb::none(),
           "The parent's next frame (kind, task_id, aux, flags, payload, attachments), or None.")

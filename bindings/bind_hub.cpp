@@ -17,11 +17,10 @@ nb::list events_list(std::vector<HubEvent>& events) {
   nb::list out;
   for (HubEvent& e : events) {
     if (e.type == HubEvent::Type::kFrame) {
-      out.append(nb::make_tuple(e.slot, frame_tuple(e.frame)));
+      out.append(nb::make_tuple(e.slot, frame_record(e.frame)));
     } else {
-      // (slot, (KIND_EXIT, running_task, exit_code, exit_signal, pid))
-      out.append(
-          nb::make_tuple(e.slot, nb::make_tuple(0, e.running_task, e.exit.exit_code, e.exit.exit_signal, e.exit.pid)));
+      out.append(nb::make_tuple(
+          e.slot, exit_record(e.running_task, e.exit.exit_code, e.exit.exit_signal, e.exit.pid)));
     }
   }
   return out;

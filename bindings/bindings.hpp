@@ -13,6 +13,7 @@ namespace multilane::bindings {
 Arena& process_arena();
 
 void bind_errors(nanobind::module_& m);
+void bind_frame(nanobind::module_& m);
 void bind_hub(nanobind::module_& m);
 void bind_endpoint(nanobind::module_& m);
 void bind_attachment(nanobind::module_& m);

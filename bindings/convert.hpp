@@ -5,6 +5,7 @@
 #include <nanobind/nanobind.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cmath>
 #include <span>
 #include <vector>
@@ -27,19 +28,12 @@ inline std::span<const std::byte> as_span(const nanobind::bytes& b) {
   return {reinterpret_cast<const std::byte*>(b.c_str()), b.size()};
 }
 
-/// (kind, task_id, aux, flags, payload, attachments: a tuple, or None if there are none);
-/// takes the frame's attachments.
-inline nanobind::tuple frame_tuple(Frame& f) {
-  nanobind::object attachments = nanobind::none();
-  if (!f.attachments.empty()) {
-    nanobind::list list;
-    for (Attachment& a : f.attachments) list.append(nanobind::cast(std::move(a)));
-    attachments = nanobind::tuple(list);
-  }
-  return nanobind::make_tuple(f.header.kind, f.header.task_id, f.header.aux, f.header.flags,
-                              nanobind::bytes(reinterpret_cast<const char*>(f.payload.data()), f.payload.size()),
-                              attachments);
-}
+/// A Frame record (kind, task_id, aux, flags, payload, attachments: a tuple, or None if
+/// there are none); takes the frame's attachments. Defined in bind_frame.cpp.
+nanobind::object frame_record(Frame& f);
+
+/// A WorkerExit record (kind 0, running_task, exit_code, signal, pid).
+nanobind::object exit_record(std::uint64_t running_task, int exit_code, int exit_signal, int pid);
 
 /// Handles copied out of a Python sequence of Attachment objects (the blocks are shared).
 inline std::vector<Attachment> attachments_of(const nanobind::handle& sequence) {

@@ -5,6 +5,7 @@
 NB_MODULE(_core, m) {
   m.doc() = "multilane's C++ core: shared-memory rings, futex doorbells, worker supervision.";
   multilane::bindings::bind_errors(m);
+  multilane::bindings::bind_frame(m);
   multilane::bindings::bind_attachment(m);
   multilane::bindings::bind_heap(m);
   multilane::bindings::bind_wait_watch(m);

@@ -762,7 +762,7 @@ class ProcessPoolExecutor(Executor):
             if not self._can_settle(task.future):
                 continue
             if kind == P.ERROR and task.retries > 0 and task.retry_on and task.fate is None:
-                error = _decode_error(value[3], value[4])
+                error = _decode_error(value.flags, value.payload)
                 if isinstance(error, task.retry_on):
                     with self._lock:
                         if self._broken is None:
@@ -893,12 +893,12 @@ class ProcessPoolExecutor(Executor):
         done_before = self._completed
         elapsed = 0
         for slot, frame in events:
-            kind = frame[0]
+            kind = frame.kind
             if kind == P.RESULT or kind == P.ERROR:
                 worker = workers.get(slot)
                 if worker is None:
                     continue
-                task = worker.inflight.pop(frame[1], None)
+                task = worker.inflight.pop(frame.task_id, None)
                 worker.full = False
                 if task is None:
                     continue
@@ -907,21 +907,20 @@ class ProcessPoolExecutor(Executor):
                     if head.timeout is not None and head.deadline is None:
                         self._start_clock_locked(head)
                 self._completed += 1
-                elapsed += frame[2]
-                if frame[3] & P.REPLY_RETIRE and not worker.retiring:
+                elapsed += frame.aux  # the worker's time for it, in ns
+                if frame.flags & P.REPLY_RETIRE and not worker.retiring:
                     worker.retiring = True  # over its memory limit: replaced once drained
                     self._recycled += 1
                 completions.append((task, kind, frame))
                 if worker.retiring and not worker.inflight and not worker.closing:
                     worker.closing = self._hub.try_send(slot, P.SHUTDOWN, 0, 0, 0, b"")
             elif kind == P.EXIT:
-                _, running_task, exitcode, signum, _pid = frame
-                respawn += self._handle_exit_locked(slot, running_task, exitcode, signum,
-                                                    completions)
+                respawn += self._handle_exit_locked(slot, frame.running_task, frame.exit_code,
+                                                    frame.signal, completions)
             elif kind == P.READY:
                 worker = workers.get(slot)
-                if frame[3] & P.READY_FAILED:
-                    cause = _decode_error(frame[3] & ~P.READY_FAILED, frame[4])
+                if frame.flags & P.READY_FAILED:
+                    cause = _decode_error(frame.flags & ~P.READY_FAILED, frame.payload)
                     self._break_locked(
                         "A process initializer failed, the process pool is not usable anymore",
                         cause, completions)
@@ -1124,9 +1123,9 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
     try:
         if kind == P.RESULT:
             try:
-                if value[5] is not None:
+                if value.attachments is not None:
                     _received_blocks = True
-                result = loads_oob(value[4], value[5])
+                result = loads_oob(value.payload, value.attachments)
             except BaseException as exc:  # unpickling runs the object's code: SystemExit too
                 error = SerializationError(f"cannot unpickle the return value of "
                                            f"{task.name()}: {type(exc).__name__}: {exc}")
@@ -1136,7 +1135,7 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
             else:
                 future.set_result(result)
         elif kind == P.ERROR:
-            error = _decode_error(value[3], value[4])
+            error = _decode_error(value.flags, value.payload)
             future.set_exception(error)
             if isinstance(error, SerializationError) and error.__cause__ is not None:
                 _reraise_interrupt(error.__cause__)
