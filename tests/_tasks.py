@@ -433,3 +433,23 @@ def raise_exits_on_unpickle():
     error = ValueError("carries an object that cannot come back")
     error.payload = ExitsOnUnpickle()
     raise error
+
+
+def _refuse_to_unpickle(where):
+    raise ValueError(f"{where} refuses to be unpickled")
+
+
+class RefusesToUnpickle:
+    """Pickles here; unpickling it (in a worker) raises ValueError."""
+
+    def __reduce__(self):
+        return _refuse_to_unpickle, ("this argument",)
+
+
+def set_item(mapping, key, value):
+    mapping[key] = value
+    return key
+
+
+def put_pid(queue):
+    queue.put(os.getpid())

@@ -82,8 +82,10 @@ def _generator():
 def test_unpicklable_argument_is_named(ex, make, kind):
     bad = make()
     try:
+        future = ex.submit(_tasks.add, 1, bad)  # as the standard pool: the future fails
+        assert future.done()
         with pytest.raises(multilane.SerializationError) as info:
-            ex.submit(_tasks.add, 1, bad)
+            future.result(timeout=TIMEOUT)
         message = str(info.value)
         assert message.startswith(
             f"cannot pickle argument 1 ({type(bad).__name__}) of _tasks.add(): ")
@@ -96,9 +98,10 @@ def test_unpicklable_argument_is_named(ex, make, kind):
 
 
 def test_unpicklable_keyword_argument_is_named(ex):
+    future = ex.submit(_tasks.add, 1, b=threading.Lock())
     with pytest.raises(multilane.SerializationError,
                        match=r"^cannot pickle keyword argument 'b' \(lock\) of _tasks\.add\(\): "):
-        ex.submit(_tasks.add, 1, b=threading.Lock())
+        future.result(timeout=TIMEOUT)
 
 
 def test_unpicklable_item_in_map_is_named(ex):
@@ -108,12 +111,18 @@ def test_unpicklable_item_in_map_is_named(ex):
 
 @pytest.mark.parametrize("chunksize", [None, 3])
 def test_unpicklable_item_in_chunked_map_is_named_by_its_input_index(ex, chunksize):
+    """As in the standard pool, the map fails when its iteration reaches the chunk that
+    could not be pickled: the results of the chunks before it come first."""
     items = list(range(10))
     items[7] = threading.Lock()
+    got = []
     with pytest.raises(multilane.SerializationError,
                        match=r"^cannot pickle item 7 \(lock\) of the input to "
                              r"map\(_tasks\.identity\(\)\): TypeError: "):
-        ex.map(_tasks.identity, items, chunksize=chunksize)
+        got.extend(ex.map(_tasks.identity, items, chunksize=chunksize))
+    assert got == list(range(len(got))) and len(got) <= 7  # the chunks before it, in order
+    if chunksize == 3:
+        assert got == [0, 1, 2, 3, 4, 5]
     assert list(ex.map(_tasks.identity, range(5))) == list(range(5))
 
 

@@ -45,6 +45,7 @@ from .errors import LaneError as LaneError
 from .errors import RemoteTraceback as RemoteTraceback
 from .errors import SerializationError as SerializationError
 from .errors import TaskTimeout as TaskTimeout
+from .errors import UnpicklingFailed as UnpicklingFailed
 from .errors import WorkerCrashed as WorkerCrashed
 
 __version__ = "0.1.0"
@@ -69,6 +70,7 @@ __all__ = [
     "TaskFunction",
     "TaskTimeout",
     "TimeoutError",
+    "UnpicklingFailed",
     "WorkerCrashed",
     "__version__",
     "as_completed",

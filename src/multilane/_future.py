@@ -207,8 +207,12 @@ def iterate_results(futures: list[Future], end_time: float | None) -> Iterator[A
                 yield done
                 raise
             futures.pop()
-            yield value
+            del future
+            # Nothing of this frame refers to the result while the consumer holds it (it
+            # may be freed as soon as the consumer lets it go, as with the standard map).
+            box = [value]
             del value
+            yield box.pop()
     except KeyboardInterrupt:
         note_interrupt()
         raise

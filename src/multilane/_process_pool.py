@@ -30,6 +30,7 @@ import collections
 import heapq
 import itertools
 import math
+import multiprocessing
 import os
 import signal
 import sys
@@ -57,12 +58,19 @@ from .buffers._serialize import (
     dumps_call,
     dumps_function,
     dumps_oob,
+    dumps_spawning,
     loads,
     loads_oob,
     name_unpicklable_item,
     outband_call,
 )
-from .errors import RemoteTraceback, SerializationError, TaskTimeout, WorkerCrashed
+from .errors import (
+    RemoteTraceback,
+    SerializationError,
+    TaskTimeout,
+    UnpicklingFailed,
+    WorkerCrashed,
+)
 
 __all__ = ["ProcessPoolExecutor", "PoolStatistics"]
 
@@ -198,8 +206,10 @@ class ProcessPoolExecutor(Executor):
 
     - tasks travel through shared memory, and a function is sent to each worker once;
     - lambdas, closures and functions defined in ``__main__`` work (cloudpickle);
-    - ``submit`` raises :class:`multilane.SerializationError` naming the argument that
-      cannot be pickled;
+    - a call that cannot be pickled fails its future with
+      :class:`multilane.SerializationError` naming the argument; one that cannot be
+      unpickled (a call in its worker, a result here) fails its future alone with
+      :class:`multilane.UnpicklingFailed`, where the standard pool breaks;
     - ``map`` chooses its chunk size unless you pass ``chunksize``, and an item that
       raises fails alone: the results of the items before it in its chunk come first;
     - workers limit native thread pools (BLAS, OpenMP) to their share of the cores,
@@ -209,7 +219,10 @@ class ProcessPoolExecutor(Executor):
     - Ctrl-C while waiting tears the pool down at once instead of waiting for every task.
 
     ``mp_context`` is accepted for compatibility; workers are always fresh interpreters
-    (``python -m multilane.worker``), never forks of the caller.
+    (``python -m multilane.worker``), never forks of the caller, as with the ``spawn``
+    context: multiprocessing objects given in ``initargs`` (a Queue, a Lock) must come
+    from a spawn or forkserver context. Workers share the caller's authkey, so they can
+    use its managers.
 
     Example::
 
@@ -243,15 +256,16 @@ class ProcessPoolExecutor(Executor):
             raise TypeError(f"mp_context must be a multiprocessing context, not {mp_context!r}")
         self._max_workers = max_workers
         self._max_tasks_per_child = max_tasks_per_child
+        self._initializer = None if initializer is None else (initializer, tuple(initargs))
+        self._init_settings = {
+            "sys_path": list(sys.path),
+            # As multiprocessing's spawn: the workers reach this process's managers.
+            "authkey": bytes(multiprocessing.current_process().authkey),
+            "concurrency": _concurrency,
+            "max_rss": max_memory_per_child,
+            "native_threads": native_threads(max_workers)}
         try:
-            # The initializer is pickled apart: the worker loads it after adopting sys.path.
-            initializer_payload = None if initializer is None else dumps(
-                (initializer, tuple(initargs)))
-            self._init_payload = dumps({"sys_path": list(sys.path),
-                                        "initializer": initializer_payload,
-                                        "concurrency": _concurrency,
-                                        "max_rss": max_memory_per_child,
-                                        "native_threads": native_threads(max_workers)})
+            self._init_payload = self._make_init_payload()
         except Exception as exc:
             raise SerializationError(
                 f"cannot pickle the initializer {describe(initializer)} or its initargs: "
@@ -319,9 +333,10 @@ class ProcessPoolExecutor(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Schedules ``fn(*args, **kwargs)`` in a worker; returns its Future.
 
-        Raises ``RuntimeError`` after shutdown, ``BrokenProcessPool`` if the initializer
-        failed, and :class:`multilane.SerializationError` (naming the argument) if the
-        call cannot be pickled; the pool is unaffected by the last one.
+        Raises ``RuntimeError`` after shutdown and ``BrokenProcessPool`` if the
+        initializer failed. A call that cannot be pickled gives a future failed with
+        :class:`multilane.SerializationError` naming the argument (as the standard pool's
+        future fails); the pool is unaffected.
         """
         return self.submit_call(fn, args, kwargs, None)
 
@@ -334,15 +349,18 @@ class ProcessPoolExecutor(Executor):
         self._check_open()
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
-        entry = self._function_entry(fn)
-        if kwargs or len(args) != 1 or type(args[0]) in RAW_TYPES:
-            args, kwargs = outband_call(args, kwargs)
-        if entry is None:
-            payload, attachments, regions = dumps_call(fn, (fn, args, kwargs), args, kwargs)
-            return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachments, regions,
-                                 options)
-        fid, fn_payload = entry
-        payload, attachments, regions = dumps_call(fn, (args, kwargs), args, kwargs)
+        try:
+            entry = self._function_entry(fn)
+            if kwargs or len(args) != 1 or type(args[0]) in RAW_TYPES:
+                args, kwargs = outband_call(args, kwargs)
+            if entry is None:
+                payload, attachments, regions = dumps_call(fn, (fn, args, kwargs), args, kwargs)
+                return self._enqueue(fn, 0, None, payload, P.CALL_INLINE_FN, attachments,
+                                     regions, options)
+            fid, fn_payload = entry
+            payload, attachments, regions = dumps_call(fn, (args, kwargs), args, kwargs)
+        except SerializationError as exc:  # as the standard pool: this future fails alone
+            return _failed(exc)
         return self._enqueue(fn, fid, fn_payload, payload, 0, attachments, regions, options)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
@@ -517,11 +535,16 @@ class ProcessPoolExecutor(Executor):
         """One task for ``items[start:stop]``: single arguments or argument tuples."""
         flags = P.CALL_CHUNK | (P.CALL_CHUNK_SINGLE if single else 0)
         chunk = items[start:stop]
-        entry = self._function_entry(fn)
+        try:
+            entry = self._function_entry(fn)
+        except SerializationError as exc:
+            return _failed(exc)
         try:
             payload, attachments, regions = dumps_oob((chunk, {}) if entry else (fn, chunk, {}))
-        except Exception as exc:
-            raise name_unpicklable_item(fn, chunk, start, exc) from exc
+        except Exception as exc:  # as the standard pool: this chunk's future fails alone
+            error = name_unpicklable_item(fn, chunk, start, exc)
+            error.__cause__ = exc
+            return _failed(error)
         if entry is None:
             return self._enqueue(fn, 0, None, payload, flags | P.CALL_INLINE_FN, attachments,
                                  regions, options)
@@ -634,10 +657,21 @@ class ProcessPoolExecutor(Executor):
 
     # ------------------------------------------------------------------ workers
 
+    def _make_init_payload(self) -> bytes:
+        """The INIT frame's payload. The initializer is pickled apart (the worker loads it
+        after adopting sys.path), as multiprocessing pickles what it gives a new process:
+        its Queues, Locks and Events go across."""
+        initializer = self._initializer
+        payload = None if initializer is None else dumps_spawning(initializer)
+        return dumps({**self._init_settings, "initializer": payload})
+
     def _spawn_worker(self) -> None:
         slot, pid = self._hub.spawn(self._argv)
         worker = _Worker(slot, pid)
-        if not self._hub.try_send(slot, P.INIT, 0, 0, 0, self._init_payload):
+        payload = self._init_payload
+        if self._initializer is not None and self._workers_started:
+            payload = self._make_init_payload()  # a descriptor in it is handed over once
+        if not self._hub.try_send(slot, P.INIT, 0, 0, 0, payload):
             raise RuntimeError("a new worker's ring cannot hold its INIT frame")
         self._workers_started += 1
         with self._lock:
@@ -1071,6 +1105,14 @@ def _forget_function(table: dict, forgotten: list[int], key: int, fid: int) -> N
     forgotten.append(fid)
 
 
+def _failed(error: BaseException) -> Future:
+    """A future that failed before it was sent (its call could not be pickled)."""
+    future = LaneFuture()
+    future.set_running_or_notify_cancel()
+    future.set_exception(error)
+    return future
+
+
 def _cancel_all(futures: list[Future]) -> None:
     for future in futures:
         if future.cancel():
@@ -1093,12 +1135,17 @@ def _decode_error(flags: int, payload: bytes) -> BaseException:
         else:
             exc, tb = loads(payload)
     except BaseException as unpickling_error:  # the object's code may raise SystemExit too
-        error = SerializationError(
+        error = UnpicklingFailed(
             f"cannot unpickle the exception a task raised: {type(unpickling_error).__name__}: "
             f"{unpickling_error}")
         error.__cause__ = unpickling_error
         return error
     exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
+    if flags & P.ERROR_DECODE:
+        failed = UnpicklingFailed(f"the worker could not unpickle the call: "
+                                  f"{type(exc).__name__}: {exc}")
+        failed.__cause__ = exc
+        return failed
     return exc
 
 
@@ -1127,8 +1174,8 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
                     _received_blocks = True
                 result = loads_oob(value.payload, value.attachments)
             except BaseException as exc:  # unpickling runs the object's code: SystemExit too
-                error = SerializationError(f"cannot unpickle the return value of "
-                                           f"{task.name()}: {type(exc).__name__}: {exc}")
+                error = UnpicklingFailed(f"cannot unpickle the return value of "
+                                         f"{task.name()}: {type(exc).__name__}: {exc}")
                 error.__cause__ = exc
                 future.set_exception(error)
                 _reraise_interrupt(exc)
@@ -1137,7 +1184,7 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
         elif kind == P.ERROR:
             error = _decode_error(value.flags, value.payload)
             future.set_exception(error)
-            if isinstance(error, SerializationError) and error.__cause__ is not None:
+            if isinstance(error, UnpicklingFailed) and error.__cause__ is not None:
                 _reraise_interrupt(error.__cause__)
         else:  # _BROKEN
             if future.done():

@@ -25,6 +25,7 @@ CALL_SHARED = 8  # the payload is (plan, pickle): some buffers are in shared reg
 READY_FAILED = 1  # the initializer raised; the payload is the pickled (exception, traceback)
 # ERROR flags
 ERROR_BARE = 1  # the payload is (repr, type name, traceback): the exception did not pickle
+ERROR_DECODE = 2  # the call (its function or arguments) did not unpickle in the worker
 # RESULT and ERROR flags
 REPLY_RETIRE = 1 << 8  # the worker is over its memory limit: send it nothing more
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures.process import BrokenProcessPool, _RemoteTraceback
 
 __all__ = [
     "Error",
@@ -11,6 +11,7 @@ __all__ = [
     "RemoteTraceback",
     "SerializationError",
     "TaskTimeout",
+    "UnpicklingFailed",
     "WorkerCrashed",
 ]
 
@@ -66,19 +67,23 @@ class TaskTimeout(Error, TimeoutError):
 class SerializationError(Error, pickle.PicklingError, TypeError):
     """An object could not be pickled or unpickled to cross a process boundary.
 
-    Raised by ``submit`` and ``map`` when an argument cannot be pickled (the message
-    names the argument), and by a future when the return value or exception could not
-    cross back. A ``TypeError`` and a ``pickle.PicklingError`` too, as the standard
+    Raised by the future of a call whose argument cannot be pickled (the message names
+    the argument), and by a future whose return value or exception could not cross back
+    (:class:`UnpicklingFailed`, a subclass, when it could not be unpickled). A ``TypeError`` and a ``pickle.PicklingError`` too, as the standard
     library raises one or the other.
     """
 
 
-class RemoteTraceback(Exception):
-    """Carries the formatted traceback from the worker; set as ``__cause__``."""
+class UnpicklingFailed(SerializationError, BrokenProcessPool):
+    """A call could not be unpickled in its worker, or its result or exception in the
+    parent.
 
-    def __init__(self, tb: str) -> None:
-        super().__init__(tb)
-        self.tb = tb
+    Raised by that task's future only: the standard pool breaks for good then (hence the
+    ``BrokenProcessPool`` base, which existing ``except`` clauses catch); here the other
+    tasks go on. ``__cause__`` is the exception the unpickling raised.
+    """
 
-    def __str__(self) -> str:
-        return self.tb
+
+# The standard executor's own class, so code that looks for it finds it: ``.tb`` is the
+# traceback text formatted in the worker; it is set as the ``__cause__`` of the exception.
+RemoteTraceback = _RemoteTraceback

@@ -9,6 +9,8 @@ thread here also exits the process when the parent's lifeline pipe reaches EOF.
 from __future__ import annotations
 
 import asyncio
+import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -54,13 +56,11 @@ def _error_payload(exc: BaseException) -> tuple[int, bytes]:
 
 
 class _BrokenFunction:
-    """Stands in for a function that did not unpickle here; raises the reason when called."""
+    """Stands in for a function that did not unpickle here: each call of it fails to
+    decode, with the reason."""
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise self.exc
 
 
 class _Loop:
@@ -121,11 +121,21 @@ def _start(endpoint: Any) -> dict | None:
     settings = loads(payload)
     os.environ.update(settings["native_threads"])  # read when those libraries load
     sys.path[:] = settings["sys_path"]
+    # As multiprocessing's spawn does: the parent's key, for its managers and Listeners.
+    multiprocessing.current_process().authkey = settings["authkey"]
     if settings["initializer"] is not None:
         try:
             initializer, initargs = loads(settings["initializer"])
             initializer(*initargs)
         except BaseException as exc:
+            # As the standard pool's worker does: a handler the initializer set up sees it.
+            logging.getLogger("concurrent.futures").critical("Exception in initializer:",
+                                                             exc_info=True)
+            # Flushes multiprocessing queues the initializer wrote to (what multiprocessing's
+            # own children run at exit) before the parent, told, stops this process.
+            util = sys.modules.get("multiprocessing.util")
+            if util is not None:
+                util._exit_function()  # noqa: SLF001
             flags, data = _error_payload(exc)
             endpoint.send(P.READY, 0, 0, P.READY_FAILED | flags, data)
             return None
@@ -154,6 +164,13 @@ def _run(endpoint: Any) -> int:
             start = clock()
             try:
                 fn, args, kwargs = _decode_call(flags, aux, payload, attachments, known)
+            except BaseException as exc:  # the call did not unpickle here
+                eflags, data = _error_payload(exc)
+                del exc
+                send(P.ERROR, task_id, clock() - start, eflags | P.ERROR_DECODE, data)
+                set_running(0)
+                continue
+            try:
                 mapped = attachments is not None
                 del attachments  # the mappings live as long as the arguments need them
                 data, attachments = _result_payload(_call(fn, flags, args, kwargs, loop))
@@ -191,7 +208,10 @@ def _decode_call(flags: int, aux: int, payload: bytes, attachments: Any, known: 
     if flags & P.CALL_INLINE_FN:
         return loads_oob(payload, attachments, regions)
     args, kwargs = loads_oob(payload, attachments, regions)
-    return known.functions[aux], args, kwargs
+    fn = known.functions[aux]
+    if type(fn) is _BrokenFunction:
+        raise fn.exc
+    return fn, args, kwargs
 
 
 def _control(kind: int, aux: int, payload: bytes, attachments: Any, known: _Known) -> bool:
@@ -238,7 +258,7 @@ def _run_hybrid(endpoint: Any, concurrency: int, over_limit: Any) -> int:
     threads = ThreadPoolExecutor(concurrency, thread_name_prefix="multilane-hybrid")
 
     def reply(task_id: int, start: int, result: Any = None,
-              error: BaseException | None = None) -> None:
+              error: BaseException | None = None, decode: int = 0) -> None:
         attachments: tuple = ()
         if error is None:
             try:
@@ -249,6 +269,7 @@ def _run_hybrid(endpoint: Any, concurrency: int, over_limit: Any) -> int:
         if error is not None:
             kind = P.ERROR
             flags, data = _error_payload(error)
+            flags |= decode
         with send_lock:
             retire = over_limit() if over_limit is not None else 0
             if attachments:
@@ -285,8 +306,8 @@ def _run_hybrid(endpoint: Any, concurrency: int, over_limit: Any) -> int:
             try:
                 fn, args, kwargs = _decode_call(flags, aux, payload, attachments, known)
                 del attachments
-            except BaseException as exc:
-                reply(task_id, start, error=exc)
+            except BaseException as exc:  # the call did not unpickle here
+                reply(task_id, start, error=exc, decode=P.ERROR_DECODE)
                 continue
             if not flags & P.CALL_CHUNK and is_coroutine_function(fn):
                 asyncio.run_coroutine_threadsafe(

@@ -310,3 +310,44 @@ def cacheable(fn: Any) -> bool:
     """
     return isinstance(fn, (types.FunctionType, types.BuiltinFunctionType)) or getattr(
         type(fn), "_multilane_cacheable", False)
+
+
+class _Spawning:
+    """Stands for the Popen of a process being started while an initializer is pickled, so
+    that multiprocessing's objects (Queue, Lock, Semaphore, Event, Pipe ends) pickle as
+    they do for a standard pool's worker: descriptors travel through multiprocessing's
+    resource sharer, each taken once by the process that unpickles it."""
+
+    @staticmethod
+    def duplicate_for_child(fd: int) -> int:
+        return fd
+
+    @staticmethod
+    def DupFd(fd: int) -> Any:  # noqa: N802 -- multiprocessing's name
+        from multiprocessing import resource_sharer
+
+        return resource_sharer.DupFd(fd)
+
+
+def dumps_spawning(obj: Any) -> bytes:
+    """``dumps`` as multiprocessing pickles the arguments of a process it starts (objects
+    that refuse to pickle at any other time, like a Queue, pickle here)."""
+    import copyreg
+    import io
+    from multiprocessing import context, reduction
+
+    import cloudpickle
+
+    class Pickler(cloudpickle.CloudPickler):
+        # Read by the C pickler at construction: multiprocessing's reducers (sockets,
+        # connections, ...) on top of cloudpickle's.
+        dispatch_table = {**copyreg.dispatch_table, **cloudpickle.CloudPickler.dispatch_table,
+                          **reduction.ForkingPickler._extra_reducers}  # noqa: SLF001
+
+    context.set_spawning_popen(_Spawning)
+    try:
+        buffer = io.BytesIO()
+        Pickler(buffer, protocol=PROTOCOL).dump(obj)
+        return buffer.getvalue()
+    finally:
+        context.set_spawning_popen(None)
