@@ -767,6 +767,9 @@ class ProcessPoolExecutor(Executor):
                     return
         finally:
             _live_executors.discard(self)
+            # Its initargs (a Queue, a manager's proxy...) are the caller's: not kept past
+            # the pool's end.
+            self._initializer = None
             with self._lock:
                 self._hub = None
                 self._reject_incoming_locked()
