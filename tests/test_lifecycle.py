@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import _tasks
 import pytest
@@ -223,3 +224,14 @@ def test_ctrl_c_in_an_executor_stops_every_lane(wait_on):
                 raise
     """)
     _interrupt_and_check(proc, worker_grace=1.0)
+
+
+def test_a_pool_whose_thread_cannot_start_leaves_no_worker(no_leaks, monkeypatch):
+    """At interpreter shutdown a thread cannot start: the pool's constructor fails, and the
+    workers it had started are gone with it."""
+    def refuse(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError, match="interpreter shutdown"):
+        multilane.ProcessPoolExecutor(2)

@@ -316,16 +316,16 @@ class ProcessPoolExecutor(Executor):
         _oom_kills_seen[0] = _oom_kills()
         self._hub = _core.Hub()
         self._argv = [sys.executable, "-m", "multilane.worker"]
+        self._collector = threading.Thread(target=self._collect, name="multilane-collector",
+                                           daemon=True)
         try:
             for _ in range(max_workers):
                 self._spawn_worker()
+            self._collector.start()  # fails at interpreter shutdown: no worker is left
         except BaseException:
             self._hub.terminate_all(0.0)
             self._hub = None
             raise
-        self._collector = threading.Thread(target=self._collect, name="multilane-collector",
-                                           daemon=True)
-        self._collector.start()
         _live_executors.add(self)
 
     # ------------------------------------------------------------------ public API
