@@ -16,6 +16,18 @@ sys.path.insert(0, os.path.dirname(__file__))
 TIMEOUT = 30  # seconds: any wait longer than this in a test is a deadlock
 
 
+def wait_until(predicate, timeout: float = TIMEOUT, message: str = "the condition never held"):
+    """Polls ``predicate`` (every 2 ms) until it returns something true, and returns that;
+    fails the test with ``message`` if it has not within ``timeout`` seconds. Every polling
+    loop of the tests goes through here."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{message} (waited {timeout} s)")
+        time.sleep(0.002)
+    return value
+
+
 def wait_for_file(path: str) -> int:
     """Bounded wait for a task to announce itself (the task writes its pid atomically)."""
     deadline = time.monotonic() + TIMEOUT

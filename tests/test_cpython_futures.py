@@ -28,10 +28,10 @@ refused with a fork context).
 
 EXCLUDED lists the tests left out, each because it reads the standard executor's private
 attributes (or, for one, patches threading to break the standard executor's private
-thread layout); XFAIL the tests that fail on multilane today (none now), each with its cause (strict: a
-fixed one fails as XPASS until it is taken off the list). Both are keyed by the test's id,
-``Class.method`` (its pytest id and the end of its CPython id). A test in XFAIL has the
-pools it left open terminated, and its frames cleared, when it fails.
+thread layout); XFAIL the tests that fail on multilane today (none now), each with its
+cause (strict: a fixed one fails as XPASS until it is taken off the list). Both are keyed
+by the test's id, ``Class.method`` (its pytest id and the end of its CPython id). A test in
+XFAIL has the pools it left open terminated, and its frames cleared, when it fails.
 """
 
 from __future__ import annotations

@@ -175,14 +175,15 @@ class LaneFuture(Future):
             helper.help(self, timeout)
         try:
             return super().result(timeout)
-        except KeyboardInterrupt:
-            note_interrupt()
+        except KeyboardInterrupt as exc:
+            if exc is not self._exception:  # not the task's own outcome: a Ctrl-C here
+                note_interrupt()
             raise
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         try:
             return super().exception(timeout)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # exception() returns the task's own; this is a Ctrl-C
             note_interrupt()
             raise
 
@@ -213,12 +214,18 @@ def iterate_results(futures: list[Future], end_time: float | None) -> Iterator[A
             box = [value]
             del value
             yield box.pop()
-    except KeyboardInterrupt:
-        note_interrupt()
+    except KeyboardInterrupt as exc:
+        if not (futures and _outcome_is(futures[-1], exc)):  # a Ctrl-C, not the task's own
+            note_interrupt()
         raise
     finally:
         for future in futures:
             future.cancel()
+
+
+def _outcome_is(future: Future, exc: BaseException) -> bool:
+    """Whether ``exc`` is what ``future``'s task raised."""
+    return future.done() and not future.cancelled() and future.exception(0) is exc
 
 
 _DONE = "_multilane_done"

@@ -69,8 +69,9 @@ class SerializationError(Error, pickle.PicklingError, TypeError):
 
     Raised by the future of a call whose argument cannot be pickled (the message names
     the argument), and by a future whose return value or exception could not cross back
-    (:class:`UnpicklingFailed`, a subclass, when it could not be unpickled). A ``TypeError`` and a ``pickle.PicklingError`` too, as the standard
-    library raises one or the other.
+    (:class:`UnpicklingFailed`, a subclass, when it could not be unpickled). A
+    ``TypeError`` and a ``pickle.PicklingError`` too, as the standard library raises one
+    or the other.
     """
 
 

@@ -79,6 +79,8 @@ class Lanes:
     def lane(self, name: str, internal: bool = False) -> Lane:
         """The lane ``name``, started if need be. After ``close()`` only ``internal``
         callers (a routing lane placing calls it accepted before) may start one."""
+        if self.closed and not internal:
+            raise RuntimeError("cannot schedule new futures after shutdown")
         started = self._started.get(name)
         if started is not None:
             return started
