@@ -30,10 +30,7 @@ def wait_until(predicate, timeout: float = TIMEOUT, message: str = "the conditio
 
 def wait_for_file(path: str) -> int:
     """Bounded wait for a task to announce itself (the task writes its pid atomically)."""
-    deadline = time.monotonic() + TIMEOUT
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.002)
+    wait_until(lambda: os.path.exists(path), message=f"{path} never appeared")
     with open(path) as f:
         return int(f.read())
 

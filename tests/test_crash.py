@@ -8,7 +8,7 @@ import signal
 
 import _tasks
 import pytest
-from conftest import TIMEOUT, gone_within, wait_for_file
+from conftest import TIMEOUT, gone_within, wait_for_file, wait_until
 
 import multilane
 
@@ -21,12 +21,9 @@ def ex(no_leaks):
 
 def _wait_for_workers(ex, count):
     """The replacement starts asynchronously (the collector thread spawns it): bounded wait."""
-    import time
-    deadline = time.monotonic() + TIMEOUT
-    while (stats := ex.statistics()).workers != count:
-        assert time.monotonic() < deadline, f"pool stuck at {stats}"
-        time.sleep(0.002)
-    return stats
+    wait_until(lambda: ex.statistics().workers == count,
+               message=f"the pool never had {count} workers")
+    return ex.statistics()
 
 
 @pytest.mark.parametrize("task, args, expected", [
@@ -118,11 +115,11 @@ def test_worker_crashed_pickles_with_its_attributes():
 def test_dispatch_prefers_ready_workers(ex):
     """A worker still starting (a new pool, a replacement) gets tasks only when no ready
     worker has room: otherwise a task would wait out its start-up."""
-    import time
-    deadline = time.monotonic() + TIMEOUT
-    while not all(w.ready for w in ex._workers.values()):  # noqa: SLF001 -- policy under test
-        assert time.monotonic() < deadline
+    def all_ready():
         ex.submit(_tasks.identity, 0).result(timeout=TIMEOUT)
+        return all(w.ready for w in ex._workers.values())  # noqa: SLF001 -- policy under test
+
+    wait_until(all_ready, message="the workers never all became ready")
     with ex._lock:  # noqa: SLF001
         first, second = ex._workers.values()  # noqa: SLF001
         try:

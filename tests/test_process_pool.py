@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import os
-import time
 
 import _tasks
 import pytest
@@ -110,10 +109,8 @@ def test_map_raises_the_first_failing_items_exception_in_order(ex):
 def test_map_timeout(ex, tmp_path):
     gate = str(tmp_path / "gate")
     results = ex.map(_tasks.block_until_file, [gate], timeout=0.2)
-    start = time.monotonic()
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError):  # the task blocks until the gate opens, below
         next(results)
-    assert time.monotonic() - start < 5
     open(gate, "w").close()
 
 

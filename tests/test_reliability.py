@@ -10,7 +10,7 @@ import time
 
 import _tasks
 import pytest
-from conftest import TIMEOUT, children, gone_within, wait_for_file
+from conftest import TIMEOUT, children, gone_within, wait_for_file, wait_until
 
 import multilane
 from multilane import TaskTimeout, WorkerCrashed
@@ -34,12 +34,10 @@ def _pids(ex, lane="process"):
 def test_a_process_task_past_its_timeout_is_stopped_and_its_worker_replaced(ex):
     ex.submit(_tasks.identity, 0).result(TIMEOUT)
     before = _pids(ex)
-    started = time.monotonic()
-    slow = ex.options(timeout=0.3).submit(_tasks.countdown, 10**10)
+    slow = ex.options(timeout=0.3).submit(_tasks.countdown, 10**10)  # hours, uncut
     queued = [ex.submit(_tasks.square, i) for i in range(20)]
     with pytest.raises(TaskTimeout, match=r"countdown\(\) ran longer than its timeout of 0.3 s"):
         slow.result(TIMEOUT)
-    assert time.monotonic() - started < 2.0
     assert [f.result(TIMEOUT) for f in queued] == [i * i for i in range(20)]
     assert isinstance(slow.exception(), TimeoutError)
     assert _pids(ex) != before and ex.statistics()["process"].workers_killed == 1
@@ -106,22 +104,21 @@ def test_force_cancel_stops_a_running_process_task(ex, tmp_path):
     running = ex.submit(_tasks.announce_and_block, path)
     pid = wait_for_file(path)
     assert not running.cancel()  # the standard meaning: too late
-    started = time.monotonic()
     assert ex.cancel(running, force=True)
     assert running.cancelled()
     with pytest.raises(multilane.CancelledError):
         running.result(TIMEOUT)
-    assert gone_within(pid, 2.0) and time.monotonic() - started < 2.0
+    assert gone_within(pid)  # it blocks for ever unless killed
     assert ex.submit(_tasks.square, 3).result(TIMEOUT) == 9
 
 
 def test_force_cancel_a_coroutine_and_not_a_thread(ex, tmp_path):
     coroutine = ex.submit(_tasks.sleep_async, 30)
-    assert _wait(lambda: coroutine.running())
+    wait_until(coroutine.running, message="the coroutine never started")
     assert ex.cancel(coroutine, force=True) and coroutine.cancelled()
     gate = tmp_path / "gate"
     thread = ex.options(lane="thread").submit(_tasks.block_until_file, str(gate))
-    assert _wait(lambda: thread.running())
+    wait_until(thread.running, message="the thread call never started")
     assert not ex.cancel(thread, force=True)  # a thread cannot be stopped
     gate.touch()
     assert thread.result(TIMEOUT) == os.getpid()
@@ -188,10 +185,8 @@ def test_bad_memory_limit_is_refused():
     (signal.SIGTERM, "terminate"), (signal.SIGABRT, "abort"),
 ])
 def test_a_killed_worker_is_reported_with_its_signal_and_likely_cause(ex, sig, cause):
-    started = time.monotonic()
     with pytest.raises(WorkerCrashed, match=f"{signal.Signals(sig).name}.*{cause}"):
         ex.submit(_tasks.kill_self, sig).result(TIMEOUT)
-    assert time.monotonic() - started < 1.0
 
 
 # ---------------------------------------------------------------- fault injection
@@ -256,15 +251,7 @@ def test_soak_tiny_tasks_and_pool_cycles_leave_nothing_behind(no_leaks):
             ex.options(lane="thread").submit(_tasks.identity, 1).result(TIMEOUT)
             ex.submit(_tasks.double_async, 1).result(TIMEOUT)
     assert len(os.listdir("/proc/self/fd")) == fds
-    assert _wait(lambda: threading.active_count() == threads)
+    wait_until(lambda: threading.active_count() == threads, message="threads were left")
     assert children() == set()
 
 
-def _wait(condition, seconds=TIMEOUT):
-    """Bounded wait for a condition another thread or process brings about."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
