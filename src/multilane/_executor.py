@@ -97,12 +97,10 @@ class Executor(_BaseExecutor):
         _check_count("hybrid_processes", hybrid_processes)
         _check_count("hybrid_concurrency", hybrid_concurrency)
         threads = threads or _default_threads()
-        recycling = {"max_tasks_per_child": max_tasks_per_child,
-                     "max_memory_per_child": max_memory_per_child}
-
         def pool(workers: int | None, concurrency: int) -> ProcessLane:
-            return ProcessLane(ProcessPoolExecutor(workers, **recycling,
-                                                   _concurrency=concurrency))
+            return ProcessLane(ProcessPoolExecutor(
+                workers, max_tasks_per_child=max_tasks_per_child,
+                max_memory_per_child=max_memory_per_child, _concurrency=concurrency))
 
         kinds = {
             "auto": LaneKind(lambda lanes: AutoLane(lanes, processes or usable_cores()),

@@ -20,7 +20,7 @@ import itertools
 import threading
 import time
 from _thread import RLock as _RLock
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from typing import Any
 
@@ -266,7 +266,7 @@ def settle_quietly(future: Future, result: Any = None, error: BaseException | No
         pass
 
 
-def gather(futures: list[Future], piece: Future | None = None) -> Future:
+def gather(futures: Sequence[Future], piece: Future | None = None) -> Future:
     """A future (``piece``, or a new one) for the list of the results of ``futures``
     once all are done, or the first exception in their order; cancelling it cancels
     those not started."""
@@ -296,7 +296,7 @@ def gather(futures: list[Future], piece: Future | None = None) -> Future:
     return piece
 
 
-def _settle_gathered(piece: Future, futures: list[Future]) -> None:
+def _settle_gathered(piece: Future, futures: Sequence[Future]) -> None:
     for future in futures:
         if future.cancelled():
             settle_quietly(piece, error=CancelledError())

@@ -814,7 +814,7 @@ class ProcessPoolExecutor(Executor):
         """Waits for ``future``'s lock to be free; False if the pool is being torn down and
         it is not: a Ctrl-C can leave a future's lock held for good by the interrupted
         thread (see _future._Condition), and the collector must not hang on it then."""
-        lock = future._condition
+        lock = future._condition  # noqa: SLF001  # the standard Future's lock
         while not lock.acquire(timeout=_SETTLE_PATIENCE):
             if self._terminating or _interpreter_exiting:
                 return False
@@ -1143,7 +1143,7 @@ def _decode_error(flags: int, payload: bytes) -> BaseException:
             f"{unpickling_error}")
         error.__cause__ = unpickling_error
         return error
-    exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
+    exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')  # type: ignore[arg-type]  # a str
     if flags & P.ERROR_DECODE:
         failed = UnpicklingFailed(f"the worker could not unpickle the call: "
                                   f"{type(exc).__name__}: {exc}")
@@ -1177,10 +1177,10 @@ def _complete(task: _Task, kind: int, value: Any) -> None:
                     _received_blocks = True
                 result = loads_oob(value.payload, value.attachments)
             except BaseException as exc:  # unpickling runs the object's code: SystemExit too
-                error = UnpicklingFailed(f"cannot unpickle the return value of "
-                                         f"{task.name()}: {type(exc).__name__}: {exc}")
-                error.__cause__ = exc
-                future.set_exception(error)
+                failed = UnpicklingFailed(f"cannot unpickle the return value of "
+                                          f"{task.name()}: {type(exc).__name__}: {exc}")
+                failed.__cause__ = exc
+                future.set_exception(failed)
                 _reraise_interrupt(exc)
             else:
                 future.set_result(result)

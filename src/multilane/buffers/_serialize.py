@@ -342,9 +342,9 @@ def dumps_spawning(obj: Any) -> bytes:
         # Read by the C pickler at construction: multiprocessing's reducers (sockets,
         # connections, ...) on top of cloudpickle's.
         dispatch_table = {**copyreg.dispatch_table, **cloudpickle.CloudPickler.dispatch_table,
-                          **reduction.ForkingPickler._extra_reducers}  # noqa: SLF001
+                          **reduction.ForkingPickler._extra_reducers}  # type: ignore[attr-defined]  # noqa: SLF001
 
-    context.set_spawning_popen(_Spawning)
+    context.set_spawning_popen(_Spawning)  # type: ignore[arg-type]  # stands for a Popen
     try:
         buffer = io.BytesIO()
         Pickler(buffer, protocol=PROTOCOL).dump(obj)

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import functools
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,7 +143,7 @@ class AsyncLane(LaneBase):
         return any(owner is future for owner in list(self._tasks.values())) or any(
             item[0] is future for item in list(self._incoming))
 
-    def cancel(self, future: LaneFuture, force: bool = False) -> bool:
+    def cancel(self, future: Future, force: bool = False) -> bool:
         """``future.cancel()``; with ``force=True`` also while its coroutine runs (the
         coroutine is cancelled)."""
         if future.cancel():
@@ -153,7 +154,7 @@ class AsyncLane(LaneBase):
             if owner is future:
                 self._loop.call_soon_threadsafe(task.cancel)
                 break
-        return future.cancel_running()
+        return isinstance(future, LaneFuture) and future.cancel_running()
 
     async def _drain_and_stop(self) -> None:
         while self._tasks or self._incoming:
