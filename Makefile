@@ -21,7 +21,7 @@ OTHER_PYTHONS ?= 3.12 3.13
 demo: build
 	$(VENV)/bin/multilane showdown
 
-test: build test-cpp test-python test-pythons
+test: build lint test-cpp test-python test-pythons
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
 $(VENV)/.ready: pyproject.toml Makefile
