@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import sys
 import threading
 import time
 from _thread import RLock as _RLock
@@ -37,8 +38,11 @@ def note_interrupt() -> None:
 
 
 def interrupted() -> bool:
-    """True once a caller waiting on a multilane future was interrupted by Ctrl-C."""
-    return _interrupted
+    """True once a caller waiting on a multilane future was interrupted by Ctrl-C, or once
+    the program is dying of a KeyboardInterrupt, wherever it was waiting (its traceback is
+    printed, and the exception kept in ``sys.last_value``, before the exit hooks run): the
+    exit hooks then stop the pools and lanes instead of waiting for their work."""
+    return _interrupted or isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
 
 
 class _Condition(threading.Condition):
@@ -131,7 +135,29 @@ class LaneFuture(Future):
                 if self._state == "PENDING":
                     self._state = "RUNNING"
                     return True
-            return super().set_running_or_notify_cancel()
+                if self._state == "CANCELLED":
+                    self._state = "CANCELLED_AND_NOTIFIED"
+                    if self._w:
+                        for waiter in self._w:
+                            waiter.add_cancelled(self)
+                    return False
+            return super().set_running_or_notify_cancel()  # raises as the base does
+
+        def cancel(self) -> bool:
+            # Without making the condition and the lists: a pool torn down by Ctrl-C
+            # cancels every queued task at once: 100k took 0.55 s the standard way, 1.5 s
+            # and more under load, against 0.05 s here.
+            with self._lk:
+                state = self._state
+                if state != "PENDING":
+                    return state == "CANCELLED" or state == "CANCELLED_AND_NOTIFIED"
+                self._state = "CANCELLED"
+                cond = self._cond
+                if cond is not None and cond._waiters:  # noqa: SLF001  # our _Condition
+                    cond.notify_all()
+            if self._cb:
+                self._invoke_callbacks()  # type: ignore[attr-defined]
+            return True
 
         def set_result(self, result: Any) -> None:
             with self._lk:
@@ -152,7 +178,23 @@ class LaneFuture(Future):
     else:  # pragma: no cover -- a CPython whose Future has grown new fields
         def __init__(self) -> None:  # noqa: D107
             super().__init__()
+            self._lk = self._condition._lock  # noqa: SLF001  # the base's RLock
             self.helper = None
+
+    def lock_free_within(self, seconds: float) -> bool:
+        """True once no other thread holds this future's lock (it is not kept), False if
+        one still does after ``seconds``: a Ctrl-C can leave it held for good by the
+        interrupted thread (see _Condition)."""
+        lock = self._lk
+        if not lock.acquire(True, seconds):
+            return False
+        lock.release()
+        return True
+
+    def held_by_this_thread(self) -> bool:
+        """True if the calling thread holds this future's lock (a Ctrl-C can leave it so):
+        another thread waiting to settle the future then waits for this one."""
+        return self._lk._is_owned()  # type: ignore[attr-defined]  # noqa: SLF001
 
     def cancel_running(self) -> bool:
         """Cancels even a running future (its call is being stopped); False if finished."""

@@ -277,6 +277,7 @@ class ProcessPoolExecutor(Executor):
         # callers, so that a worker's last replies are handled before its exit. Taken before
         # self._lock, never while holding it.
         self._collect_lock = threading.Lock()
+        self._settling: LaneFuture | None = None  # the future the collector settles now
         self._respawn = 0  # replacements owed; started by the collector thread
         self._pending: collections.deque[_Task] = collections.deque()
         self._workers: dict[int, _Worker] = {}
@@ -431,21 +432,53 @@ class ProcessPoolExecutor(Executor):
                 raise
 
     def terminate(self) -> None:
-        """Kills the workers now; unfinished futures fail with ``BrokenProcessPool``."""
+        """Kills the workers now; unfinished futures fail with ``BrokenProcessPool``.
+
+        After a Ctrl-C it waits for nothing the interrupted thread may have left held: a
+        KeyboardInterrupt landing just after an acquire, before the ``try`` or ``with``
+        that releases it, keeps that lock taken for good (see _future._Condition). The
+        workers are killed without any Python lock.
+        """
         cancelled: list[Future] = []
-        with self._lock:
+        # The pool lock is only ever held for short steps: not free within half a second,
+        # an interrupt left it held (or the collector holds it, waiting for a future's lock
+        # left so), and neither this thread nor the collector would ever get it.
+        lock = self._lock
+        deadline = time.monotonic() + 0.5
+        locked = lock.try_acquire()
+        while not locked and time.monotonic() < deadline:
+            time.sleep(0.001)
+            locked = lock.try_acquire()
+        if locked:
+            try:
+                self._shutdown = True
+                self._terminating = True
+                self._absorb_locked()
+                cancelled = [task.future for task in self._pending]
+                self._pending.clear()
+            finally:
+                lock.__exit__()
+        else:  # the collector cancels what is pending, if it ever finishes
             self._shutdown = True
             self._terminating = True
-            self._absorb_locked()
-            cancelled = [task.future for task in self._pending]
-            self._pending.clear()
-            hub = self._hub
         _cancel_all(cancelled)
+        hub = self._hub
         if hub is not None:
-            hub.terminate_all(0.1)
+            hub.terminate_all(0.1)  # returns once every worker is reaped
             hub.wake()
-        if threading.current_thread() is not self._collector:
-            self._collector.join(5.0)
+        collector = self._collector
+        if not locked or threading.current_thread() is collector:
+            return
+        # The collector fails the unfinished futures, then closes the hub. It is not waited
+        # for once it settles a future whose lock this thread holds: only this thread could
+        # let it go on. (That lock can be taken between the collector's look in _can_settle
+        # and its settling: the rare 5 s exit after Ctrl-C, issue 14.)
+        deadline = time.monotonic() + 5.0
+        while collector.is_alive() and time.monotonic() < deadline:
+            settling = self._settling
+            if settling is not None and settling.held_by_this_thread():
+                return
+            collector.join(_SETTLE_PATIENCE)
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> Literal[False]:
         if exc_type is not None and not issubclass(exc_type, Exception):
@@ -761,8 +794,10 @@ class ProcessPoolExecutor(Executor):
                 hub.wait_ready(wait, 0.0, True)
                 completions, finished = self._drain(hub)
                 self._finish(completions)
+                self._settling = None  # see _can_settle
                 del completions
-                self._respawn_workers()
+                if not self._terminating:  # terminate() kills them all: none to replace
+                    self._respawn_workers()
                 if finished:
                     return
         finally:
@@ -770,9 +805,14 @@ class ProcessPoolExecutor(Executor):
             # Its initargs (a Queue, a manager's proxy...) are the caller's: not kept past
             # the pool's end.
             self._initializer = None
+            cancelled: list[Future] = []
             with self._lock:
                 self._hub = None
                 self._reject_incoming_locked()
+                if self._terminating:  # left by a terminate() that could not take the lock
+                    cancelled = [task.future for task in self._pending]
+                    self._pending.clear()
+            _cancel_all(cancelled)
             if hub is not None:
                 hub.terminate_all(0.0)
             del hub  # the last reference: closes descriptors, joins the supervisor thread
@@ -813,12 +853,21 @@ class ProcessPoolExecutor(Executor):
     def _can_settle(self, future: Future) -> bool:
         """Waits for ``future``'s lock to be free; False if the pool is being torn down and
         it is not: a Ctrl-C can leave a future's lock held for good by the interrupted
-        thread (see _future._Condition), and the collector must not hang on it then."""
-        lock = future._condition  # noqa: SLF001  # the standard Future's lock
-        while not lock.acquire(timeout=_SETTLE_PATIENCE):
+        thread (see _future._Condition), and the collector must not hang on it then.
+
+        Once it has looked, the collector notes the future as the one it settles, until
+        the next look or the end of the batch: the lock can still be taken before the
+        settling takes it, and terminate() must not wait for a collector stuck on the
+        lock of its own caller."""
+        settling = cast(LaneFuture, future)
+        collector = threading.get_ident() == self._collector.ident
+        if collector:
+            self._settling = None  # this wait ends by itself, see below
+        while not settling.lock_free_within(_SETTLE_PATIENCE):
             if self._terminating or _interpreter_exiting:
                 return False
-        lock.release()
+        if collector:
+            self._settling = settling
         return True
 
     def help(self, future: Future, timeout: float | None) -> None:
@@ -1203,12 +1252,10 @@ def _python_exit() -> None:
     """At interpreter exit: finish submitted work, unless a Ctrl-C already interrupted."""
     global _interpreter_exiting
     _interpreter_exiting = True
-    # An uncaught exception was printed (and stored in sys.last_value) before we run: a
-    # program dying of Ctrl-C must not wait for its tasks, wherever it was waiting.
-    dying_of_interrupt = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
+    # interrupted() is also true for a program dying of Ctrl-C, wherever it was waiting.
     for executor in list(_live_executors):
         try:
-            if interrupted() or dying_of_interrupt:
+            if interrupted():
                 executor.terminate()
             else:
                 executor.shutdown(wait=True)
