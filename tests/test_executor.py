@@ -374,3 +374,16 @@ def test_shutdown_cancel_futures_cancels_queued_thread_calls(no_leaks, tmp_path)
     gate.touch()
     ex.shutdown(wait=True)
     assert running.result() == os.getpid()
+
+
+def test_the_same_options_give_the_same_view_and_views_derive_views(ex):
+    view = ex.options(lane="thread", timeout=5)
+    assert ex.options(lane="thread", timeout=5) is view
+    derived = view.options(retries=2)
+    assert (derived.lane, derived.timeout, derived.retries) == ("thread", 5.0, 2)
+    assert (view.lane, view.timeout, view.retries) == ("thread", 5.0, 0)  # unchanged
+    assert repr(derived) == "<multilane options lane='thread' timeout=5.0 retries=2>"
+    with pytest.raises(TypeError, match="retry_on must be an exception type"):
+        ex.options(retry_on=[ValueError])  # unhashable, and refused
+    with pytest.raises(multilane.LaneError, match="unknown lane 'gpu'"):
+        ex.options(lane="gpu")

@@ -19,7 +19,7 @@ from conftest import TIMEOUT, gone_within
 
 import multilane
 import multilane._future
-import multilane._process_pool
+from multilane.lanes.process import _collector
 
 HERE = os.path.dirname(__file__)
 
@@ -119,7 +119,7 @@ def test_after_ctrl_c_terminate_does_not_wait_for_a_collector_stuck_on_its_lock(
     future = ex.submit(_tasks.block_until_file, str(release))
     [pid] = ex.statistics().worker_pids
     looked, taken = threading.Event(), threading.Event()
-    settle = multilane._process_pool._complete
+    settle = _collector.complete
 
     def complete_after_the_look(task, kind, value):
         if task.future is future:
@@ -127,7 +127,7 @@ def test_after_ctrl_c_terminate_does_not_wait_for_a_collector_stuck_on_its_lock(
             taken.wait(TIMEOUT)
         settle(task, kind, value)
 
-    monkeypatch.setattr(multilane._process_pool, "_complete", complete_after_the_look)
+    monkeypatch.setattr(_collector, "complete", complete_after_the_look)
     release.touch()
     assert looked.wait(TIMEOUT)
     future._condition.acquire()  # what the interrupted thread leaves behind

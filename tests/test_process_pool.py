@@ -234,10 +234,10 @@ def test_functions_are_sent_once_per_worker_then_named_by_id(no_leaks):
     with multilane.ProcessPoolExecutor(max_workers=2) as executor:
         futures = [executor.submit(_tasks.square, i) for i in range(200)]
         assert [f.result(timeout=TIMEOUT) for f in futures] == [i * i for i in range(200)]
-        entries = list(executor._functions.values())  # noqa: SLF001 -- what is tested
-        assert len(entries) == 1
-        fid = entries[0][1][0]
+        cache = executor._functions  # noqa: SLF001 -- what is tested
+        assert len(cache) == 1
+        fid, payload = cache.entry(_tasks.square)  # the cached entry, not a new one
         workers = list(executor._workers.values())  # noqa: SLF001
         assert all(w.functions == {fid} for w in workers if w.dispatched)
         # A module-level function travels by reference: a few bytes, not its code.
-        assert len(entries[0][1][1]) < 64
+        assert len(payload) < 64

@@ -31,8 +31,6 @@ from concurrent.futures.process import BrokenProcessPool as BrokenProcessPool
 
 from ._executor import LANES as LANES
 from ._executor import Executor as Executor
-from ._process_pool import PoolStatistics as PoolStatistics
-from ._process_pool import ProcessPoolExecutor as ProcessPoolExecutor
 from ._task import TaskFunction as TaskFunction
 from ._task import default_executor as default_executor
 from ._task import task as task
@@ -47,6 +45,8 @@ from .errors import SerializationError as SerializationError
 from .errors import TaskTimeout as TaskTimeout
 from .errors import UnpicklingFailed as UnpicklingFailed
 from .errors import WorkerCrashed as WorkerCrashed
+from .lanes.process import PoolStatistics as PoolStatistics
+from .lanes.process import ProcessPoolExecutor as ProcessPoolExecutor
 
 __version__ = "0.1.0"
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import types
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from ._options import TaskOptions
 
-__all__ = ["call_retrying", "describe", "is_coroutine", "is_coroutine_function", "settle"]
+__all__ = ["call_retrying", "describe", "is_coroutine", "is_coroutine_function", "settle",
+           "sliceable"]
 
 
 def call_retrying(fn: Any, args: tuple, kwargs: dict, options: TaskOptions | None,
@@ -81,3 +83,15 @@ def is_coroutine_function(fn: Any) -> bool:
     except AttributeError:
         return False
     return inspect.iscoroutinefunction(call)
+
+
+_SLICEABLE = (list, tuple, range)
+
+
+def sliceable(iterables: tuple[Iterable[Any], ...]) -> Sequence[Any]:
+    """A map's items, sliceable: single arguments for one iterable (a list, tuple or range
+    as it is, else copied to a list), argument tuples for several."""
+    if len(iterables) == 1:
+        first = iterables[0]
+        return cast(Sequence[Any], first) if type(first) in _SLICEABLE else list(first)
+    return list(zip(*iterables, strict=False))

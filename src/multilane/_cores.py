@@ -1,10 +1,11 @@
-"""The one definition of how many cores this process may use."""
+"""The one definition of how many cores this process may use, and each worker's share of
+them for the native thread pools it loads."""
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["usable_cores"]
+__all__ = ["NATIVE_THREAD_VARIABLES", "native_threads", "usable_cores"]
 
 
 def usable_cores() -> int:
@@ -16,3 +17,18 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
+
+
+# The thread pools of native libraries (OpenMP, OpenBLAS, MKL, BLIS, Accelerate, numexpr,
+# Numba): each sizes itself to every core of the machine, so N workers using them at once
+# would run N times too many threads, spinning against each other.
+NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                           "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+                           "NUMBA_NUM_THREADS")
+
+
+def native_threads(workers: int) -> dict[str, str]:
+    """The environment a worker sets before importing anything: its share of the cores
+    for every native thread pool, unless the parent's environment sets one."""
+    share = str(max(1, usable_cores() // workers))
+    return {name: share for name in NATIVE_THREAD_VARIABLES if name not in os.environ}

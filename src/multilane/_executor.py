@@ -32,13 +32,12 @@ from typing import Any, Literal
 
 from ._cores import usable_cores
 from ._future import note_interrupt
-from ._process_pool import ProcessPoolExecutor
 from ._view import KEEP, Options
 from .auto import AutoLane, Explanation
 from .lanes import LaneKind, Lanes
 from .lanes.inline import InlineLane
 from .lanes.loop import AsyncLane
-from .lanes.process import ProcessLane
+from .lanes.process import ProcessLane, ProcessPoolExecutor
 from .lanes.thread import ThreadLane
 
 __all__ = ["LANES", "Executor"]
@@ -46,6 +45,7 @@ __all__ = ["LANES", "Executor"]
 LANES = ("auto", "process", "thread", "async", "inline", "hybrid")
 _AUTO = "auto"
 _HYBRID_CONCURRENCY = 32
+_VIEWS_KEPT = 256  # distinct option sets remembered by Executor.options()
 
 
 def _default_threads() -> int:
@@ -113,6 +113,7 @@ class Executor(_BaseExecutor):
         }
         self._lanes = Lanes(kinds, default=lane, coroutine_lane="async")
         self._direct = Options(self._lanes)
+        self._views: dict[tuple, Options] = {}  # see options()
 
     # ------------------------------------------------------------------ calls
 
@@ -121,9 +122,25 @@ class Executor(_BaseExecutor):
                 retry_on: type[BaseException] | tuple[type[BaseException], ...] = KEEP,
                 ) -> Options:
         """A view of this executor with a lane and per-task options; see
-        :class:`multilane.Options`. Options not named keep their defaults."""
-        return self._direct.options(lane=lane, timeout=timeout, retries=retries,
+        :class:`multilane.Options`. Options not named keep their defaults.
+
+        Views are immutable, so the same options give the same view, made and checked
+        once: ``ex.options(lane="thread").submit(fn, x)`` in a loop costs a dict look-up
+        more than a view kept in a variable."""
+        key = (lane, timeout, retries, retry_on)
+        try:
+            return self._views[key]
+        except KeyError:
+            cacheable = True
+        except TypeError:  # an unhashable option: checked (and refused) below
+            cacheable = False
+        view = self._direct.options(lane=lane, timeout=timeout, retries=retries,
                                     retry_on=retry_on)
+        if cacheable:
+            if len(self._views) >= _VIEWS_KEPT:
+                self._views.clear()
+            self._views[key] = view
+        return view
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Schedules ``fn(*args, **kwargs)`` on the default lane; returns its Future."""

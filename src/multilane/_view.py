@@ -21,9 +21,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
+from ._calls import sliceable
 from ._future import iterate_results, partial_results
 from ._options import TaskOptions, task_options
-from ._process_pool import sliceable
 from .lanes import Lanes
 
 __all__ = ["KEEP", "Options"]

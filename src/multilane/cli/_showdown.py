@@ -59,7 +59,7 @@ def _multiprocessing(n: int, tasks: int, workers: int) -> float:
 
 
 def _multilane(n: int, tasks: int, workers: int) -> float:
-    from .._process_pool import ProcessPoolExecutor
+    from ..lanes.process import ProcessPoolExecutor
 
     def go() -> None:
         with ProcessPoolExecutor(workers) as ex:

@@ -8,10 +8,9 @@ worker, which the pool replaces; queued calls are not lost.
 
 from __future__ import annotations
 
-from typing import Any
-
-from .._process_pool import PoolStatistics, ProcessPoolExecutor
-from ._lane import LaneBase
+from .._lane import LaneBase
+from ._pool import ProcessPoolExecutor
+from ._records import PoolStatistics
 
 __all__ = ["ProcessLane"]
 
@@ -38,7 +37,3 @@ class ProcessLane(LaneBase):
 
     def __repr__(self) -> str:
         return f"<multilane process lane {self.pool!r}>"
-
-
-def process_lane(workers: int | None, **pool_options: Any) -> ProcessLane:
-    return ProcessLane(ProcessPoolExecutor(workers, **pool_options))
