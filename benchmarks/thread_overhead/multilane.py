@@ -6,4 +6,5 @@ import multilane
 
 def run(n: int, runs: int) -> float:
     with multilane.Executor(threads=64) as ex:
-        return us_per_call(lambda fn, x: ex.options(lane="thread").submit(fn, x), n, runs)
+        threads = ex.options(lane="thread")
+        return us_per_call(lambda fn, x: threads.submit(fn, x), n, runs)
