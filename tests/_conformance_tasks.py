@@ -12,6 +12,9 @@ import signal
 import threading
 import time
 
+from _tasks import CustomError as CustomError  # one definition, shared by both suites
+from _tasks import raise_custom as raise_custom
+
 BOUND = 30.0  # the tests' TIMEOUT: a task left blocked by a failed test gives up after it
 
 
@@ -40,17 +43,6 @@ def fail_at(x, bad):
 
 def raise_value_error(message):
     raise ValueError(message)
-
-
-class CustomError(Exception):
-    def __init__(self, code, detail):
-        super().__init__(code, detail)
-        self.code = code
-        self.detail = detail
-
-
-def raise_custom(code):
-    raise CustomError(code, "custom detail")
 
 
 def raise_base(name):
@@ -142,6 +134,12 @@ def return_fails_to_unpickle():
 
 def return_exits_on_unpickle():
     return ExitsOnUnpickle()
+
+
+def raise_exits_on_unpickle():
+    error = ValueError("carries an object that cannot come back")
+    error.payload = ExitsOnUnpickle()
+    raise error
 
 
 # ---------------------------------------------------------------- coroutine functions

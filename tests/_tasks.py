@@ -414,38 +414,6 @@ def keywords(*args, **kwargs):
     return args, kwargs
 
 
-def _exit_on_load(code):
-    raise SystemExit(code)
-
-
-class ExitsOnUnpickle:
-    """Pickles in the worker; unpickling it (in the parent) raises SystemExit."""
-
-    def __reduce__(self):
-        return _exit_on_load, (7,)
-
-
-def return_exits_on_unpickle():
-    return ExitsOnUnpickle()
-
-
-def raise_exits_on_unpickle():
-    error = ValueError("carries an object that cannot come back")
-    error.payload = ExitsOnUnpickle()
-    raise error
-
-
-def _refuse_to_unpickle(where):
-    raise ValueError(f"{where} refuses to be unpickled")
-
-
-class RefusesToUnpickle:
-    """Pickles here; unpickling it (in a worker) raises ValueError."""
-
-    def __reduce__(self):
-        return _refuse_to_unpickle, ("this argument",)
-
-
 def set_item(mapping, key, value):
     mapping[key] = value
     return key

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 
+import _conformance_tasks as crossing
 import _tasks
 import pytest
 from conftest import TIMEOUT
@@ -16,10 +17,10 @@ import multilane
 
 def test_an_argument_that_fails_to_unpickle_in_the_worker_fails_its_future_alone(no_leaks):
     with multilane.ProcessPoolExecutor(1) as ex:
-        future = ex.submit(_tasks.identity, _tasks.RefusesToUnpickle())
+        future = ex.submit(_tasks.identity, crossing.FailsToUnpickle())
         with pytest.raises(multilane.UnpicklingFailed,
-                           match="^the worker could not unpickle the call: ValueError: this "
-                                 "argument refuses to be unpickled$") as info:
+                           match="^the worker could not unpickle the call: ValueError: "
+                                 "FailsToUnpickle refuses to be unpickled$") as info:
             future.result(TIMEOUT)
         assert isinstance(info.value, multilane.BrokenProcessPool)  # as the standard pool
         assert isinstance(info.value.__cause__, ValueError)

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 
+import _conformance_tasks as crossing
 import _tasks
 import pytest
 from conftest import TIMEOUT
@@ -134,8 +135,9 @@ def test_unpicklable_return_value(ex):
 
 
 @pytest.mark.parametrize("task, what", [
-    (_tasks.return_exits_on_unpickle, "the return value of _tasks.return_exits_on_unpickle()"),
-    (_tasks.raise_exits_on_unpickle, "the exception a task raised")])
+    (crossing.return_exits_on_unpickle,
+     "the return value of _conformance_tasks.return_exits_on_unpickle()"),
+    (crossing.raise_exits_on_unpickle, "the exception a task raised")])
 def test_what_raises_systemexit_as_it_is_unpickled_fails_its_future_alone(ex, task, what):
     """Unpickling runs the object's own code, which may raise any BaseException: that
     future fails with a SerializationError naming what could not come back, and the pool
