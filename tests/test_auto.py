@@ -14,6 +14,7 @@ from conftest import TIMEOUT
 
 import multilane
 from multilane.auto import _lane as auto_lane
+from multilane.auto import _maps as auto_maps
 from multilane.auto import _params as params
 from multilane.auto import _probes as probes
 from multilane.auto import _profile as profile_module
@@ -29,9 +30,11 @@ def ex(no_leaks):
 
 def _patch(monkeypatch, name, replacement):
     """Replaces a probe function where the auto lane calls it: in the probes' module (a
-    solo probe on a thread) and in the lane's (a probe run in a map's caller, a pair)."""
-    for module in (probes, auto_lane):
-        monkeypatch.setattr(module, name, replacement)
+    solo probe on a thread), the lane's (a pair) and the maps' (a probe run in a map's
+    caller)."""
+    for module in (probes, auto_lane, auto_maps):
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, replacement)
 
 
 def _lane(ex, fn):
@@ -381,7 +384,7 @@ def test_a_ctrl_c_in_a_probe_run_by_the_caller_leaves_the_profile_usable(ex):
 def test_more_probes_than_a_map_has_first_calls(ex, monkeypatch):
     # Exploring can take more calls than a map sends one by one: the segments waiting for
     # the decision then give their calls one by one, and their results stay in order.
-    monkeypatch.setattr(auto_lane, "HEAD", 1)
+    monkeypatch.setattr(auto_maps, "HEAD", 1)
     assert list(ex.map(_tasks.wait_a_little, [0.002] * 40)) == [0.002] * 40
     assert _lane(ex, _tasks.wait_a_little) == "thread"
 

@@ -2,11 +2,12 @@
 
 A pipelined ``submit`` creates one future per task, and a program may hold 100k of them.
 The standard future allocates six objects the cyclic GC tracks (the future, a
-``threading.Condition`` with its RLock and deque, two lists); with that many alive the
-GC took about a sixth of the time of a pipelined submit. This one allocates two (itself
-and its lock). The condition and the lists are made on first use, under the future's
-lock, so a future that is only submitted and finished never makes them; ``wait()``,
-``as_completed()``, callbacks and a blocking ``result()`` make them as they need them.
+``threading.Condition`` with its RLock and deque, two lists); with that many alive, the
+GC's passes over them are a large part of the cost of a pipelined submit. This one
+allocates two (itself and its lock). The condition and the lists are made on first use,
+under the future's lock, so a future that is only submitted and finished never makes
+them; ``wait()``, ``as_completed()``, callbacks and a blocking ``result()`` make them as
+they need them.
 
 Behaviour is the standard future's wherever a caller can observe it (the tests use the
 standard one as the oracle). The fast paths below handle the common transitions and hand
@@ -52,8 +53,8 @@ class _Condition(threading.Condition):
     ``concurrent.futures.as_completed`` and ``wait`` acquire every future's condition in
     a loop before their ``try``, and a Ctrl-C landing between two acquisitions leaves the
     earlier ones held for good (the standard library has the same window). Python code in
-    that loop widens it: a test hit it one run in three on Python 3.12, and the pool's
-    collector then blocked on such a lock (it now gives up once the pool is torn down).
+    that loop widens it, and the pool's collector, settling such a future, would block on
+    its lock: it gives up once the pool is torn down (see ``Collector._can_settle``).
     The LaneFuture property that makes the condition on first use still runs Python code
     there; made eagerly, the condition would cost every future four more objects for the
     garbage collector to track.
@@ -145,8 +146,9 @@ class LaneFuture(Future):
 
         def cancel(self) -> bool:
             # Without making the condition and the lists: a pool torn down by Ctrl-C
-            # cancels every queued task at once: 100k took 0.55 s the standard way, 1.5 s
-            # and more under load, against 0.05 s here.
+            # cancels every queued task at once, perhaps 100k of them, and making the
+            # condition and the lists for each would slow that teardown by an order of
+            # magnitude, more under load.
             with self._lk:
                 state = self._state
                 if state != "PENDING":

@@ -28,8 +28,9 @@ from .lanes.loop import new_event_loop, start_loop_thread
 
 _LIFELINE_EXIT = 70
 # How long an idle worker spins for its next frame before it sleeps on the futex. Longer
-# spins shave microseconds off a round trip but, on a 2-core machine, take CPU from the
-# parent feeding the pool (measured: 50 us cost 20% of pipelined throughput, 10 us none).
+# spins shave microseconds off a round trip but, on a machine of few cores, take CPU from
+# the parent feeding the pool and cost pipelined throughput: this spin is kept short
+# enough not to.
 _SPIN_US = 10.0
 
 

@@ -55,7 +55,7 @@ def nbytes(n: int) -> str:
 def us(seconds: float | None) -> str:
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "?"
-    if seconds < 1e-5:  # add_one: 0.03 µs a call in a run
+    if seconds < 1e-5:  # a fraction of a µs (a tiny call in a run): two significant digits
         return f"{seconds * 1e6:.2g} µs"
     return f"{seconds * 1e6:,.0f} µs" if seconds < 0.1 else f"{seconds:.2f} s"
 

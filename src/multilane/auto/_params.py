@@ -27,10 +27,10 @@ PAIR_WAIT_S = 0.02  # the first call of a pair waits this long for the second to
 CONTENDED = 0.3
 THREAD_SPEEDUP = 1.2  # two at once on threads must beat two in a row by this much
 CHUNKS_MIN_S = 0.005  # an inline backlog with this much work goes to processes in chunks
-# A tiny call timed alone is mostly the timer's cost and a cold call's: add_one took 2.4 µs
-# alone and 0.03 µs in a run. Before a map's calls go to processes in chunks on such a
-# figure, a head of the map runs in its caller, this much work by that figure (and this
-# many calls at least), and the decision takes its time per call from there.
+# A tiny call timed alone is mostly the timer's cost and a cold call's: it reads many times
+# what the call costs in a run of calls. Before a map's calls go to processes in chunks on
+# such a figure, a head of the map runs in its caller, this much work by that figure (and
+# this many calls at least), and the decision takes its time per call from there.
 MEASURED_RUN_S = 0.00025
 MEASURED_CALLS = 32
 WAITING = 0.5  # CPU / wall below this: the call mostly waits
@@ -49,7 +49,8 @@ SMALL_ARGUMENTS = 1 << 16
 # that computed holding the GIL: see ``Profile.solo_wanted``.)
 CLEARLY_WAITING_INTERVALS = 2
 # Two calls at once on threads that take this much of the time of two in a row (or less)
-# settle the pair question in one go: threads lose (NumPy's BLAS: 0.2 here).
+# settle the pair question in one go: threads lose (NumPy's BLAS, whose own threads already
+# fill every core, falls far below it).
 SLOWER_TOGETHER = 0.75
 # A worker this much slower than a call here is looked at again, up to this many times.
 PROCESS_OUTLIER = 1.5
@@ -60,14 +61,15 @@ EXACT_OTHERS_S = 0.0005  # a second solo after one this long reads other threads
 # While a blocking map's first call runs in its caller, a native watcher (WaitWatch, in
 # the C++ core) looks at it every EARLY_S: once it has used under EARLY_CPU of a core over
 # the last look's span, it waits, and the rest of the map goes to threads at once instead
-# of after it (a 10 ms wait cost a 120-call map one more 10 ms round). A call the scheduler
-# keeps from a core is not waiting (the watcher asks the kernel; a first look EARLY_S / 8
-# in only takes its counts, so a wait is seen EARLY_S * 9 / 8 in). The call's full
-# measurement then confirms that or not.
+# of after it (after it, the map would take one more round of that call's whole wait). A
+# call the scheduler keeps from a core is not waiting (the watcher asks the kernel; a first
+# look EARLY_S / 8 in only takes its counts, so a wait is seen EARLY_S * 9 / 8 in). The
+# call's full measurement then confirms that or not.
 EARLY_S = 0.002
 EARLY_CPU = 0.1
 # ...and the whole process under this many cores: a call whose own threads compute (NumPy's
-# BLAS, whose first matrix product waited 2 ms for its threads here) is not waiting.
+# BLAS: the calling thread waits while its threads work, and on a first call while they
+# start) is not waiting.
 EARLY_PROCESS_CPU = 0.5
 # The GIL-wait probe: while a solo probe computes, the watcher's thread asks for the GIL
 # and times the wait (the binding does, on the native thread). A call holding the GIL is

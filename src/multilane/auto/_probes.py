@@ -57,16 +57,17 @@ def timed_probe(fn: Any, args: tuple, kwargs: dict, gil: GilSamples | None = Non
     Crowded: meanwhile this process's other threads kept its other cores busy (NumPy's
     BLAS threads do, for a matrix product): a second call at once could not gain. Only
     looked for with ``others_exactly`` (see ``Profile.others_exactly``): their own clocks,
-    read for 5-15 µs. The process clock costs 0.7 µs, but counts the other threads' time
-    only at scheduler ticks: for a 1.5 ms matrix product their 1.5 ms read 0 in most calls.
+    read through /proc for some microseconds. The process clock costs under a microsecond,
+    but counts the other threads' time only at scheduler ticks, so over a call shorter than
+    a tick it mostly reads nothing of what they computed.
     """
     rusage = thread_rusage
     if rusage is None:
         result, wall, cpu, start = timed_call(fn, args, kwargs)
         return result, wall, cpu, start, False, False
-    # The thread's CPU time from its clock: getrusage's, on Linux 6.18, moved by whole
-    # scheduler ticks (0 or 4 ms for a 0.5 ms call), though it still counts the thread's
-    # voluntary switches. Each read is a system call of ~0.5 µs here.
+    # The thread's CPU time comes from its clock: getrusage's can move only by whole
+    # scheduler ticks (milliseconds), too coarse for a short call, though getrusage still
+    # counts the thread's voluntary switches. Each read is a system call, under a microsecond.
     others = _others_cpu() if others_exactly else None
     before = rusage()
     start, cpu = time.monotonic(), time.thread_time()
@@ -137,8 +138,9 @@ def watched_probe(fn: Any, args: tuple, kwargs: dict, others_exactly: bool = Fal
 class CallerProbe:
     """A probe running in a map's calling thread, watched by the native watcher; and the
     rest of the map's futures, if the watcher took them over (the AutoLane's lock guards
-    ``closed`` and ``rest``). Being watched costs the caller ~1 µs: a few stores under the
-    watcher's lock, no thread woken (waking a Python thread for it cost 13-20 µs here)."""
+    ``closed`` and ``rest``). Being watched costs the caller about a microsecond: a few
+    stores under the watcher's lock, no thread woken (waking a Python thread for it would
+    cost tens of microseconds)."""
 
     __slots__ = ("ticket", "closed", "rest")
 
@@ -191,12 +193,12 @@ class PairGate:
     """Starts the two calls of a pair probe together, and times both from then.
 
     Holding the GIL, the second call cannot start before the first lets go of it, one
-    switch interval (5 ms) later: timed from their own starts, two 10 ms calls overlapped
-    too little to count, and a pair was tried three times for nothing. Timed from the
-    moment both were ready, the wait for the GIL is in the span, as it should be: two
-    calls that hold it use one core between them over it. The first to arrive waits up to
-    PAIR_WAIT_S for the second (a thread still starting, say); if it does not come, each
-    call is timed from its own start and the pair may not count.
+    switch interval (5 ms by default) later: timed from their own starts, two calls only a
+    few intervals long overlap too little to count, and the pair is tried again for
+    nothing. Timed from the moment both were ready, the wait for the GIL is in the span,
+    as it should be: two calls that hold it use one core between them over it. The first
+    to arrive waits up to PAIR_WAIT_S for the second (a thread still starting, say); if it
+    does not come, each call is timed from its own start and the pair may not count.
     """
 
     __slots__ = ("start", "pressure", "_barrier")
@@ -214,7 +216,8 @@ class PairGate:
         """Whether, over the pair's ``span`` seconds, some task of the machine waited for a
         core for a good part of it (Linux's pressure stall information): then the pair
         may have had one core between its two calls, and a function that releases the
-        GIL looks held. With one core busy elsewhere this happened in 13 pairs of 20."""
+        GIL looks held. On a machine of few cores, one busy process elsewhere is enough
+        to make this common."""
         if self.pressure is None:
             return False
         now = cpu_pressure_us()
@@ -231,7 +234,8 @@ class PairGate:
 
 def cpu_pressure_us() -> int | None:
     """Microseconds some task of this machine has spent waiting for a CPU since boot (the
-    "some" total of /proc/pressure/cpu, ~14 µs to read), or None where Linux has no PSI."""
+    "some" total of /proc/pressure/cpu, a file read of some microseconds), or None where
+    Linux has no PSI."""
     try:
         with open("/proc/pressure/cpu", "rb") as f:
             return int(f.readline().rsplit(b"total=", 1)[1])

@@ -150,8 +150,8 @@ class Profile:
         t.wall += wall
         t.cpu += cpu
         # On threads, a computing call's wall time is mostly its wait for the GIL or a
-        # core while the others run (sha256 calls, 19 at once on 2 cores: 0.5 s each,
-        # 42 ms alone), and says nothing of its work: its CPU time does.
+        # core while the others run (with many calls at once on few cores, many times its
+        # time alone), and says nothing of its work: its CPU time does.
         work = (cpu if lane == "thread" and self.computing else wall) / calls
         self.recent = work if not self.recent else self.recent + 0.05 * (work - self.recent)
         cpu /= calls
@@ -172,9 +172,10 @@ class Profile:
         by_cpu = False
         if self.lane == "thread" and not self.computing:
             # Waiting, on threads: its wall time there also holds its waits for the GIL
-            # and for a core while the others run (a call that sleeps 2 ms, then computes
-            # 2 ms, took 25 ms among 32 threads), so only a fall counts in wall time; a
-            # rise counts in CPU time, once the call computes for half its old wall time.
+            # and for a core while the others run (among many threads, a call that waits
+            # and then computes can take several times its time alone), so only a fall
+            # counts in wall time; a rise counts in CPU time, once the call computes for
+            # half its old wall time.
             by_cpu = (self.recent_cpu > DRIFT * self.basis_cpu
                       and self.recent_cpu >= WAITING * self.basis)
             if not by_cpu and self.recent >= self.basis / DRIFT:
@@ -219,8 +220,8 @@ class Profile:
         """Whether to time (another) call alone: two are (the faster counts, a first call
         can be an outlier), but one is enough for a long call that barely used the CPU
         (waiting), or that computed all along and held the GIL for a whole switch
-        interval (the process probe is next: a JSON parse of 15-33 ms in a map of 40
-        spent 5-8% of the map's time on its second solo)."""
+        interval (the process probe is next: a second solo of so long a call, run alone,
+        would cost a short map a noticeable share of its time and tell nothing new)."""
         if self.solo_runs >= SOLO_RUNS:
             return False
         if not self.solo_runs or self.solo is None:
@@ -238,7 +239,8 @@ class Profile:
         """Whether the next solo probe reads the other threads' CPU time exactly (see
         ``timed_probe``): a second one, after a first that computed for half a
         millisecond or more with the GIL not found held, and not seen crowded (the
-        reading costs 5-15 µs, once per function)."""
+        reading costs some microseconds, a clock per thread, so it is taken once per
+        function)."""
         if self.solo is None or self.solo_crowded or self.gil == "held":
             return False
         wall, cpu = self.solo

@@ -26,11 +26,11 @@ class Collector(PoolState):
     """The collecting part of ProcessPoolExecutor (see _state)."""
 
     def _collect(self) -> None:
-        # Signals are for the application's threads. One the kernel gave this thread
+        # Signals are for the application's threads. One the kernel gives this thread
         # instead of the main one (CPython's C handler only flags it here; the main
-        # thread runs the Python handler when it next wakes) left the main thread asleep
-        # in shutdown(wait=True)'s join: Ctrl-C was lost there in 1 run of about 40 on
-        # Python 3.12.
+        # thread runs the Python handler when it next wakes) would leave the main thread
+        # asleep in shutdown(wait=True)'s join, and a Ctrl-C lost there: this thread
+        # blocks them all.
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         hub = self._hub
         try:

@@ -332,7 +332,7 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
         # The collector fails the unfinished futures, then closes the hub. It is not waited
         # for once it settles a future whose lock this thread holds: only this thread could
         # let it go on. (That lock can be taken between the collector's look in _can_settle
-        # and its settling: the rare 5 s exit after Ctrl-C, issue 14.)
+        # and its settling; waiting then would only end at the deadline below.)
         deadline = time.monotonic() + 5.0
         while collector.is_alive() and time.monotonic() < deadline:
             settling = self._settling
