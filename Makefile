@@ -16,7 +16,7 @@ JOBS         ?= 2
 # Other interpreters that must build and pass (pyenv provides them here).
 OTHER_PYTHONS ?= 3.12 3.13
 
-.PHONY: demo test test-cpp test-python test-pythons build bench sanitize fuzz lint clean system-deps fuzz-deps
+.PHONY: demo test test-cpp test-python test-pythons build bench bench-compare sanitize fuzz lint clean system-deps fuzz-deps
 
 demo: build
 	$(VENV)/bin/multilane showdown
@@ -64,6 +64,12 @@ bench: build
 	@# Ray is a peer only where it installs; its rows say "not installed" otherwise.
 	@$(PIP) install ray || echo "*** ray did not install: its benchmark rows are skipped ***"
 	$(PY) benchmarks/run.py --output BENCHMARKS.md
+
+# The pool and lane scenarios on an older commit and on this tree, interleaved (new/old
+# ratios): `make bench-compare BASE=<rev>`.
+BASE ?= HEAD~1
+bench-compare: build
+	$(PY) benchmarks/compare_commits.py $(BASE)
 
 # libFuzzer targets (cpp/fuzz/: the ring and the attachment table fed arbitrary bytes),
 # built with clang, AddressSanitizer and UBSan, each run for FUZZ_SECONDS. A crash leaves

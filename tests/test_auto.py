@@ -72,12 +72,21 @@ def test_code_that_releases_the_gil_goes_to_threads(ex):
 def _stretched_pairs(monkeypatch, wall_by: float, cpu_by: float) -> None:
     """Each call of a pair probe takes ``wall_by`` and ``cpu_by`` times its CPU time as
     its wall and CPU times (from the same start: the two as one pair), and keeps its
-    core: the test shapes the pair's evidence, not the machine's load. (Shaped from the
-    wall time, a real pair sharing a core with another process was 1.3x slower than two
-    in a row, and a call that lost its core counted as robbed, in clean-clone runs.)"""
+    core; a solo call's wall time is its CPU time. The test shapes the evidence the
+    pair is judged against, not the machine's load. (Shaped from the wall time, a real
+    pair sharing a core with another process was 1.3x slower than two in a row; a solo
+    slowed by a busy machine made a pair look faster than two in a row, in clean-clone
+    runs.)"""
     def stretched(gate, fn, args, kwargs):
         result, _, cpu, start, _, crowded = timed_pair_probe(gate, fn, args, kwargs)
         return result, cpu * wall_by, cpu * cpu_by, start, False, crowded
+
+    def solo_on_its_core(fn, args, kwargs, *how):
+        result, _, cpu, start, _, crowded = timed_probe(fn, args, kwargs, *how)
+        return result, cpu, cpu, start, False, crowded
+
+    timed_probe = probes.timed_probe
+    _patch(monkeypatch, "timed_probe", solo_on_its_core)
 
     timed_pair_probe = probes.timed_pair_probe
     _patch(monkeypatch, "timed_pair_probe", stretched)
@@ -86,7 +95,7 @@ def _stretched_pairs(monkeypatch, wall_by: float, cpu_by: float) -> None:
 def test_code_free_of_the_gil_that_gains_nothing_in_pairs_stays_inline(ex, monkeypatch):
     # Two 64 MB NumPy sums at once, on two cores, run no faster than one after the other
     # (memory-bound): processes would share that limit, after a copy. No process probe.
-    _stretched_pairs(monkeypatch, 2.5, 2.5)
+    _stretched_pairs(monkeypatch, 4.0, 4.0)  # each 4x its time alone: slower than a row
     data = b"x" * (8 << 20)  # ~5 ms: GIL-wait probes at 0.25 ms and 2.25 ms into each solo
     assert len(set(ex.map(_tasks.digest, [data] * 12))) == 1
     (profile,) = ex.explain(_tasks.digest).profiles
@@ -334,16 +343,19 @@ def test_probes_tell_blocking_from_computing():
     assert cpu > 0
 
 
-@pytest.mark.parametrize("n", [3, 13, 200, 5_000])
-def test_a_map_fails_at_its_failing_item_in_every_phase(ex, n):
+@pytest.mark.parametrize("n, chunksize", [(3, None), (13, None), (200, None), (5_000, None),
+                                          (200, 7), (5_000, 7)])
+def test_a_map_fails_at_its_failing_item_in_every_phase(ex, n, chunksize):
     # Exploring (one call at a time), waiting for the decision (segments) and decided
-    # (segments inline or in process chunks): results before the failing item come out.
+    # (segments inline or in process chunks, of the caller's size if given): results
+    # before the failing item come out.
     for bad in (0, n // 2, n - 1):
-        results = ex.map(_tasks.fail_on, range(n), [bad] * n)
+        results = ex.map(_tasks.fail_on, range(n), [bad] * n, chunksize=chunksize)
         assert [next(results) for _ in range(bad)] == list(range(bad))
         with pytest.raises(ValueError, match=f"bad value {bad}"):
             next(results)
-    assert list(ex.map(_tasks.fail_on, range(n), [-1] * n)) == list(range(n))
+    assert list(ex.map(_tasks.fail_on, range(n), [-1] * n, chunksize=chunksize)) == list(
+        range(n))
 
 
 def test_map_async_fails_at_its_failing_item(ex):

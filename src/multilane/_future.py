@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from typing import Any
 
-__all__ = ["LaneFuture", "gather", "interrupted", "iterate_results", "note_interrupt",
-           "partial_results", "run_items", "settle_quietly"]
+__all__ = ["LaneFuture", "gather", "interrupted", "iterate_results", "keep_partial_results",
+           "note_interrupt", "partial_results", "run_items", "settle_quietly"]
 
 
 _interrupted = False  # a KeyboardInterrupt reached a caller waiting on one of our futures
@@ -287,10 +287,15 @@ def run_items(fn: Any, items: Iterable[Any], single: bool,
         calls = map(fn, items) if single else itertools.starmap(fn, items)
         results.extend(calls if settle is None else map(settle, calls))
     except Exception as exc:
-        if results:
-            exc.__dict__[_DONE] = results  # pickled with it, from a worker
+        keep_partial_results(exc, results)  # pickled with it, from a worker
         raise
     return results
+
+
+def keep_partial_results(exc: BaseException, results: list) -> None:
+    """Has ``exc`` carry ``results``, those of the calls before it (see run_items)."""
+    if results:
+        exc.__dict__[_DONE] = results
 
 
 def partial_results(exc: BaseException) -> list | None:

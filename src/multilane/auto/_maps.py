@@ -40,6 +40,7 @@ from ._segments import (
     args_at,
     bounds,
     calls_of,
+    concatenate,
     copy_outcome,
     failed,
     run_chunk,
@@ -64,8 +65,9 @@ class MapRouting(AutoState):
         ``map``, not ``map_async``) the first probes run here, in the calling thread, as
         long as they are tiny: a map of tiny calls then costs what a loop would.
 
-        ``chunksize``, if given, is the size of the chunks a decided map sends to the
-        processes. With ``options`` every call is placed as a ``submit`` of its own.
+        ``chunksize``, if given, is the size of the chunks the map's calls go to the
+        processes in, decided or not. With ``options`` every call is placed as a
+        ``submit`` of its own.
         """
         n = len(items)
         if n == 0:
@@ -105,7 +107,7 @@ class MapRouting(AutoState):
         head_end = min(n, k + HEAD)
         waiting: list[tuple] = [(LaneFuture(), fn, args, {}, None)
                                 for args in calls_of(items, k, head_end, single)]
-        bulk = [Segment(LaneFuture(), fn, items, a, b, single)
+        bulk = [Segment(LaneFuture(), fn, items, a, b, single, chunksize)
                 for a, b in bounds(head_end, n, self._cores * SEGMENTS_PER_CORE)]
         release: list = []
         with self._lock:
@@ -239,13 +241,19 @@ class MapRouting(AutoState):
             if lane == "process":
                 if not piece.set_running_or_notify_cancel():
                     continue
+                size = segment.chunksize or len(segment)  # the caller's chunk size, if any
+                submit_chunk = self._router.lane("process", internal=True).submit_chunk
+                fn, items, stop, single = segment.fn, segment.items, segment.stop, segment.single
                 try:
-                    inner = self._router.lane("process", internal=True).submit_chunk(
-                        segment.fn, segment.items, segment.start, segment.stop, segment.single)
+                    chunks = [submit_chunk(fn, items, a, min(a + size, stop), single)
+                              for a in range(segment.start, stop, size)]
                 except BaseException as exc:  # the lane is shut down
                     settle_quietly(piece, error=exc)
                     continue
-                inner.add_done_callback(functools.partial(copy_outcome, piece))
+                if len(chunks) == 1:
+                    chunks[0].add_done_callback(functools.partial(copy_outcome, piece))
+                else:
+                    gather(chunks).add_done_callback(functools.partial(_concatenate, piece, chunks))
             else:  # a thread or a loop: each call on its own, the piece gathers them
                 gather(self._submit_each(p, lane, segment.fn, segment.calls()), piece)
 
@@ -323,3 +331,7 @@ class MapRouting(AutoState):
                     settle_quietly(future, error=exc)
                 continue
             inner.add_done_callback(functools.partial(settle_chunk, futures))
+
+
+def _concatenate(piece: LaneFuture, chunks: list, _: Any) -> None:
+    concatenate(piece, chunks)

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from typing import Any
 
-from .._future import LaneFuture, run_items, settle_quietly
+from .._future import (
+    LaneFuture,
+    keep_partial_results,
+    partial_results,
+    run_items,
+    settle_quietly,
+)
 
 __all__ = [
-    "Segment", "args_at", "bounds", "calls_of", "copy_outcome", "failed", "run_chunk",
-    "settle_chunk",
+    "Segment", "args_at", "bounds", "calls_of", "concatenate", "copy_outcome", "failed",
+    "run_chunk", "settle_chunk",
 ]
 
 
@@ -27,6 +34,7 @@ class Segment:
     start: int
     stop: int
     single: bool  # items are single arguments, not argument tuples
+    chunksize: int | None = None  # the caller's: the size of its chunks if sent to processes
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -89,6 +97,24 @@ def failed(exc: BaseException) -> LaneFuture:
     future = LaneFuture()
     future.set_exception(exc)
     return future
+
+
+def concatenate(piece: LaneFuture, chunks: list[Future]) -> None:
+    """``piece`` gets the results of ``chunks`` (all done), one list; or the first chunk's
+    exception, carrying every result before it, as one chunk's would (see run_items)."""
+    values: list = []
+    for chunk in chunks:
+        if chunk.cancelled():
+            settle_quietly(piece, error=CancelledError())
+            return
+        error = chunk.exception()
+        if error is not None:
+            values.extend(partial_results(error) or ())
+            keep_partial_results(error, values)
+            settle_quietly(piece, error=error)
+            return
+        values.extend(chunk.result())
+    settle_quietly(piece, values)
 
 
 def copy_outcome(piece: LaneFuture, inner: Any) -> None:
