@@ -398,5 +398,13 @@ int recv_fd(int sock, bool block) {
   return fds[0];
 }
 
+SignalsBlocked::SignalsBlocked() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous_);
+}
+
+SignalsBlocked::~SignalsBlocked() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+
 }  // namespace platform
 }  // namespace multilane

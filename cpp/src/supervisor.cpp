@@ -36,6 +36,7 @@ Supervisor::Supervisor(std::function<void()> on_exit) : on_exit_(std::move(on_ex
   ev.events = EPOLLIN;
   ev.data.fd = wake_;
   ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
+  platform::SignalsBlocked blocked;  // the thread starts with them blocked: see run()
   thread_ = std::thread([this] { run(); });
 }
 

@@ -66,6 +66,7 @@ void WaitWatch::start_thread_locked() {
   running_thread_ = true;
   ++stats_.threads_started;
   thread_pid_ = self;
+  platform::SignalsBlocked blocked;  // the thread starts with them blocked: see run()
   thread_ = std::thread([this] { run(); });
 }
 

@@ -65,3 +65,16 @@ TEST(OtherThreadsCpu, LeavesTheCallingThreadOut) {
   idle.join();
   EXPECT_LT(after - before, kSpinNs / 3) << "the caller's own spin was counted";
 }
+
+TEST(Platform, ThreadStartedWhileSignalsBlockedInheritsTheMask) {
+  sigset_t seen;
+  {
+    platform::SignalsBlocked blocked;
+    std::thread([&seen] { pthread_sigmask(SIG_BLOCK, nullptr, &seen); }).join();
+  }
+  EXPECT_EQ(sigismember(&seen, SIGINT), 1);
+  EXPECT_EQ(sigismember(&seen, SIGTERM), 1);
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  EXPECT_EQ(sigismember(&now, SIGINT), 0);  // the caller's mask came back
+}

@@ -2,6 +2,7 @@
 // The one seam between multilane and the operating system: memfd, futex, pidfd, spawning.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -122,6 +123,22 @@ inline void send_fd(int sock, int fd) { send_fds(sock, {&fd, 1}); }
 /// One descriptor; -1 when none is waiting and `block` is false. A message that carries
 /// more than one is a protocol error (SystemError, EPROTO; they are closed).
 int recv_fd(int sock, bool block);
+
+/// While alive, every signal is blocked in the calling thread; the mask it had comes back
+/// after. A thread started meanwhile inherits the blocked mask from its first instruction,
+/// so a service thread never takes a signal meant for the application's threads (CPython
+/// only flags a signal delivered elsewhere, and a main thread asleep would not see it).
+/// Signals that arrive meanwhile stay pending for the caller. Not copyable.
+class SignalsBlocked {
+ public:
+  SignalsBlocked();
+  ~SignalsBlocked();
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t previous_;
+};
 
 }  // namespace platform
 }  // namespace multilane

@@ -19,18 +19,14 @@ from ..._future import LaneFuture
 from ._completion import blocks_received, cancel_all, complete, decode_error
 from ._state import HELP_SPIN_US, INTERPRETER_EXITING, LIVE, SETTLE_PATIENCE, PoolState
 
-__all__ = ["Collector"]
+__all__ = ["Collector", "start_without_signals"]
 
 
 class Collector(PoolState):
     """The collecting part of ProcessPoolExecutor (see _state)."""
 
     def _collect(self) -> None:
-        # Signals are for the application's threads. One the kernel gives this thread
-        # instead of the main one (CPython's C handler only flags it here; the main
-        # thread runs the Python handler when it next wakes) would leave the main thread
-        # asleep in shutdown(wait=True)'s join, and a Ctrl-C lost there: this thread
-        # blocks them all.
+        # Signals are for the application's threads: see start_without_signals().
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         hub = self._hub
         try:
@@ -183,3 +179,21 @@ class Collector(PoolState):
                     hub.wake()  # the collector thread starts replacements or finishes
         finally:
             hub.end_help()
+
+
+def start_without_signals(thread: threading.Thread) -> None:
+    """Starts ``thread`` with every signal blocked, from its first instruction.
+
+    A signal the kernel gives a thread other than the main one is only flagged there by
+    CPython's C handler; the main thread runs the Python handler when it next wakes, so
+    one asleep in shutdown(wait=True)'s join never would, and a Ctrl-C would be lost. A
+    new thread inherits its creator's mask: blocked for the moment of the start, the
+    collector never has a window in which to take a signal (under load it may not run
+    its first line until long after the caller has gone on). Signals that arrive in that
+    moment wait, pending, for the unblocking.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

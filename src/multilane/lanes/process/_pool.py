@@ -54,7 +54,7 @@ from ...buffers._serialize import (
     outband_call,
 )
 from ...errors import SerializationError
-from ._collector import Collector
+from ._collector import Collector, start_without_signals
 from ._completion import cancel_all, failed_future
 from ._crash import note_oom_kills
 from ._deadlines import Deadlines
@@ -187,7 +187,7 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
         try:
             for _ in range(max_workers):
                 self._spawn_worker()
-            self._collector.start()  # fails at interpreter shutdown: no worker is left
+            start_without_signals(self._collector)  # fails at interpreter shutdown
         except BaseException:
             self._hub.terminate_all(0.0)
             self._hub = None
