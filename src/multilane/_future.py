@@ -315,14 +315,17 @@ def settle_quietly(future: Future, result: Any = None, error: BaseException | No
         pass
 
 
-def gather(futures: Sequence[Future], piece: Future | None = None) -> Future:
+def gather(futures: Sequence[Future], piece: Future | None = None,
+           concatenate: bool = False) -> Future:
     """A future (``piece``, or a new one) for the list of the results of ``futures``
     once all are done, or the first exception in their order; cancelling it cancels
-    those not started."""
+    those not started. With ``concatenate`` each result is a list (a chunk's) and the
+    piece gets them as one list; an exception then carries every result before it, as
+    a chunk's does (see run_items)."""
     if piece is None:
         piece = LaneFuture()
     if all(future.done() for future in futures):  # run by the caller, say
-        _settle_gathered(piece, futures)
+        _settle_gathered(piece, futures, concatenate)
         return piece
     left = [len(futures)]
     lock = threading.Lock()
@@ -332,7 +335,7 @@ def gather(futures: Sequence[Future], piece: Future | None = None) -> Future:
             left[0] -= 1
             if left[0]:
                 return
-        _settle_gathered(piece, futures)
+        _settle_gathered(piece, futures, concatenate)
 
     def cancelled(_: Any) -> None:
         if piece.cancelled():
@@ -345,13 +348,21 @@ def gather(futures: Sequence[Future], piece: Future | None = None) -> Future:
     return piece
 
 
-def _settle_gathered(piece: Future, futures: Sequence[Future]) -> None:
+def _settle_gathered(piece: Future, futures: Sequence[Future], concatenate: bool) -> None:
+    values: list = []
     for future in futures:
         if future.cancelled():
             settle_quietly(piece, error=CancelledError())
             return
         error = future.exception()
         if error is not None:
+            if concatenate:
+                values.extend(partial_results(error) or ())
+                keep_partial_results(error, values)
             settle_quietly(piece, error=error)
             return
-    settle_quietly(piece, [future.result() for future in futures])
+        if concatenate:
+            values.extend(future.result())
+        else:
+            values.append(future.result())
+    settle_quietly(piece, values)

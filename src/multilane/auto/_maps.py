@@ -40,7 +40,6 @@ from ._segments import (
     args_at,
     bounds,
     calls_of,
-    concatenate,
     copy_outcome,
     failed,
     run_chunk,
@@ -253,7 +252,7 @@ class MapRouting(AutoState):
                 if len(chunks) == 1:
                     chunks[0].add_done_callback(functools.partial(copy_outcome, piece))
                 else:
-                    gather(chunks).add_done_callback(functools.partial(_concatenate, piece, chunks))
+                    gather(chunks, piece, concatenate=True)
             else:  # a thread or a loop: each call on its own, the piece gathers them
                 gather(self._submit_each(p, lane, segment.fn, segment.calls()), piece)
 
@@ -331,7 +330,3 @@ class MapRouting(AutoState):
                     settle_quietly(future, error=exc)
                 continue
             inner.add_done_callback(functools.partial(settle_chunk, futures))
-
-
-def _concatenate(piece: LaneFuture, chunks: list, _: Any) -> None:
-    concatenate(piece, chunks)

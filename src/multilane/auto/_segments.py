@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from typing import Any
 
 from .._future import (
     LaneFuture,
-    keep_partial_results,
-    partial_results,
     run_items,
     settle_quietly,
 )
 
 __all__ = [
-    "Segment", "args_at", "bounds", "calls_of", "concatenate", "copy_outcome", "failed",
+    "Segment", "args_at", "bounds", "calls_of", "copy_outcome", "failed",
     "run_chunk", "settle_chunk",
 ]
 
@@ -97,24 +94,6 @@ def failed(exc: BaseException) -> LaneFuture:
     future = LaneFuture()
     future.set_exception(exc)
     return future
-
-
-def concatenate(piece: LaneFuture, chunks: list[Future]) -> None:
-    """``piece`` gets the results of ``chunks`` (all done), one list; or the first chunk's
-    exception, carrying every result before it, as one chunk's would (see run_items)."""
-    values: list = []
-    for chunk in chunks:
-        if chunk.cancelled():
-            settle_quietly(piece, error=CancelledError())
-            return
-        error = chunk.exception()
-        if error is not None:
-            values.extend(partial_results(error) or ())
-            keep_partial_results(error, values)
-            settle_quietly(piece, error=error)
-            return
-        values.extend(chunk.result())
-    settle_quietly(piece, values)
 
 
 def copy_outcome(piece: LaneFuture, inner: Any) -> None:
