@@ -14,8 +14,8 @@ from typing import Any, cast
 
 from ._options import TaskOptions
 
-__all__ = ["call_retrying", "describe", "is_coroutine", "is_coroutine_function", "settle",
-           "sliceable"]
+__all__ = ["args_at", "call_retrying", "calls_of", "describe", "is_coroutine",
+           "is_coroutine_function", "settle", "sliceable"]
 
 
 def call_retrying(fn: Any, args: tuple, kwargs: dict, options: TaskOptions | None,
@@ -95,3 +95,14 @@ def sliceable(iterables: tuple[Iterable[Any], ...]) -> Sequence[Any]:
         first = iterables[0]
         return cast(Sequence[Any], first) if type(first) in _SLICEABLE else list(first)
     return list(zip(*iterables, strict=False))
+
+
+def args_at(items: Sequence[Any], index: int, single: bool) -> tuple:
+    """The argument tuple of ``items[index]``."""
+    return (items[index],) if single else items[index]
+
+
+def calls_of(items: Sequence[Any], start: int, stop: int, single: bool) -> Any:
+    """The argument tuples of ``items[start:stop]``."""
+    part = items[start:stop]
+    return ((item,) for item in part) if single else part

@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from ._cores import usable_cores
 from ._future import note_interrupt
-from ._view import KEEP, Options
+from ._options import KEEP
+from ._view import Options
 from .auto import AutoLane, Explanation
 from .lanes import LaneKind, Lanes
 from .lanes.inline import InlineLane

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["TaskOptions", "task_options"]
+__all__ = ["KEEP", "TaskOptions", "changed_options", "task_options"]
+
+KEEP: Any = object()  # an option the caller did not name: the one it had stays
 
 
 class TaskOptions(NamedTuple):
@@ -46,3 +48,13 @@ def task_options(timeout: Any = None, retries: Any = 0, retry_on: Any = (),
     if timeout is None and not retries and not retry_on and label is None:
         return None
     return TaskOptions(timeout, retries, retry_on, label)
+
+
+def changed_options(old: TaskOptions | None, timeout: Any = KEEP, retries: Any = KEEP,
+                    retry_on: Any = KEEP) -> TaskOptions | None:
+    """``old`` (None: the defaults) with the options named changed, checked as by
+    ``task_options``."""
+    old = old or TaskOptions()
+    return task_options(old.timeout if timeout is KEEP else timeout,
+                        old.retries if retries is KEEP else retries,
+                        old.retry_on if retry_on is KEEP else retry_on)

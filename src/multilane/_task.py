@@ -17,8 +17,8 @@ from typing import Any
 
 from ._calls import describe, is_coroutine_function
 from ._executor import LANES, Executor
-from ._options import TaskOptions, task_options
-from ._view import KEEP, Options
+from ._options import KEEP, TaskOptions, changed_options, task_options
+from ._view import Options
 from .lanes._registry import plain_on_coroutine_lane, unknown_lane
 
 __all__ = ["TaskFunction", "default_executor", "task"]
@@ -63,7 +63,6 @@ class TaskFunction:
         self._options = options
         self._executor = executor
         self._multilane_async = is_coroutine_function(fn)
-        self._view: tuple[Executor, Options] | None = None  # the last executor's view
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._fn(*args, **kwargs)
@@ -86,25 +85,18 @@ class TaskFunction:
 
         It runs under the same name in the workers: a plain call of it is the function's.
         """
-        old = self._options or TaskOptions()
         lane = self._lane if lane is KEEP else lane
         _check_lane(self._fn, lane)
-        options = task_options(old.timeout if timeout is KEEP else timeout,
-                               old.retries if retries is KEEP else retries,
-                               old.retry_on if retry_on is KEEP else retry_on)
+        options = changed_options(self._options, timeout, retries, retry_on)
         return TaskFunction(self._fn, lane, self._executor, options)
 
     def _on(self) -> Options:
-        """The executor's view with this task's lane and options (made once per executor)."""
+        """The executor's view with this task's lane and options (the executor keeps the
+        views it made)."""
         executor = self._executor if self._executor is not None else default_executor()
-        cached = self._view
-        if cached is not None and cached[0] is executor:
-            return cached[1]
         options = self._options or TaskOptions()
-        view = executor.options(lane=self._lane, timeout=options.timeout,
+        return executor.options(lane=self._lane, timeout=options.timeout,
                                 retries=options.retries, retry_on=options.retry_on)
-        self._view = (executor, view)
-        return view
 
     # Processes get this object, which pickles by name (the module's attribute is this
     # object, not the function); in-process lanes call through it.

@@ -23,12 +23,10 @@ from typing import Any
 
 from ._calls import sliceable
 from ._future import iterate_results, partial_results
-from ._options import TaskOptions, task_options
+from ._options import KEEP, TaskOptions, changed_options
 from .lanes import Lanes
 
-__all__ = ["KEEP", "Options"]
-
-KEEP: Any = object()  # an option the caller did not name: the view's own stays
+__all__ = ["Options"]
 
 
 class Options:
@@ -86,10 +84,7 @@ class Options:
         that cannot stop a call (inline), ``ValueError`` and ``TypeError`` for values
         out of range or of the wrong type.
         """
-        task = task_options(
-            self.timeout if timeout is KEEP else timeout,
-            self.retries if retries is KEEP else retries,
-            self.retry_on if retry_on is KEEP else retry_on)
+        task = changed_options(self._task, timeout, retries, retry_on)
         return Options(self._lanes, self._lane if lane is KEEP else lane, task)
 
     def __repr__(self) -> str:

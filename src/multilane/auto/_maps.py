@@ -13,6 +13,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from .._calls import args_at, calls_of
 from .._future import LaneFuture, gather, settle_quietly
 from .._options import TaskOptions
 from ._params import (
@@ -37,9 +38,7 @@ from ._probes import (
 from ._profile import Profile, function_key
 from ._segments import (
     Segment,
-    args_at,
     bounds,
-    calls_of,
     copy_outcome,
     failed,
     run_chunk,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._calls import calls_of
 from .._future import (
     LaneFuture,
     run_items,
@@ -15,7 +16,7 @@ from .._future import (
 )
 
 __all__ = [
-    "Segment", "args_at", "bounds", "calls_of", "copy_outcome", "failed",
+    "Segment", "bounds", "copy_outcome", "failed",
     "run_chunk", "settle_chunk",
 ]
 
@@ -71,17 +72,6 @@ def settle_chunk(futures: list, inner: Any) -> None:
             settle_quietly(future, value)
         else:
             settle_quietly(future, error=value)
-
-
-def args_at(items: Sequence[Any], index: int, single: bool) -> tuple:
-    """The argument tuple of ``items[index]``."""
-    return (items[index],) if single else items[index]
-
-
-def calls_of(items: Sequence[Any], start: int, stop: int, single: bool) -> Any:
-    """The argument tuples of ``items[start:stop]``."""
-    part = items[start:stop]
-    return ((item,) for item in part) if single else part
 
 
 def bounds(start: int, stop: int, count: int) -> list[tuple[int, int]]:

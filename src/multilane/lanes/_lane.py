@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol, runtime_checkable
 
+from .._calls import calls_of
 from .._future import gather, interrupted
 from .._options import TaskOptions
 
@@ -77,10 +78,9 @@ class LaneBase:
 
     def submit_chunk(self, fn: Any, items: Sequence[Any], start: int, stop: int,
                      single: bool, options: TaskOptions | None = None) -> Future:
-        part = items[start:stop]
         empty: dict[str, Any] = {}
-        calls = ((item,) for item in part) if single else part
-        return gather([self.submit(fn, args, empty, options) for args in calls])
+        return gather([self.submit(fn, args, empty, options)
+                       for args in calls_of(items, start, stop, single)])
 
     def map_calls(self, fn: Any, items: Sequence[Any], single: bool, chunksize: int | None,
                   options: TaskOptions | None, caller_waits: bool) -> tuple[list[Future], bool]:
