@@ -421,3 +421,26 @@ def set_item(mapping, key, value):
 
 def put_pid(queue):
     queue.put(os.getpid())
+
+
+_active = [0, 0]  # calls of wait_counted running now, the most at once
+_active_lock = threading.Lock()
+
+
+def wait_counted(seconds):
+    """Waits ``seconds`` and counts how many of these calls ran at once (``most_at_once``)."""
+    with _active_lock:
+        _active[0] += 1
+        _active[1] = max(_active[1], _active[0])
+    time.sleep(seconds)
+    with _active_lock:
+        _active[0] -= 1
+    return seconds
+
+
+def most_at_once(reset=False):
+    with _active_lock:
+        most = _active[1]
+        if reset:
+            _active[:] = [0, 0]
+    return most

@@ -12,6 +12,10 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+# Every test starts from nothing: what the auto lane learned in an earlier test (or an
+# earlier run of the suite) must not decide for it. test_auto_lasting.py turns the store
+# on, in a directory of its own.
+os.environ.setdefault("MULTILANE_PROFILES", "off")
 
 TIMEOUT = 30  # seconds: any wait longer than this in a test is a deadlock
 

@@ -10,7 +10,7 @@ import time
 
 import _tasks
 import pytest
-from conftest import TIMEOUT
+from conftest import TIMEOUT, wait_until
 
 import multilane
 from multilane.auto import _lane as auto_lane
@@ -123,7 +123,13 @@ def test_pairs_that_never_ran_on_two_free_cores_leave_it_to_the_gil_probes(ex, m
             profile)
         assert profile["transport_s"] is None, profile
     else:
-        assert profile["transport_s"] is not None, profile
+        # The process probe is next; the map's calls may all have run here while the
+        # workers loaded the function, and the next call carries it.
+        def probed():
+            ex.submit(_tasks.digest, data).result(TIMEOUT)
+            return ex.explain(_tasks.digest).profiles[0]["transport_s"] is not None
+
+        wait_until(probed, message="no process probe")
 
 
 @pytest.mark.skipif(not MANY_CORES, reason="a process only pays off with a second core")
@@ -173,6 +179,32 @@ def test_a_map_whose_first_call_waits_goes_on_without_it(ex, threads_up):
     assert list(ex.map(_tasks.wait_for_company, range(20))) == [True] * 20
     (profile,) = ex.explain(_tasks.wait_for_company).profiles
     assert profile["lane"] == "thread" and profile["verdict"] == "mostly waiting", profile
+
+
+@pytest.mark.parametrize("submitted", [False, True])
+def test_waiting_calls_run_many_at_once(no_leaks, submitted):
+    # The thread lane has min(32, cores + 4) threads of its own; calls that mostly wait
+    # may have more at once (here the model allows ~29 for 60 waits of 20 ms).
+    _tasks.most_at_once(reset=True)
+    with multilane.Executor(processes=2) as ex:
+        if submitted:
+            futures = [ex.submit(_tasks.wait_counted, 0.02) for _ in range(60)]
+            assert [f.result(TIMEOUT) for f in futures] == [0.02] * 60
+        else:
+            assert list(ex.map(_tasks.wait_counted, [0.02] * 60)) == [0.02] * 60
+        (profile,) = ex.explain(_tasks.wait_counted).profiles
+    assert profile["lane"] == "thread" and profile["concurrency"] > 12, profile
+    assert _tasks.most_at_once() > 12
+
+
+def test_waiting_calls_stay_within_the_threads_given(no_leaks):
+    _tasks.most_at_once(reset=True)
+    with multilane.Executor(processes=2, threads=5) as ex:
+        assert list(ex.map(_tasks.wait_counted, [0.02] * 60)) == [0.02] * 60
+        (profile,) = ex.explain(_tasks.wait_counted).profiles
+        assert ex.statistics()["thread"].max_threads == 5
+    assert profile["lane"] == "thread" and profile["concurrency"] <= 5, profile
+    assert _tasks.most_at_once() <= 6  # five threads, and the map's first call in its caller
 
 
 def test_a_first_call_that_computes_after_waiting_is_judged_again(ex):
@@ -227,7 +259,7 @@ def test_a_drifting_function_is_judged_again(ex, tmp_path):
 def _decided_waiting_on_threads() -> profile_module.Profile:
     p = profile_module.Profile("f", 0, False)
     p.solo = (0.005, 0.002)  # 2 ms of CPU in 5 ms: mostly waiting
-    auto_lane.AutoLane._decide_locked(None, p, "thread", "mostly waiting", 0.005)
+    p.decide("thread", "mostly waiting", 0.005)
     return p
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from multilane.auto._params import THREAD_START_S
 from multilane.auto._profile import Profile
-from multilane.auto._verdict import Decision, verdict
+from multilane.auto._verdict import Decision, verdict, waiting_concurrency
 
 MS = 1e-3
 
@@ -66,6 +67,10 @@ ROWS = [
      "no faster on 2 processes"),
     ("one core: no process gains", {**HELD, **CHEAP_TRIP}, 1, False, "inline",
      "no faster on 1 processes"),
+    ("held, but it cannot be pickled", {**HELD, "unpicklable": "it cannot be pickled"}, 2,
+     False, "inline", "cannot be pickled"),
+    ("a slow import is set-up, not transport", {**HELD, **CHEAP_TRIP, "setup_seen": 0.2}, 2,
+     False, "process", "computing with the GIL held"),
     ("the transport outweighs the work",
      {**HELD, "transport_seen": 30 * MS, "sending_seen": 5 * MS, "process_work": 10 * MS,
       "process_probes": 1}, 2, False, "inline", "too little to outweigh the transport"),
@@ -93,3 +98,21 @@ def test_the_verdict_changes_nothing_it_reads():
 def test_a_process_decision_is_based_on_the_workers_time():
     found = verdict(profile(**{**HELD, **CHEAP_TRIP, "process_work": 12 * MS}), 2)
     assert found == Decision("process", found.reason, 12 * MS)
+
+
+# (name, wall, cpu, calls, floor, ceiling, calls at once)
+CONCURRENCY = [
+    # 100 sleeps of 10 ms: past the cost of starting threads, sqrt(100 * 10 ms / start).
+    ("sleeps: what starting threads costs", 10 * MS, 0.03 * MS, 100, 6, 256,
+     int((100 * 10 * MS / THREAD_START_S) ** 0.5)),
+    ("few calls: one thread each", 10 * MS, 0.03 * MS, 20, 6, 256, 20),
+    ("the GIL is the limit: wall / cpu", 1 * MS, 0.25 * MS, 10_000, 2, 256, 4),
+    ("never fewer than the threads allowed already", 1 * MS, 0.5 * MS, 10_000, 6, 256, 6),
+    ("never past the ceiling the user gave", 100 * MS, 0.01 * MS, 100_000, 6, 8, 8),
+]
+
+
+@pytest.mark.parametrize("name, wall, cpu, calls, floor, ceiling, expected", CONCURRENCY,
+                         ids=[row[0] for row in CONCURRENCY])
+def test_waiting_concurrency(name, wall, cpu, calls, floor, ceiling, expected):
+    assert waiting_concurrency(wall, cpu, calls, floor, ceiling) == expected

@@ -25,6 +25,7 @@ How a call travels::
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Executor as _BaseExecutor
 from concurrent.futures import Future
@@ -35,6 +36,9 @@ from ._future import note_interrupt
 from ._options import KEEP
 from ._view import Options
 from .auto import AutoLane, Explanation
+from .auto._params import MAX_THREADS
+from .auto._store import ProfileStore
+from .auto._store import shared as shared_store
 from .lanes import LaneKind, Lanes
 from .lanes.inline import InlineLane
 from .lanes.loop import AsyncLane
@@ -52,6 +56,17 @@ _VIEWS_KEPT = 256  # distinct option sets remembered by Executor.options()
 def _default_threads() -> int:
     # As ThreadPoolExecutor: enough for I/O, bounded for machines with many cores.
     return min(32, usable_cores() + 4)
+
+
+def _profile_store(profiles: bool | str | os.PathLike[str]) -> ProfileStore:
+    """Where the auto lane keeps what it learns (see ``Executor``)."""
+    if profiles is True:
+        return shared_store()
+    if profiles is False:
+        return ProfileStore.disabled()
+    if isinstance(profiles, (str, os.PathLike)):
+        return ProfileStore.open(profiles)
+    raise TypeError(f"profiles must be True, False or a path, not {type(profiles).__name__}")
 
 
 def _check_count(name: str, value: int | None) -> None:
@@ -73,7 +88,11 @@ class Executor(_BaseExecutor):
     none; coroutine functions go to ``"async"`` unless that lane is ``"auto"``, which
     places them itself. ``max_tasks_per_child`` and ``max_memory_per_child`` (bytes of
     resident memory, checked after each task) replace process workers without losing
-    queued work.
+    queued work. The auto lane keeps what it learns of each function for the next run
+    (under ``$MULTILANE_CACHE_DIR``, else the user's cache directory); ``profiles=False``
+    (or the environment variable ``MULTILANE_PROFILES=off``) turns that off, and a path
+    puts it in a file of its own. Calls that mostly wait may run on more threads than
+    ``threads`` when it is not given (up to 256), never on more when it is.
 
     ``submit``, ``map``, ``run`` and ``map_async`` have ``concurrent.futures``' signatures:
     every keyword of a call goes to the function. The lane, a timeout and retries are
@@ -92,22 +111,28 @@ class Executor(_BaseExecutor):
                  hybrid_processes: int | None = None,
                  hybrid_concurrency: int = _HYBRID_CONCURRENCY,
                  lane: str = _AUTO, max_tasks_per_child: int | None = None,
-                 max_memory_per_child: int | None = None) -> None:
+                 max_memory_per_child: int | None = None,
+                 profiles: bool | str | os.PathLike[str] = True) -> None:
         _check_count("processes", processes)
         _check_count("threads", threads)
         _check_count("hybrid_processes", hybrid_processes)
         _check_count("hybrid_concurrency", hybrid_concurrency)
+        # The auto lane widens the thread lane for calls that mostly wait, up to the
+        # threads the user gave, else up to MAX_THREADS.
+        ceiling = threads or MAX_THREADS
         threads = threads or _default_threads()
+        store = _profile_store(profiles)  # opened on first use
         def pool(workers: int | None, concurrency: int) -> ProcessLane:
             return ProcessLane(ProcessPoolExecutor(
                 workers, max_tasks_per_child=max_tasks_per_child,
                 max_memory_per_child=max_memory_per_child, _concurrency=concurrency))
 
         kinds = {
-            "auto": LaneKind(lambda lanes: AutoLane(lanes, processes or usable_cores()),
+            "auto": LaneKind(lambda lanes: AutoLane(lanes, processes or usable_cores(), store,
+                                                    owns_store=profiles is not True),
                              routes=True),
             "process": LaneKind(lambda lanes: pool(processes, 1)),
-            "thread": LaneKind(lambda lanes: ThreadLane(threads)),
+            "thread": LaneKind(lambda lanes: ThreadLane(threads, ceiling=ceiling)),
             "async": LaneKind(lambda lanes: AsyncLane(), coroutines_only=True),
             "inline": LaneKind(lambda lanes: InlineLane(), stoppable=False),
             "hybrid": LaneKind(lambda lanes: pool(hybrid_processes, hybrid_concurrency)),

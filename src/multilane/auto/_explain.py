@@ -27,11 +27,15 @@ class Explanation:
         for p in self.profiles:
             size = ("arguments of any size" if p["argument_bytes"] == 0 else
                     f"arguments of {nbytes(p['argument_bytes'])} or more")
-            lines.append(f"  {size}: {p['calls']} calls -> {p['lane'] or 'deciding'} "
+            at_once = f", up to {p['concurrency']} at once" if p["concurrency"] else ""
+            lines.append(f"  {size}: {p['calls']} calls -> {p['lane'] or 'deciding'}{at_once} "
                          f"({p['verdict']})")
             lines.append(f"    alone on a thread: wall {us(p['solo_wall_s'])}, "
                          f"CPU {us(p['solo_cpu_s'])}; transport to a process "
                          f"{us(p['transport_s'])}")
+            if p["setup_s"]:
+                lines.append(f"    one-time set-up in a worker (loading the function): "
+                             f"{us(p['setup_s'])}")
             if p["run"]:
                 lines.append(f"    in a run of {p['run'][0]} calls: {us(p['run'][1])} a call")
             held, released, longest = p["gil_probes"]
@@ -76,10 +80,12 @@ def evidence(p: Profile, cores: int) -> dict[str, Any]:
     return {
         "argument_bytes": p.argument_bytes,
         "calls": p.calls, "lane": p.lane, "verdict": p.verdict,
+        "concurrency": min(p.concurrency, p.calls) if p.lane == "thread" else 0,  # at once
         "solo_wall_s": p.solo[0] if p.solo else None,
         "solo_cpu_s": p.solo[1] if p.solo else None,
         "run": (p.basis_calls, p.basis) if p.basis_calls > 1 else None,  # calls, s each
         "transport_s": p.transport,
+        "setup_s": p.setup_seen,  # a worker's one-time loading of the function
         "pairs": (p.pair_tries, p.pairs_judged, p.pairs_contended),  # tried, counted, robbed
         "gil": p.gil,  # as the GIL-wait probes found it: "held", "released" or None
         "gil_probes": (p.gil_held, p.gil_released, p.gil_longest),  # held, released, longest

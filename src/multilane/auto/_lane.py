@@ -41,6 +41,7 @@ from what the decision was based on, it explores again while calls keep flowing.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -52,19 +53,24 @@ from typing import Any
 from .._calls import call_retrying, describe, is_coroutine_function
 from .._future import LaneFuture, gather, settle_quietly
 from .._options import TaskOptions
-from ..errors import TaskTimeout
+from ..buffers._serialize import dumps_function
+from ..errors import SerializationError, TaskTimeout
 from ..lanes import Lanes
 from ._explain import Explanation, evidence, report
+from ._fingerprints import function_fingerprint
 from ._maps import MapRouting
 from ._params import (
     CHUNKS_MIN_S,
+    MAX_THREADS,
     PAIRS,
     SAMPLE,
     SLOWER_TOGETHER,
-    WAITING,
+    WAIT_SLOWED,
 )
 from ._probes import (
     PairGate,
+    load_probe,
+    loaded_probe,
     timed_call,
     timed_coroutine,
     timed_pair_probe,
@@ -79,7 +85,9 @@ from ._profile import (
     overlapped,
     span,
 )
-from ._verdict import verdict
+from ._segments import copy_outcome, failed
+from ._store import ProfileStore
+from ._verdict import verdict, waiting_concurrency
 
 __all__ = ["AutoLane", "AutoStatistics"]
 
@@ -101,8 +109,13 @@ class AutoLane(MapRouting):
     even while the executor shuts down (calls it accepted before still go somewhere).
     """
 
-    def __init__(self, router: Lanes, process_count: int) -> None:
+    def __init__(self, router: Lanes, process_count: int, store: ProfileStore | None = None,
+                 owns_store: bool = False) -> None:
         self._router = router
+        # Where what it learns lasts: flushed at shutdown, and closed if it is this lane's
+        # own (a process-wide store stays open for the next executor).
+        self._store = store or ProfileStore.disabled()
+        self._owns_store = owns_store
         self._cores = max(1, process_count)
         self._lock = threading.Lock()
         self._profiles: dict[tuple, Profile] = {}
@@ -149,9 +162,28 @@ class AutoLane(MapRouting):
             with self._lock:
                 profile = self._profiles.get(key)
                 if profile is None:
-                    profile = self._profiles[key] = Profile(
-                        describe(fn), key[1], is_coroutine_function(fn))
+                    profile = self._profiles[key] = self._new_profile(fn, key[1])
         return profile
+
+    def _new_profile(self, fn: Any, bucket: int) -> Profile:
+        """A profile, decided already if an earlier run stored what it learned of ``fn``."""
+        p = Profile(describe(fn), bucket, is_coroutine_function(fn))
+        if self._store.enabled and not p.coroutine:
+            p.fingerprint = function_fingerprint(fn)
+            record = None if p.fingerprint is None else self._store.load(p.fingerprint, bucket)
+            if record is not None and p.restore(record, self._lanes_to_route()):
+                p.verdict += " (learned in an earlier run)"
+        return p
+
+    def _lanes_to_route(self) -> tuple[str, ...]:
+        kinds = self._router.kinds
+        return tuple(name for name, kind in kinds.items() if not kind.routes)
+
+    def _remember_locked(self, p: Profile) -> None:
+        """Stores what was decided for ``p``, for the next run (a decision taken early, on
+        a call still waiting, is stored once that call confirms it)."""
+        if p.fingerprint is not None and not p.early and p.lane is not None:
+            self._store.save(p.fingerprint, p.bucket, p.to_record())
 
     def _next_probe_locked(self, p: Profile) -> str:
         """The lane of the next exploring call (probes_out must be 0)."""
@@ -177,6 +209,11 @@ class AutoLane(MapRouting):
         if p.pairs_judged == 0:
             p.no_pair = True  # they never ran together: judge without the pair
         p.probes_out = 1
+        if not p.warmed:
+            # The workers load the function first, with no call of it waiting on that; the
+            # calls that wait for the decision run meanwhile (``_drain_while_probing``).
+            p.warming = True
+            return "probe:warm"
         return "probe:process"
 
     def _take_pair_locked(self, p: Profile, lane: str) -> tuple | None:
@@ -194,6 +231,9 @@ class AutoLane(MapRouting):
     def _send(self, p: Profile, lane: str, future: LaneFuture, fn: Any, args: tuple,
               kwargs: dict, options: TaskOptions | None = None) -> None:
         probe = lane[6:] if lane.startswith("probe:") else None
+        if probe == "warm":
+            self._warm(p, (future, fn, args, kwargs, options))
+            return
         if probe is not None:
             lane = "process" if probe == "process" else "thread"
             if probe == "process" and not self._router.ready("process"):
@@ -219,6 +259,12 @@ class AutoLane(MapRouting):
             timed_args += (p.others_exactly(),)
         elif probe == "pair":
             timed, timed_args = timed_pair_probe, (p.pair_gate, fn, args, kwargs)
+        elif probe in ("process", "cold"):
+            try:  # pickled here, so the worker times loading it apart (``loaded_probe``)
+                timed, timed_args = loaded_probe, (dumps_function(fn), args, kwargs)
+            except SerializationError as exc:
+                self._unpicklable(p, (future, fn, args, kwargs, options), exc)
+                return
         if not future.set_running_or_notify_cancel():
             if probe is not None:
                 self._settle_probe_missing(p)
@@ -230,6 +276,12 @@ class AutoLane(MapRouting):
             settle_quietly(future, error=exc)
             return
         sending = time.perf_counter() - sent  # pickling the call, here, before it goes
+        refused = inner.exception() if probe in ("process", "cold") and inner.done() else None
+        if isinstance(refused, SerializationError):
+            # Its arguments cannot be pickled: it never ran, so it runs here instead.
+            future = _rewound(future)
+            self._unpicklable(p, (future, fn, args, kwargs, options), refused)
+            return
 
         def done(inner_future: Any) -> None:
             error = inner_future.exception()
@@ -242,25 +294,30 @@ class AutoLane(MapRouting):
                     self._settle_probe_missing(p)  # a failed call teaches nothing
                 return
             gil = None
+            setup = 0.0
             if probe is None:
                 (result, wall, cpu, start), stolen, crowded = inner_future.result(), False, False
             elif probe == "solo":
                 result, wall, cpu, start, stolen, crowded, gil = inner_future.result()
+            elif probe in ("process", "cold"):
+                result, wall, cpu, start, stolen, crowded, setup = inner_future.result()
             else:
                 result, wall, cpu, start, stolen, crowded = inner_future.result()
             self._settle(p, lane, future, result, wall, cpu, start,
-                         (time.perf_counter() - sent, sending), probe, stolen, crowded, gil)
+                         (time.perf_counter() - sent - setup, sending), probe, stolen, crowded,
+                         gil, setup)
 
         inner.add_done_callback(done)
 
     def _settle(self, p: Profile, lane: str, future: LaneFuture, result: Any, wall: float,
                 cpu: float, start: float, trip: tuple[float, float] | None, probe: str | None,
                 stolen: bool = False, crowded: bool = False,
-                gil: tuple[int, int, float] | None = None) -> None:
-        """Records a call that ran (``trip``: its round trip and the time spent sending it,
-        for a call to another lane; ``stolen`` and ``crowded``: see ``timed_probe``;
-        ``gil``: a solo probe's GIL-wait probes, see ``GilSamples``) and settles its
-        future."""
+                gil: tuple[int, int, float] | None = None, setup: float = 0.0) -> None:
+        """Records a call that ran (``trip``: its round trip less any one-time set-up, and
+        the time spent sending it, for a call to another lane; ``stolen`` and ``crowded``:
+        see ``timed_probe``; ``gil``: a solo probe's GIL-wait probes, see ``GilSamples``;
+        ``setup``: the seconds a worker took to load the function, see ``loaded_probe``)
+        and settles its future."""
         settle_quietly(future, result)
         release: list = []
         if stolen and probe != "pair":
@@ -297,13 +354,16 @@ class AutoLane(MapRouting):
                         if speedup < SLOWER_TOGETHER:  # threads lose, whatever the reason
                             p.pairs_judged = PAIRS
             elif probe in ("process", "cold"):
-                p.saw_process(trip if probe == "process" else None, wall)
+                p.saw_process(trip if probe == "process" else None, wall, setup)
             if probe is not None:
                 p.probes_out -= 1
                 if not p.probes_out:
                     release = self._after_probes_locked(p)
-            else:
-                p.drifted()
+            elif not p.drifted() and lane == "thread" and p.lane == "thread":
+                # A sampled call: more may run at once if calls are waiting for a thread.
+                queued = self._router.lane("thread", internal=True).queued()
+                if queued:
+                    self._widen_locked(p, queued + max(p.concurrency, 1))
         self._send_all(p, release)
 
     def _settle_probe_missing(self, p: Profile) -> None:
@@ -314,6 +374,54 @@ class AutoLane(MapRouting):
             if p.pair and not overlapped(p.pair):
                 p.pair.clear()
             release = self._next_probe_from_backlog_locked(p)
+        self._send_all(p, release)
+
+    def _warm(self, p: Profile, call: tuple) -> None:
+        """The warm-up probe: every worker loads the function (``load_probe`` on one,
+        timed; ``preload`` on the others), while ``call``, first in line again, and the
+        rest of the backlog run here or on a thread."""
+        fn = call[1]
+        try:
+            pickled = dumps_function(fn)
+        except SerializationError as exc:
+            self._unpicklable(p, call, exc)
+            return
+        with self._lock:
+            p.backlog.appendleft(call)
+        process = self._router.lane("process", internal=True)
+        try:
+            inner = process.submit(load_probe, (pickled,), {})
+        except BaseException as exc:  # the lane is shut down
+            self._warmed(p, failed(exc))
+            return
+        process.preload(fn)
+        self._drain_while_probing(p)
+        inner.add_done_callback(functools.partial(self._warmed, p))
+
+    def _warmed(self, p: Profile, inner: Any) -> None:
+        """The warm-up probe's worker loaded the function (its set-up: the result), or
+        could not: then no process can run it."""
+        error = inner.exception()
+        with self._lock:
+            p.warmed, p.warming = True, False
+            if error is None:
+                p.setup_seen = max(p.setup_seen, inner.result())
+            else:
+                p.unpicklable = (f"a worker cannot load it ({type(error).__name__}: "
+                                 f"{error})")
+            p.probes_out -= 1
+            release = self._after_probes_locked(p) if not p.probes_out else []
+        self._send_all(p, release)
+
+    def _unpicklable(self, p: Profile, call: tuple, error: BaseException) -> None:
+        """A process probe's function or arguments cannot be pickled: the call never ran,
+        and goes back first in line; the profile is decided without processes."""
+        with self._lock:
+            p.unpicklable = f"it cannot be pickled for a process ({type(error).__name__}: {error})"
+            p.backlog.appendleft(call)
+            p.probes_out -= 1
+            p.warming = False
+            release = self._after_probes_locked(p) if not p.probes_out else []
         self._send_all(p, release)
 
     def _outlived(self, p: Profile, timeout: float) -> None:
@@ -347,7 +455,7 @@ class AutoLane(MapRouting):
     def _next_probe_from_backlog_locked(self, p: Profile) -> list:
         while not p.backlog and p.bulk and not self._closed:
             # More probes than a map's first calls: the next segment's calls go one by one.
-            segment = p.bulk.popleft()
+            segment = p.bulk.popleft().seal()
             if segment.piece.done():
                 continue  # cancelled
             futures = [LaneFuture() for _ in range(len(segment))]
@@ -377,12 +485,13 @@ class AutoLane(MapRouting):
         """Whether ``calls`` calls decided inline go to processes in chunks: with work
         enough for more than one core, and small arguments (a chunk shares the fixed
         cost of a round trip between its calls, not the cost of copying their bytes)."""
-        return self._cores > 1 and p.bucket == 0 and calls * p.basis >= CHUNKS_MIN_S
+        return (self._cores > 1 and p.bucket == 0 and calls * p.basis >= CHUNKS_MIN_S
+                and p.unpicklable is None)
 
     def _release_locked(self, p: Profile, lane: str) -> list:
         """Empties the backlog and the bulk: what to send to ``lane`` (see _send_all)."""
         calls, p.backlog = list(p.backlog), deque()
-        segments, p.bulk = list(p.bulk), deque()
+        segments, p.bulk = [segment.seal() for segment in p.bulk], deque()
         if lane == "inline":
             # A call with options is run as they say (a timeout: in a process, which can
             # stop it), never inside a chunk, which would run it without them.
@@ -394,19 +503,28 @@ class AutoLane(MapRouting):
             if self._worth_chunks(p, n) and all(call[4] is None for call in calls):
                 return timed + [("chunks", calls, segments)]
             return timed + ([("batch", calls, segments)] if n else [])
+        if lane == "thread":
+            self._widen_locked(p, len(calls) + sum(len(segment) for segment in segments))
         return [(lane, *call) for call in calls] + (
             [("segments", lane, segments)] if segments else [])
+
+    def _widen_locked(self, p: Profile, calls: int) -> None:
+        """Lets ``calls`` calls decided "thread" run at once as far as it pays
+        (``waiting_concurrency``), unless its sampled calls already take WAIT_SLOWED times
+        their time alone: then they slow each other, and more at once gains nothing."""
+        if calls <= 1 or (p.basis and p.recent > WAIT_SLOWED * p.basis):
+            return
+        wanted = waiting_concurrency(p.basis, p.basis_cpu, calls, 1, MAX_THREADS)
+        allowed = self._router.lane("thread", internal=True).widen(wanted)
+        p.concurrency = max(p.concurrency, min(wanted, allowed))
 
     def _verdict_locked(self, p: Profile) -> tuple | None:
         found = verdict(p, self._cores, self._free_threaded)
         return None if found is None else self._decide_locked(p, *found)
 
     def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float) -> tuple:
-        p.lane, p.verdict, p.basis, p.recent = lane, verdict, basis, basis
-        p.basis_cpu = p.recent_cpu = p.solo[1] if p.solo is not None else 0.0
-        p.basis_calls = 1
-        p.computing = p.solo is not None and p.solo[1] >= WAITING * p.solo[0]
-        p.exploring = False
+        p.decide(lane, verdict, basis)
+        self._remember_locked(p)
         return (lane, verdict)
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
@@ -429,6 +547,10 @@ class AutoLane(MapRouting):
                     future.set_running_or_notify_cancel()  # tells wait()/as_completed()
         for p, release in waiting:
             self._send_all(p, release)
+        if self._owns_store:
+            self._store.close()
+        else:
+            self._store.flush()
 
     def terminate(self) -> None:
         """Stops now: calls still waiting for a decision are cancelled."""
@@ -464,11 +586,21 @@ class AutoLane(MapRouting):
             for k, p in list(self._profiles.items()):
                 if (key is None or k[0] == key) and not (p.backlog or p.bulk or p.probes_out):
                     del self._profiles[k]
+                    if p.fingerprint is not None:
+                        self._store.forget(p.fingerprint)  # a later run starts afresh too
 
     def report(self) -> str:
         """Per function: calls, lanes used and time spent (a Markdown table)."""
         with self._lock:
             return report(list(self._profiles.values()))
+
+
+def _rewound(future: LaneFuture) -> LaneFuture:
+    """A pending future standing for ``future``, which is already running: its outcome
+    goes to ``future`` (a call that never ran is sent again)."""
+    fresh = LaneFuture()
+    fresh.add_done_callback(functools.partial(copy_outcome, future))
+    return fresh
 
 
 def _able(lane: str, options: TaskOptions) -> str:

@@ -17,6 +17,7 @@ from .._calls import args_at, calls_of
 from .._future import LaneFuture, gather, settle_quietly
 from .._options import TaskOptions
 from ._params import (
+    CALLER_SLICE_S,
     EARLY_S,
     HEAD,
     MEASURED_CALLS,
@@ -99,6 +100,8 @@ class MapRouting(AutoState):
         if lane is not None:  # a thread or a loop: as decided calls go, one by one
             with self._lock:
                 p.calls += n - k
+                if lane == "thread":
+                    self._widen_locked(p, n - k)
             return done + self._submit_each(p, lane, fn, calls_of(items, k, n, single)), False
         # The first calls wait one by one, the rest in segments; the next probes (a pair
         # takes two at once) come from them.
@@ -108,20 +111,27 @@ class MapRouting(AutoState):
         bulk = [Segment(LaneFuture(), fn, items, a, b, single, chunksize)
                 for a, b in bounds(head_end, n, self._cores * SEGMENTS_PER_CORE)]
         release: list = []
+        drain = False
         with self._lock:
             queued = p.lane is None or p.exploring
             if queued:
                 p.calls += n - k
                 p.backlog.extend(waiting)
                 p.bulk.extend(bulk)
+                # The caller waits anyway: while a process probe is out, it runs the map.
+                drain = caller_waits and not p.draining
+                p.draining |= drain
                 if not p.probes_out:
                     release = self._next_probe_from_backlog_locked(p)
         if not queued:  # decided meanwhile
             rest = calls_of(items, k, n, single)
             return done + [self.submit(fn, args, {}) for args in rest], False
         self._send_all(p, release)
-        return [gather(done + [call[0] for call in waiting])] + [
-            segment.piece for segment in bulk], True
+        pieces = [gather(done + [call[0] for call in waiting])] + [
+            segment.piece for segment in bulk]  # before a drain seals a segment anew
+        if drain:
+            self._run_while_probing(p)
+        return pieces, True
 
     def _probe_here(self, p: Profile, fn: Any, items: Sequence[Any],
                     single: bool) -> tuple[list, list | None]:
@@ -169,6 +179,58 @@ class MapRouting(AutoState):
                 return done, rest
         return done, None
 
+    def _drain_while_probing(self, p: Profile) -> None:
+        """The warm-up probe went out: unless someone runs the backlog meanwhile (a blocking
+        map's caller does), a thread does, as the best guess until the decision comes.
+        One-time costs (a worker importing a slow module) make a probe long; the calls
+        waiting for it should not wait idle."""
+        with self._lock:
+            if p.draining or not (p.backlog or p.bulk):
+                return
+            p.draining = True
+        try:
+            self._router.lane("thread", internal=True).submit(self._run_while_probing, (p,), {})
+        except BaseException:  # the lane is shut down: the decision releases the backlog
+            with self._lock:
+                p.draining = False
+
+    def _run_while_probing(self, p: Profile) -> None:
+        """Runs the calls waiting for ``p``'s decision here, a slice of about
+        CALLER_SLICE_S at a time, while the warm-up probe is out (the others want the cores
+        to themselves, and a process probe's round trip must not wait for this thread to
+        let go of the GIL); the decision releases what is left."""
+        try:
+            while True:
+                with self._lock:
+                    if not (p.exploring and p.warming) or self._closed:
+                        return
+                    call = p.backlog.popleft() if p.backlog else None
+                    segment = self._slice_locked(p) if call is None else None
+                    if call is None and segment is None:
+                        return
+                if call is not None:
+                    self._send(p, "inline", *call)
+                elif segment is not None:
+                    self._run_segment(p, segment)
+        finally:
+            with self._lock:
+                p.draining = False
+
+    def _slice_locked(self, p: Profile) -> Segment | None:
+        """About CALLER_SLICE_S of calls from the profile's first waiting segment (cut from
+        it, or all of it), or None."""
+        while p.bulk:
+            segment = p.bulk[0]
+            if segment.piece.done():
+                p.bulk.popleft()  # cancelled
+                continue
+            per_call = p.solo[0] if p.solo is not None else CALLER_SLICE_S
+            size = max(1, int(CALLER_SLICE_S / max(per_call, 1e-9)))
+            if len(segment) > size:
+                return segment.cut(size)
+            return p.bulk.popleft().seal()
+        return None
+
     def _probe_ended(self, watched: CallerProbe) -> list | None:
         """The caller's probe is over: the futures the watcher made, if it did."""
         if watched.ticket:
@@ -190,6 +252,7 @@ class MapRouting(AutoState):
             p.early = True
             queued = self._release_locked(p, "thread")  # other callers' calls, if any
             p.calls += len(items) - 1
+            self._widen_locked(p, len(items) - 1)
         self._send_all(p, queued)
         # Taken over: the caller, once its probe ends, returns these. It cannot miss
         # them: its unwatch() waits for this callback to end. Sent as decided calls go,
@@ -205,6 +268,11 @@ class MapRouting(AutoState):
         if cpu < WAITING * wall:
             p.verdict, p.basis, p.recent = "mostly waiting", wall, wall
             p.basis_cpu = p.recent_cpu = cpu
+            self._remember_locked(p)
+            # Taken over after EARLY_S, its threads were counted for calls that short.
+            queued = self._router.lane("thread", internal=True).queued()
+            if queued:
+                self._widen_locked(p, queued + max(p.concurrency, 1))
             return
         p.exploring, p.lane, p.verdict = True, None, "exploring: its first call computed"
 
@@ -298,6 +366,7 @@ class MapRouting(AutoState):
             p.record("inline", wall, cpu, len(segment))
             if rebase and not p.exploring:
                 p.rebase(work, cpu, len(segment))
+                self._remember_locked(p)
             p.drifted()
 
     def _run_batch(self, p: Profile, calls: list, segments: list[Segment]) -> None:

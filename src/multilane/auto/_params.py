@@ -5,12 +5,13 @@ and the commit history); a change here is a change of the model."""
 from __future__ import annotations
 
 __all__ = [
-    "CHUNKS_MIN_S", "CLEARLY_WAITING_INTERVALS", "COMPUTED_ALL_ALONG", "CONTENDED", "CROWDED",
-    "DRIFT", "EARLY_CPU", "EARLY_PROCESS_CPU", "EARLY_S", "EXACT_OTHERS_S", "GIL_HELD",
-    "GIL_RELEASED", "GIL_SAMPLES", "HEAD", "MEASURED_CALLS", "MEASURED_RUN_S", "PAIRS",
-    "PAIR_TRIES", "PAIR_WAIT_S", "PARALLEL_CORES", "PROCESS_OUTLIER", "PROCESS_PROBES",
-    "RELEASED_SPEEDUP", "SAMPLE", "SEGMENTS_PER_CORE", "SLOWER_TOGETHER", "SMALL_ARGUMENTS",
-    "SOLO_RUNS", "STOLEN", "THREAD_SPEEDUP", "TINY_S", "WAITING",
+    "CALLER_SLICE_S", "CHUNKS_MIN_S", "CLEARLY_WAITING_INTERVALS", "COMPUTED_ALL_ALONG",
+    "CONTENDED", "CROWDED", "DRIFT", "EARLY_CPU", "EARLY_PROCESS_CPU", "EARLY_S",
+    "EXACT_OTHERS_S", "GIL_HELD", "GIL_RELEASED", "GIL_SAMPLES", "HEAD", "MAX_THREADS",
+    "MEASURED_CALLS", "MEASURED_RUN_S", "PAIRS", "PAIR_TRIES", "PAIR_WAIT_S", "PARALLEL_CORES",
+    "PROCESS_OUTLIER", "PROCESS_PROBES", "RELEASED_SPEEDUP", "SAMPLE", "SEGMENTS_PER_CORE",
+    "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_RUNS", "STOLEN", "THREAD_CALL_S",
+    "THREAD_SPEEDUP", "THREAD_START_S", "TINY_S", "WAITING", "WAIT_SLOWED",
 ]
 
 
@@ -37,6 +38,10 @@ WAITING = 0.5  # CPU / wall below this: the call mostly waits
 # Two calls at once used at least this many cores between them: the GIL was released (with
 # the GIL held they cannot exceed one core, however idle the machine).
 PARALLEL_CORES = 1.1
+# While the warm-up probe is out (a worker may take long to load the function: a module
+# that is slow to import), the calls waiting for the decision run here, this much work at
+# a time: the decision then waits for one slice at most.
+CALLER_SLICE_S = 0.002
 HEAD = 12  # a map's first calls go one by one: enough for every probe; the rest in segments
 SEGMENTS_PER_CORE = 4
 DRIFT = 4.0  # re-explore when the work per call moves this far from the decision's basis
@@ -85,3 +90,13 @@ COMPUTED_ALL_ALONG = 0.8  # CPU / wall of a solo probe that never waited
 # What a pair of a function found releasing the GIL must gain on two in a row (THREAD_SPEEDUP
 # without the probe): memory-bound work gains little from two calls, more from many.
 RELEASED_SPEEDUP = 1.0
+# How many calls that mostly wait run at once on threads (``waiting_concurrency``): a
+# call holds the GIL for its CPU time, and at least THREAD_CALL_S of a thread lane's own
+# work (its queue, its future); starting a thread costs THREAD_START_S (measured here:
+# 140 µs each for 200). Never past MAX_THREADS, nor past the threads a user gave.
+THREAD_CALL_S = 20e-6
+THREAD_START_S = 140e-6
+MAX_THREADS = 256
+# Sampled calls on threads taking this many times their time alone: they slow each other
+# (a server at its limit, the GIL): more at once would not raise the throughput.
+WAIT_SLOWED = 2.0

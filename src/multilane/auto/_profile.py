@@ -126,6 +126,10 @@ class Profile:
     sending_seen: float | None = None  # the part of it spent here, pickling and sending
     process_work: float | None = None  # the worker's time for a call
     process_probes: int = 0  # those that measured a transport
+    # The longest a worker took to load the function (importing its module, or rebuilding
+    # it by value): paid once per worker, never counted as transport.
+    setup_seen: float = 0.0
+    unpicklable: str | None = None  # why it cannot go to a process, if it cannot
     verdict: str = "exploring"
     lane: str | None = None
     basis: float = 0.0  # work per call the decision was based on
@@ -136,6 +140,12 @@ class Profile:
     computing: bool = False  # decided on a solo call that computed (see ``record``)
     exploring: bool = True
     probes_out: int = 0
+    fingerprint: str | None = None  # its key in the profile store (None: not stored)
+    learned: bool = False  # decided by a record of an earlier run
+    concurrency: int = 0  # decided "thread": how many of its calls may run at once
+    warmed: bool = False  # the workers were sent the function to load
+    warming: bool = False  # the probe out is the warm-up probe (``AutoLane._warm``)
+    draining: bool = False  # a thread (or a map's caller) runs the backlog meanwhile
     no_pair: bool = False  # calls come one at a time: two cannot be run at once
     # (future, fn, args, kwargs, options) per call
     backlog: deque = field(default_factory=deque)
@@ -157,6 +167,54 @@ class Profile:
         cpu /= calls
         self.recent_cpu = (cpu if not self.recent_cpu
                            else self.recent_cpu + 0.05 * (cpu - self.recent_cpu))
+
+    def decide(self, lane: str, verdict: str, basis: float) -> None:
+        """Ends exploring: calls go to ``lane``, for ``verdict``, based on ``basis`` seconds
+        of work per call (a drift is measured from it)."""
+        self.lane, self.verdict, self.basis, self.recent = lane, verdict, basis, basis
+        self.basis_cpu = self.recent_cpu = self.solo[1] if self.solo is not None else 0.0
+        self.basis_calls = 1
+        self.computing = self.solo is not None and self.solo[1] >= WAITING * self.solo[0]
+        self.exploring = False
+
+    def to_record(self) -> dict[str, Any]:
+        """What a later run needs to start decided (see ``restore``): plain JSON values."""
+        return {"lane": self.lane, "verdict": self.verdict, "basis": self.basis,
+                "basis_cpu": self.basis_cpu, "basis_calls": self.basis_calls,
+                "computing": self.computing, "concurrency": self.concurrency,
+                "setup": self.setup_seen, "transport": self.transport_seen,
+                "sending": self.sending_seen, "process_work": self.process_work,
+                "solo": list(self.solo) if self.solo is not None else None}
+
+    def restore(self, record: dict[str, Any], lanes: tuple[str, ...]) -> bool:
+        """Decides as ``record`` says (an earlier run's ``to_record``), if it holds a lane of
+        ``lanes`` and sound figures; False (and nothing changed) if not. Calls are still
+        timed as decided ones are: a drift explores again."""
+        try:
+            lane, verdict = record["lane"], str(record["verdict"])
+            basis, basis_cpu = float(record["basis"]), float(record["basis_cpu"])
+            calls, concurrency = int(record["basis_calls"]), int(record["concurrency"])
+            setup = float(record["setup"])
+            transport, sending, work, solo = (record["transport"], record["sending"],
+                                              record["process_work"], record["solo"])
+            solo = None if solo is None else (float(solo[0]), float(solo[1]))
+            figures = [basis, basis_cpu, setup] + [float(x) for x in (transport, sending, work)
+                                                   if x is not None]
+        except (KeyError, TypeError, ValueError, IndexError):
+            return False
+        if lane not in lanes or calls < 1 or not all(math.isfinite(x) and x >= 0
+                                                      for x in figures):
+            return False
+        self.lane, self.verdict, self.exploring, self.learned = lane, verdict, False, True
+        self.basis = self.recent = basis
+        self.basis_cpu = self.recent_cpu = basis_cpu
+        self.basis_calls, self.concurrency, self.setup_seen = calls, concurrency, setup
+        self.computing, self.solo = bool(record.get("computing")), solo
+        self.transport_seen = None if transport is None else float(transport)
+        self.sending_seen = None if sending is None else float(sending)
+        self.process_work = None if work is None else float(work)
+        self.warmed = lane == "process"  # its workers load it with their first calls
+        return True
 
     def rebase(self, wall: float, cpu: float, calls: int) -> None:
         """The decision's time per call, from ``calls`` calls timed together."""
@@ -186,6 +244,7 @@ class Profile:
             f"CPU time per call moved from {us(self.basis_cpu)} to {us(self.recent_cpu)}"
             if by_cpu else f"work per call moved from {us(self.basis)} to {us(self.recent)}"))
         self.exploring, self.solo, self.pair, self.no_pair = True, None, [], False
+        self.learned = False
         self.transport_seen = self.sending_seen = self.process_work = None
         self.process_probes = 0
         self.solo_runs = self.pair_tries = self.pairs_judged = self.pairs_contended = 0
@@ -264,10 +323,13 @@ class Profile:
     def transport(self) -> float | None:
         return self.transport_seen
 
-    def saw_process(self, trip: tuple[float, float] | None, work: float) -> None:
-        """A process probe took ``work`` seconds in its worker; ``trip`` is its round trip
-        and the part of it spent sending (None if the call started the workers, which
-        says nothing of the transport)."""
+    def saw_process(self, trip: tuple[float, float] | None, work: float,
+                    setup: float = 0.0) -> None:
+        """A process probe took ``work`` seconds in its worker, after ``setup`` seconds
+        loading the function there; ``trip`` is its round trip less that set-up, and the
+        part of it spent sending (None if the call started the workers, which says nothing
+        of the transport)."""
+        self.setup_seen = max(self.setup_seen, setup)
         if self.process_work is None or work < self.process_work:
             self.process_work = work
         if trip is not None:

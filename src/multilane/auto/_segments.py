@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._calls import calls_of
 from .._future import (
     LaneFuture,
+    gather,
     run_items,
     settle_quietly,
 )
@@ -33,9 +34,29 @@ class Segment:
     stop: int
     single: bool  # items are single arguments, not argument tuples
     chunksize: int | None = None  # the caller's: the size of its chunks if sent to processes
+    done: list = field(default_factory=list)  # pieces of calls cut from its front (``cut``)
 
     def __len__(self) -> int:
         return self.stop - self.start
+
+    def cut(self, size: int) -> Segment:
+        """Its first ``size`` calls as a segment of their own, to run now; this one keeps
+        the rest, and gathers both into its piece once ``seal``-ed."""
+        head = Segment(LaneFuture(), self.fn, self.items, self.start, self.start + size,
+                       self.single)
+        self.start += size
+        self.done.append(head.piece)
+        return head
+
+    def seal(self) -> Segment:
+        """Ready to leave the line of waiting segments: if calls were cut from it, its
+        piece becomes the gathering of theirs and its own. One level however many cuts
+        (a gathering per cut nests a callback per cut: a long drain overflowed the stack)."""
+        if self.done:
+            own = LaneFuture()
+            gather([*self.done, own], self.piece, concatenate=True)
+            self.piece, self.done = own, []
+        return self
 
     def calls(self) -> Any:
         return calls_of(self.items, self.start, self.stop, self.single)

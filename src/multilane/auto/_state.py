@@ -61,6 +61,12 @@ class AutoState(LaneBase):
     def _release_locked(self, p: Profile, lane: str) -> list:
         raise NotImplementedError
 
+    def _widen_locked(self, p: Profile, calls: int) -> None:
+        raise NotImplementedError
+
+    def _remember_locked(self, p: Profile) -> None:
+        raise NotImplementedError
+
     def _worth_chunks(self, p: Profile, calls: int) -> bool:
         raise NotImplementedError
 
@@ -71,6 +77,9 @@ class AutoState(LaneBase):
         raise NotImplementedError
 
     def _run_segment(self, p: Profile, segment: Any, rebase: bool = False) -> None:
+        raise NotImplementedError
+
+    def _drain_while_probing(self, p: Profile) -> None:
         raise NotImplementedError
 
     def _send_segments(self, p: Profile, lane: str, segments: list) -> None:

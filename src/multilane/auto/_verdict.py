@@ -11,12 +11,15 @@ evidence, without timing (tests/test_auto_verdict.py). In order, the rules:
 5. alone it kept every core busy with its own threads -> inline (no lane adds a core);
 6. the GIL-wait probes found the GIL released, and a pair gained nothing or could not run
    on two free cores -> inline or thread, as the pair says;
-7. otherwise the process probe decides: process if the work outweighs the transport on
-   this machine's cores, else inline.
+7. a function (or arguments) that cannot be pickled -> inline;
+8. otherwise the process probe decides: process if the work outweighs the transport on
+   this machine's cores, else inline. The transport is the steady round trip: a
+   worker's one-time set-up (loading the function) is measured apart and never in it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from ._explain import us
@@ -25,12 +28,14 @@ from ._params import (
     PROCESS_OUTLIER,
     PROCESS_PROBES,
     RELEASED_SPEEDUP,
+    THREAD_CALL_S,
+    THREAD_START_S,
     TINY_S,
     WAITING,
 )
 from ._profile import Profile
 
-__all__ = ["Decision", "verdict"]
+__all__ = ["Decision", "verdict", "waiting_concurrency"]
 
 
 class Decision(NamedTuple):
@@ -87,6 +92,8 @@ def verdict(p: Profile, cores: int, free_threaded: bool = False) -> Decision | N
         # all, and the process probe is next.
         return Decision("thread", f"computing without holding the GIL {p.gil_wait}; no "
                         "pair could run on two free cores here", wall)
+    if p.unpicklable is not None:
+        return Decision("inline", f"computing; {p.unpicklable}", wall)
     if p.transport_seen is None:
         return None
     # Against the call here: in a worker it can be slower (a BLAS gets one core per worker
@@ -107,3 +114,15 @@ def verdict(p: Profile, cores: int, free_threaded: bool = False) -> Decision | N
                         "call in one", wall)
     return Decision("inline", "computing, too little to outweigh the transport to a process",
                     wall)
+
+
+def waiting_concurrency(wall: float, cpu: float, calls: int, floor: int, ceiling: int) -> int:
+    """How many of ``calls`` calls to run at once on threads, each ``wall`` seconds long
+    of which ``cpu`` compute (holding the GIL): as many as overlap their waits until the
+    GIL is busy all the time (``wall / cpu``), and no more than pay for their own start
+    (``k`` threads take ``calls * wall / k + k * THREAD_START_S``, least at the square
+    root); never fewer than ``floor`` (the threads allowed already), never more than
+    ``ceiling`` or ``calls``."""
+    by_gil = wall / max(cpu, THREAD_CALL_S)
+    by_start = math.sqrt(calls * wall / THREAD_START_S)
+    return max(floor, min(ceiling, calls, int(min(by_gil, by_start))))

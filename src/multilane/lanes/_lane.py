@@ -52,6 +52,17 @@ class Lane(Protocol):
     def ready(self) -> bool:
         """True once the lane can run a call without first starting something."""
 
+    def preload(self, fn: Any) -> None:
+        """Prepares to run calls of ``fn`` (a process lane's workers load it now), so its
+        one-time set-up is not paid by a call that is being timed."""
+
+    def queued(self) -> int:
+        """Calls accepted and not started yet."""
+
+    def widen(self, calls: int) -> int:
+        """Lets up to ``calls`` calls run at once, where the lane can grow (the thread
+        lane, within the limit it was given); how many run at once now."""
+
     def owns(self, future: Future) -> bool:
         """True if ``future`` is running or queued here."""
 
@@ -97,6 +108,15 @@ class LaneBase:
 
     def ready(self) -> bool:
         return True
+
+    def preload(self, fn: Any) -> None:
+        pass  # nothing to load: the function is already here
+
+    def queued(self) -> int:
+        return 0
+
+    def widen(self, calls: int) -> int:
+        return calls  # no fixed limit of its own
 
     def owns(self, future: Future) -> bool:
         return False

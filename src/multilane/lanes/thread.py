@@ -36,14 +36,17 @@ class ThreadStatistics:
 
 
 class ThreadLane(LaneBase):
-    """Runs calls on up to ``max_threads`` threads, started as calls arrive.
+    """Runs calls on up to ``max_threads`` threads, started as calls arrive; ``widen``
+    allows more, up to ``ceiling`` (the auto lane does, for calls that mostly wait).
 
     A thread is started only when no thread is idle, as ``ThreadPoolExecutor`` does; the
     per-call cost is lower because the future is lighter and there is no work item.
     """
 
-    def __init__(self, max_threads: int, name: str = "multilane-thread") -> None:
+    def __init__(self, max_threads: int, name: str = "multilane-thread",
+                 ceiling: int | None = None) -> None:
         self._max_threads = max_threads
+        self._ceiling = max(max_threads, ceiling or max_threads)  # the most ``widen`` allows
         self._name = name
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
@@ -66,6 +69,16 @@ class ThreadLane(LaneBase):
                 thread.start()
                 self._threads.append(thread)
         return future
+
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def widen(self, calls: int) -> int:
+        """Lets up to ``calls`` calls run at once (more threads start as calls queue),
+        within the ceiling it was made with; how many it allows now. It never narrows."""
+        with self._lock:
+            self._max_threads = max(self._max_threads, min(calls, self._ceiling))
+            return self._max_threads
 
     def _work(self) -> None:
         get = self._queue.get

@@ -6,7 +6,10 @@ to a worker once before the first call that needs it, and forgotten when it dies
 
 from __future__ import annotations
 
+from typing import Any
+
 from ... import _protocol as P
+from ...errors import SerializationError
 from ._records import Task, Worker
 from ._state import MAX_DEPTH, MIN_DEPTH, TARGET_QUEUED_NS, PoolState
 
@@ -93,6 +96,27 @@ class Dispatch(PoolState):
         if self._max_tasks_per_child and worker.dispatched >= self._max_tasks_per_child:
             worker.retiring = True
         return True
+
+    def preload(self, fn: Any) -> None:
+        """Sends ``fn`` to every worker that does not have it yet, so each loads it (imports
+        its module, or rebuilds it by value) now, in parallel, rather than at its first
+        call. Nothing to send for a callable pickled with each call; a worker whose ring
+        is full is skipped (it gets the function with its first call, as always)."""
+        try:
+            entry = self._functions.entry(fn)
+        except SerializationError:
+            return
+        if entry is None:
+            return
+        fid, payload = entry
+        with self._lock:
+            hub = self._hub
+            if self._shutdown or self._broken is not None or hub is None:
+                return
+            for worker in self._workers.values():
+                if (fid not in worker.functions and not (worker.closing or worker.lost)
+                        and hub.try_send(worker.slot, P.FUNCTION, 0, fid, 0, payload)):
+                    worker.functions.add(fid)
 
     def _forget_locked(self) -> None:
         forgotten, self._functions.forgotten[:] = list(self._functions.forgotten), []

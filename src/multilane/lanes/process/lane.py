@@ -25,6 +25,7 @@ class ProcessLane(LaneBase):
         self.submit_chunk = pool.submit_chunk  # type: ignore[method-assign]
         self.map_calls = pool.map_calls  # type: ignore[method-assign]
         self.ready = pool.ready  # type: ignore[method-assign]
+        self.preload = pool.preload  # type: ignore[method-assign]
         self.owns = pool.owns  # type: ignore[method-assign]
         self.cancel = pool.cancel  # type: ignore[method-assign]
         self.terminate = pool.terminate  # type: ignore[method-assign]

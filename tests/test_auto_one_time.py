@@ -1,0 +1,119 @@
+"""The auto lane and one-time costs: a worker's loading of a function (importing a slow
+module, rebuilding a closure by value) is measured apart from the transport, paid while
+the calls waiting for a decision run here, and a function no worker can take never fails
+a call."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import textwrap
+import threading
+
+import pytest
+from conftest import wait_until
+
+import multilane
+
+SLOW_IMPORT_S = 1.5  # the module's import sleeps this long: the worker's one-time set-up
+
+
+def _module(tmp_path, monkeypatch, name: str, import_s: float) -> object:
+    """A real module in ``tmp_path`` whose import takes ``import_s`` seconds (a table
+    built at import, a heavy dependency: any real module's start-up), with a function that
+    computes about a millisecond holding the GIL and says which process ran it."""
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(f"""
+        import os
+        import time
+
+        time.sleep({import_s})
+
+        def where(n):
+            total = 0
+            for i in range(n):
+                total += i * i
+            return os.getpid()
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def ex(no_leaks):
+    with multilane.Executor(processes=2, threads=8) as executor:
+        yield executor
+
+
+def _setup_seen(ex, fn) -> float:
+    (profile,) = ex.explain(fn).profiles
+    return profile["setup_s"]
+
+
+def test_a_map_runs_here_while_the_workers_load_a_slow_module(ex, tmp_path, monkeypatch):
+    slow = _module(tmp_path, monkeypatch, "slow_import_map", SLOW_IMPORT_S)
+    # 40 calls of ~1 ms take far less than the workers' 1.5 s import: none waits for it.
+    assert set(ex.map(slow.where, [20_000] * 40)) == {os.getpid()}
+    setup = wait_until(lambda: _setup_seen(ex, slow.where), message="the warm-up never ended")
+    assert setup >= 0.9 * SLOW_IMPORT_S
+    assert "one-time set-up in a worker" in str(ex.explain(slow.where))
+
+
+def test_submitted_calls_run_on_a_thread_while_the_workers_load(ex, tmp_path, monkeypatch):
+    slow = _module(tmp_path, monkeypatch, "slow_import_submit", SLOW_IMPORT_S)
+    futures = [ex.submit(slow.where, 20_000) for _ in range(40)]
+    assert {f.result() for f in futures} == {os.getpid()}
+
+
+def test_set_up_is_never_counted_as_transport(ex, tmp_path, monkeypatch):
+    slow = _module(tmp_path, monkeypatch, "slow_import_transport", SLOW_IMPORT_S)
+    # Enough calls that the map outlasts the warm-up, so the process probe runs.
+    list(ex.map(slow.where, [20_000] * 4000))
+    (profile,) = wait_until(lambda: [p for p in ex.explain(slow.where).profiles
+                                     if p["transport_s"] is not None],
+                            message="no process probe measured a transport")
+    assert profile["setup_s"] >= 0.9 * SLOW_IMPORT_S
+    assert profile["transport_s"] < SLOW_IMPORT_S / 2  # the steady round trip only
+
+
+def test_an_unpicklable_function_never_fails_a_call(ex):
+    lock = threading.Lock()
+
+    def holds_a_lock(n):  # a closure over a lock: cloudpickle cannot send it
+        total = 0
+        with lock:
+            for i in range(n):
+                total += i
+        return total
+
+    expected = sum(range(20_000))
+    assert [f.result() for f in [ex.submit(holds_a_lock, 20_000) for _ in range(30)]] == [
+        expected] * 30
+    assert list(ex.map(holds_a_lock, [20_000] * 30)) == [expected] * 30
+    (profile,) = ex.explain(holds_a_lock).profiles
+    assert profile["lane"] != "process"
+
+
+def test_unpicklable_arguments_never_fail_a_call(ex, tmp_path, monkeypatch):
+    slow = _module(tmp_path, monkeypatch, "quick_import_args", 0.0)
+
+    def spins(n, lock):
+        with lock:
+            return slow.where(n)
+
+    lock = threading.Lock()
+    futures = [ex.submit(spins, 20_000, lock) for _ in range(30)]
+    assert {f.result() for f in futures} == {os.getpid()}
+
+
+def test_a_function_no_worker_can_load_runs_here(ex, tmp_path, monkeypatch):
+    # The workers start before the module's directory is on sys.path: they cannot import it.
+    ex.options(lane="process").submit(abs, -1).result()
+    lost = _module(tmp_path, monkeypatch, "not_in_the_workers", 0.0)
+    assert set(ex.map(lost.where, [20_000] * 40)) == {os.getpid()}
+    futures = [ex.submit(lost.where, 20_000) for _ in range(40)]
+    assert {f.result() for f in futures} == {os.getpid()}
+    profile = wait_until(lambda: [p for p in ex.explain(lost.where).profiles
+                                  if not p["verdict"].startswith("exploring")],
+                         message="never decided")[0]
+    assert profile["lane"] != "process"
+    assert "a worker cannot load it" in profile["verdict"]
