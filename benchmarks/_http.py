@@ -2,9 +2,10 @@
 
 ``serve()`` runs the server in a process of its own, so that it does not compete for the
 measured process's GIL: asyncio (uvloop when installed), HTTP/1.1 keep-alive, pipelining,
-and every ``GET`` answered after ``delay_ms`` with a deterministic HTML page (``/p/N`` is
-page N). Run as a script, this file is that server: it prints its port, then serves until
-its parent closes its stdin or terminates it.
+and every ``GET`` answered after ``delay_ms`` (or the delay its URL asks for, as in
+``/p/3?delay_ms=20``) with a deterministic HTML page (``/p/N`` is page N). Run as a
+script, this file is that server: it prints its port, then serves until its parent closes
+its stdin or terminates it.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def get(url: str) -> bytes:
         conn = _local.conn = http.client.HTTPConnection(parts.hostname, parts.port)
         with _opened_lock:
             _opened.append(conn)
-    conn.request("GET", parts.path)
+    conn.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path)
     response = conn.getresponse()
     body = response.read()
     _check(url, response.status)
@@ -194,7 +195,7 @@ class _HTTP(asyncio.Protocol):
             if method != b"GET":
                 self._answer("405 Method Not Allowed", True, 0)
             else:
-                self._answer("200 OK", close, self._delay, self._page(target))
+                self._answer("200 OK", close, self._delay_of(target), self._page(target))
 
     @staticmethod
     def _parse(head: bytes) -> tuple[bytes, bytes, bool, int] | None:
@@ -215,6 +216,17 @@ class _HTTP(asyncio.Protocol):
         connection = headers.get(b"connection", b"")
         close = connection == b"close" if version == b"HTTP/1.1" else connection != b"keep-alive"
         return method, target, close, int(body_length)
+
+    def _delay_of(self, target: bytes) -> float:
+        """The delay ``?delay_ms=N`` in the target asks for, else the server's own."""
+        for pair in target.partition(b"?")[2].split(b"&"):
+            name, _, value = pair.partition(b"=")
+            if name == b"delay_ms":
+                try:
+                    return max(0.0, float(value)) / 1000
+                except ValueError:
+                    break
+        return self._delay
 
     def _page(self, target: bytes) -> bytes:
         path = target.partition(b"?")[0]

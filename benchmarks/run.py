@@ -151,7 +151,7 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:.1f}" if unit.startswith(("µs", "ms", "MB")) else f"{value:.3f}"
 
 
-EXTRAS = ("soak", "auto_suite")  # not competitor scenarios: their own tables and targets
+EXTRAS = ("soak", "auto_eval")  # not competitor scenarios: their own tables and targets
 
 
 def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
@@ -161,10 +161,12 @@ def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
 
         print("  soak ...", file=sys.stderr, flush=True)
         out["soak"] = soak.run(20_000 if quick else 1_000_000, 20 if quick else 1_000)
-    if "auto_suite" in names:
-        import auto_suite
+    if "auto_eval" in names:
+        import auto_eval
 
-        out["auto_suite"] = auto_suite.measure(quick, 1 if quick else min(runs, 3))
+        print("  auto_eval ...", file=sys.stderr, flush=True)
+        out["auto_eval"] = auto_eval.measure(quick, 1 if quick else min(runs, 3),
+                                             busy=not quick)
     return out
 
 
@@ -205,10 +207,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
     extra_targets = []
     if "soak" in extras:
         extra_targets += soak_targets(extras["soak"])
-    if "auto_suite" in extras:
-        import auto_suite
+    if "auto_eval" in extras:
+        import auto_eval
 
-        extra_targets += auto_suite.targets(extras["auto_suite"])
+        extra_targets += auto_eval.targets(extras["auto_eval"])
     for name, measured, met in targets(all_results, quick) + extra_targets:
         lines.append(f"| {name} | {measured} | {'PASS' if met else 'MISS'} |")
     lines.append("")
@@ -230,10 +232,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
         lines.append("")
     if "soak" in extras:
         lines += render_soak(extras["soak"])
-    if "auto_suite" in extras:
-        import auto_suite
+    if "auto_eval" in extras:
+        import auto_eval
 
-        lines += auto_suite.render(extras["auto_suite"])
+        lines += auto_eval.render(extras["auto_eval"])
     floor, rt = all_results.get("roundtrip", {}).get("floor"), all_results.get(
         "roundtrip", {}).get("multilane")
     if floor and rt:
@@ -269,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, one run: a smoke test")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS) + list(EXTRAS),
-                        help="run only these (soak and auto_suite run by default unless "
+                        help="run only these (soak and auto_eval run by default unless "
                              "--quick or --scenario is given)")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--output", default=os.path.join(HERE, "..", "BENCHMARKS.md"))

@@ -1,14 +1,23 @@
-"""The benchmark driver runs in quick mode and writes a table with computed targets."""
+"""The benchmark driver runs in quick mode and writes a table with computed targets; the
+auto lane's evaluation generates its workloads reproducibly and measures them all."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 from conftest import TIMEOUT
 
-RUN = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "run.py")
+BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
+RUN = os.path.join(BENCHMARKS, "run.py")
+AUTO_EVAL = os.path.join(BENCHMARKS, "auto_eval.py")
+sys.path.insert(0, BENCHMARKS)
+
+import _eval_families  # noqa: E402
+import _eval_homes  # noqa: E402
+import run as bench_run  # noqa: E402
 
 
 def test_quick_run_writes_tables_and_targets(tmp_path):
@@ -22,3 +31,48 @@ def test_quick_run_writes_tables_and_targets(tmp_path):
     assert "| round trip >= 10x faster than stdlib |" in text
     assert ("PASS" in text) or ("MISS" in text)
     assert "Python " in text and "cores" in text
+
+
+def test_generated_workloads_are_reproducible_and_split_in_every_family():
+    workloads = _eval_families.generate(7, 40)
+    assert [w.id for w in workloads] == [w.id for w in _eval_families.generate(7, 40)]
+    assert len({w.id for w in workloads}) == len(workloads)
+    halves = {(w.family, _eval_families.half(w)) for w in workloads}
+    assert halves == {(f, h) for f in _eval_families.FAMILIES for h in ("tune", "heldout")}
+    # more workloads only add to the same seed's
+    assert {w.id for w in workloads} <= {w.id for w in _eval_families.generate(7, 80)}
+    for w in workloads:
+        assert _eval_families.MIN_CALLS <= w.calls <= _eval_families.MAX_CALLS
+        assert w.mode == "map" or w.calls <= _eval_families.SUBMIT_MAX_CALLS
+        compile(_eval_homes.source(w.to_json()), w.id, "exec")
+        json.dumps(w.to_json())
+
+
+def test_auto_eval_times_every_lane_and_reports_targets(tmp_path):
+    out = tmp_path / "eval.json"
+    done = subprocess.run([sys.executable, AUTO_EVAL, "--quick", "--count", "2", "--family",
+                           "sleep,py_cpu", "--busy", "--json", str(out)],
+                          capture_output=True, text=True, timeout=TIMEOUT * 2)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    rows = results["halves"]["tune"] + results["halves"]["heldout"]
+    assert sorted(r["family"] for r in rows) == ["py_cpu", "py_cpu", "sleep", "sleep"]
+    assert len(results["busy"]) == 2 and results["busy_half"] == "heldout"
+    for row in rows + results["busy"]:
+        assert "error" not in row, row["error"]
+        assert set(row["times"]) == {"inline", "thread", "process", "hybrid4", "hybrid16",
+                                     "hybrid64"}
+        assert all(t > 0 for t in row["times"].values())
+        assert row["sequential"] > 0 and row["auto"] > 0 and row["auto_lanes"]
+        assert row["best"] == min(row["times"].values())
+    assert all(row["stored"] > 0 for row in rows)
+    for target in ("total within 1.15x", "p90 within 1.3x", "worst within 2x",
+                   "never slower than sequential", "with stored profiles"):
+        assert f"auto eval (held-out): {target}" in done.stdout
+        if target != "with stored profiles":
+            assert f"auto eval (held-out, one core busy): {target}" in done.stdout
+    assert "### heldout half" in done.stdout and "### tune half" not in done.stdout
+
+    text = bench_run.render({}, {"cpu": "x", "cores": "2", "memory": "", "python": "3", "os": "",
+                           "date": "", "packages": ""}, 1, True, {"auto_eval": results})
+    assert "## auto_eval" in text and "| auto eval (held-out): worst within 2x" in text
