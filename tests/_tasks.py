@@ -444,3 +444,12 @@ def most_at_once(reset=False):
         if reset:
             _active[:] = [0, 0]
     return most
+
+
+def wait_then_compute(wait_s, compute_s):
+    """Waits, then computes holding the GIL; says which process ran it."""
+    time.sleep(wait_s)
+    end = time.thread_time() + compute_s
+    while time.thread_time() < end:
+        pass
+    return os.getpid()

@@ -123,13 +123,16 @@ def test_pairs_that_never_ran_on_two_free_cores_leave_it_to_the_gil_probes(ex, m
             profile)
         assert profile["transport_s"] is None, profile
     else:
-        # The process probe is next; the map's calls may all have run here while the
-        # workers loaded the function, and the next call carries it.
-        def probed():
+        # Not threads: processes are next, unless shipping 8 MB there costs more than the
+        # call (then no process probe). The map's calls may all have run here while the
+        # workers loaded the function; the next call then carries the process probe.
+        def judged():
             ex.submit(_tasks.digest, data).result(TIMEOUT)
-            return ex.explain(_tasks.digest).profiles[0]["transport_s"] is not None
+            found = ex.explain(_tasks.digest).profiles[0]
+            return found if (found["transport_s"] is not None
+                             or "costs more than the call" in found["verdict"]) else None
 
-        wait_until(probed, message="no process probe")
+        assert wait_until(judged, message="neither probed nor ruled out")["lane"] != "thread"
 
 
 @pytest.mark.skipif(not MANY_CORES, reason="a process only pays off with a second core")
@@ -205,6 +208,25 @@ def test_waiting_calls_stay_within_the_threads_given(no_leaks):
         assert ex.statistics()["thread"].max_threads == 5
     assert profile["lane"] == "thread" and profile["concurrency"] <= 5, profile
     assert _tasks.most_at_once() <= 6  # five threads, and the map's first call in its caller
+
+
+def test_submitted_calls_behind_a_waiting_first_call_go_on_without_it(ex):
+    # As a map's (above): the first call waits for one of the calls behind it to start,
+    # and would wait its full 10 s if they waited for its end.
+    ex.options(lane="thread").submit(_tasks.identity, 0).result(TIMEOUT)
+    _tasks.company.clear()
+    futures = [ex.submit(_tasks.wait_for_company, i) for i in range(20)]
+    assert [f.result(TIMEOUT) for f in futures] == [True] * 20
+    (profile,) = ex.explain(_tasks.wait_for_company).profiles
+    assert profile["lane"] == "thread" and profile["verdict"] == "mostly waiting", profile
+
+
+def test_tiny_calls_with_many_bytes_stay_here(ex):
+    # 20,000 calls decided inline hold ~10 ms of work, enough for process chunks, but each
+    # would ship 60 KB there: more than its work, on any number of cores.
+    data = b"x" * 60_000
+    assert set(ex.map(_tasks.get_pid, [data] * 20_000)) == {os.getpid()}
+    assert _lane(ex, _tasks.get_pid) == "inline"
 
 
 def test_a_first_call_that_computes_after_waiting_is_judged_again(ex):

@@ -10,7 +10,7 @@ import pytest
 
 from multilane.auto._params import THREAD_START_S
 from multilane.auto._profile import Profile
-from multilane.auto._verdict import Decision, verdict, waiting_concurrency
+from multilane.auto._verdict import Decision, spread_gain, verdict, waiting_concurrency
 
 MS = 1e-3
 
@@ -71,6 +71,9 @@ ROWS = [
      False, "inline", "cannot be pickled"),
     ("a slow import is set-up, not transport", {**HELD, **CHEAP_TRIP, "setup_seen": 0.2}, 2,
      False, "process", "computing with the GIL held"),
+    ("its bytes cost more to ship than the call: no process probe",
+     {**HELD, "arg_bytes": 64 << 20}, 2, False, "inline", "costs more than the call"),
+    ("one core: no process probe", HELD, 1, False, "inline", "no faster on 1 processes"),
     ("the transport outweighs the work",
      {**HELD, "transport_seen": 30 * MS, "sending_seen": 5 * MS, "process_work": 10 * MS,
       "process_probes": 1}, 2, False, "inline", "too little to outweigh the transport"),
@@ -116,3 +119,20 @@ CONCURRENCY = [
                          ids=[row[0] for row in CONCURRENCY])
 def test_waiting_concurrency(name, wall, cpu, calls, floor, ceiling, expected):
     assert waiting_concurrency(wall, cpu, calls, floor, ceiling) == expected
+
+
+# (name, wall, cpu, calls, threads, cores, bytes, gains)
+SPREAD = [
+    ("the GIL holds threads back: two processes halve it", 0.7 * MS, 0.3 * MS, 300, 64, 2, 0,
+     True),
+    ("sleeps barely hold the GIL: threads suffice", 10 * MS, 0.02 * MS, 300, 256, 2, 0, False),
+    ("one core: nothing to spread over", 0.7 * MS, 0.3 * MS, 300, 64, 1, 0, False),
+    ("a megabyte each costs more to send than the GIL saves", 0.7 * MS, 0.3 * MS, 300, 64, 2,
+     1 << 20, False),
+]
+
+
+@pytest.mark.parametrize("name, wall, cpu, calls, threads, cores, shipped, gains", SPREAD,
+                         ids=[row[0] for row in SPREAD])
+def test_spread_gain(name, wall, cpu, calls, threads, cores, shipped, gains):
+    assert (spread_gain(wall, cpu, calls, threads, cores, shipped) > 0.02) is gains

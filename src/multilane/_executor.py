@@ -122,6 +122,8 @@ class Executor(_BaseExecutor):
         ceiling = threads or MAX_THREADS
         threads = threads or _default_threads()
         store = _profile_store(profiles)  # opened on first use
+        if lane == _AUTO:
+            store.prefetch()  # while the program gets ready to call
         def pool(workers: int | None, concurrency: int) -> ProcessLane:
             return ProcessLane(ProcessPoolExecutor(
                 workers, max_tasks_per_child=max_tasks_per_child,

@@ -28,6 +28,8 @@ class Explanation:
             size = ("arguments of any size" if p["argument_bytes"] == 0 else
                     f"arguments of {nbytes(p['argument_bytes'])} or more")
             at_once = f", up to {p['concurrency']} at once" if p["concurrency"] else ""
+            if p["spread"]:
+                at_once += f"; spread over {p['spread']} worker processes (the GIL held them)"
             lines.append(f"  {size}: {p['calls']} calls -> {p['lane'] or 'deciding'}{at_once} "
                          f"({p['verdict']})")
             lines.append(f"    alone on a thread: wall {us(p['solo_wall_s'])}, "
@@ -81,6 +83,7 @@ def evidence(p: Profile, cores: int) -> dict[str, Any]:
         "argument_bytes": p.argument_bytes,
         "calls": p.calls, "lane": p.lane, "verdict": p.verdict,
         "concurrency": min(p.concurrency, p.calls) if p.lane == "thread" else 0,  # at once
+        "spread": p.spread if p.lane == "thread" else 0,  # worker processes, see _spread
         "solo_wall_s": p.solo[0] if p.solo else None,
         "solo_cpu_s": p.solo[1] if p.solo else None,
         "run": (p.basis_calls, p.basis) if p.basis_calls > 1 else None,  # calls, s each

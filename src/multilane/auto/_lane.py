@@ -26,11 +26,18 @@ knowing would be a guess):
    µs if it let go. Found held, this step is skipped (two threads would share a core);
    found released, threads win if a pair used more than 1.1 cores and was no slower
    than two in a row.
-3. one call in a process (two if the worker took 1.5x the time here: the faster counts):
+3. the warm-up: the workers load the function (one timed: its one-time set-up, never
+   counted as transport), while the calls waiting for the decision run here or on a
+   thread. No process probe at all if shipping a call's bytes costs more than the call.
+4. one call in a process (two if the worker took 1.5x the time here: the faster counts):
    the round trip minus the work is the transport cost for calls of this size, and the
    part spent sending is serial. Process if the work outweighs it on this machine's
    cores, else inline. A call that alone kept every core busy needs no such probe: no
    lane has a core to add, so it runs inline.
+
+Waiting work on threads runs as many calls at once as pays (``waiting_concurrency``), and
+is spread over the workers, many at once in each, where this process's GIL would hold
+the threads back (``_spread``). A decision is stored for the next run (``_store``).
 
 Coroutine functions always go to the async lane. On a free-threaded CPython CPU work goes
 to threads. Once decided, the backlog is released (an inline decision runs it as one
@@ -42,6 +49,7 @@ from what the decision was based on, it explores again while calls keep flowing.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import threading
 import time
@@ -51,12 +59,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._calls import call_retrying, describe, is_coroutine_function
-from .._future import LaneFuture, gather, settle_quietly
+from .._future import LaneFuture, settle_quietly
 from .._options import TaskOptions
 from ..buffers._serialize import dumps_function
 from ..errors import SerializationError, TaskTimeout
 from ..lanes import Lanes
 from ._explain import Explanation, evidence, report
+from ._exploring import Exploring, rewound
 from ._fingerprints import function_fingerprint
 from ._maps import MapRouting
 from ._params import (
@@ -68,8 +77,6 @@ from ._params import (
     WAIT_SLOWED,
 )
 from ._probes import (
-    PairGate,
-    load_probe,
     loaded_probe,
     timed_call,
     timed_coroutine,
@@ -79,15 +86,17 @@ from ._probes import (
 )
 from ._profile import (
     Profile,
+    arguments_size,
     bucket_of,
     cores_used,
     function_key,
     overlapped,
+    size_of,
     span,
 )
-from ._segments import copy_outcome, failed
+from ._spread import Spreading
 from ._store import ProfileStore
-from ._verdict import verdict, waiting_concurrency
+from ._verdict import chunk_gain, verdict, waiting_concurrency
 
 __all__ = ["AutoLane", "AutoStatistics"]
 
@@ -101,7 +110,7 @@ class AutoStatistics:
     decided: dict[str, int]  # lane -> profiles sent there
 
 
-class AutoLane(MapRouting):
+class AutoLane(MapRouting, Spreading, Exploring):
     """Routes calls to the other lanes of a registry (which run them).
 
     It is a lane itself (the protocol's submit, map, shutdown...), and reaches the others
@@ -162,17 +171,21 @@ class AutoLane(MapRouting):
             with self._lock:
                 profile = self._profiles.get(key)
                 if profile is None:
-                    profile = self._profiles[key] = self._new_profile(fn, key[1])
+                    profile = self._profiles[key] = self._new_profile(fn, key[1], args, kwargs)
         return profile
 
-    def _new_profile(self, fn: Any, bucket: int) -> Profile:
+    def _new_profile(self, fn: Any, bucket: int, args: tuple, kwargs: dict) -> Profile:
         """A profile, decided already if an earlier run stored what it learned of ``fn``."""
         p = Profile(describe(fn), bucket, is_coroutine_function(fn))
+        p.arg_bytes = arguments_size(args, kwargs)
         if self._store.enabled and not p.coroutine:
             p.fingerprint = function_fingerprint(fn)
             record = None if p.fingerprint is None else self._store.load(p.fingerprint, bucket)
             if record is not None and p.restore(record, self._lanes_to_route()):
                 p.verdict += " (learned in an earlier run)"
+                if p.lane == "thread" and p.concurrency > 1:  # as many at once as last time
+                    p.concurrency = self._router.lane("thread", internal=True).widen(
+                        p.concurrency)
         return p
 
     def _lanes_to_route(self) -> tuple[str, ...]:
@@ -184,47 +197,6 @@ class AutoLane(MapRouting):
         a call still waiting, is stored once that call confirms it)."""
         if p.fingerprint is not None and not p.early and p.lane is not None:
             self._store.save(p.fingerprint, p.bucket, p.to_record())
-
-    def _next_probe_locked(self, p: Profile) -> str:
-        """The lane of the next exploring call (probes_out must be 0)."""
-        if p.coroutine:
-            self._decide_locked(p, "async", "a coroutine function: it waits on its loop", 0.0)
-            return "async"
-        if p.solo_wanted():
-            p.probes_out = 1
-            return "probe:solo"
-        # A pair that ran together with no call robbed of its core, unless one already
-        # showed the GIL released: another process stealing a core can make a releasing
-        # function look held, never the reverse (held, two threads use one core at most).
-        # Nor when the call alone kept every core busy (its own native threads): two at
-        # once would only fight over them (a multithreaded BLAS runs each much slower so).
-        # Nor when the GIL-wait probes settled it (``pair_wanted``).
-        if p.pair_wanted():
-            p.pair_tries += 1
-            p.probes_out = 2
-            p.pair.clear()
-            p.pair_stolen = False
-            p.pair_gate = PairGate()
-            return "probe:pair"
-        if p.pairs_judged == 0:
-            p.no_pair = True  # they never ran together: judge without the pair
-        p.probes_out = 1
-        if not p.warmed:
-            # The workers load the function first, with no call of it waiting on that; the
-            # calls that wait for the decision run meanwhile (``_drain_while_probing``).
-            p.warming = True
-            return "probe:warm"
-        return "probe:process"
-
-    def _take_pair_locked(self, p: Profile, lane: str) -> tuple | None:
-        """The second call of a pair probe, from the backlog; without one, the pair test
-        is skipped (calls submitted one at a time cannot run two at once)."""
-        if lane != "probe:pair":
-            return None
-        if p.backlog:
-            return p.backlog.popleft()
-        p.probes_out, p.no_pair = 1, True
-        return None
 
     # ---------------------------------------------------------------- running
 
@@ -256,7 +228,10 @@ class AutoLane(MapRouting):
                       else timed_probe if probe is not None else timed_call)
         timed_args: tuple = (fn, args, kwargs)
         if probe == "solo":
-            timed_args += (p.others_exactly(),)
+            # The first one, if seen waiting, sends the calls behind it to threads at once.
+            take_over = (functools.partial(self._take_over_backlog, p) if p.solo is None
+                         else None)
+            timed_args += (p.others_exactly(), take_over)
         elif probe == "pair":
             timed, timed_args = timed_pair_probe, (p.pair_gate, fn, args, kwargs)
         elif probe in ("process", "cold"):
@@ -279,7 +254,7 @@ class AutoLane(MapRouting):
         refused = inner.exception() if probe in ("process", "cold") and inner.done() else None
         if isinstance(refused, SerializationError):
             # Its arguments cannot be pickled: it never ran, so it runs here instead.
-            future = _rewound(future)
+            future = rewound(future)
             self._unpicklable(p, (future, fn, args, kwargs, options), refused)
             return
 
@@ -322,8 +297,10 @@ class AutoLane(MapRouting):
         release: list = []
         if stolen and probe != "pair":
             wall = cpu  # the work, as it would run on a core of its own
+        shipped = size_of(result) if probe is not None else 0
         with self._lock:
             p.record(lane, wall, cpu)
+            p.result_bytes = max(p.result_bytes, shipped)
             if probe == "solo":
                 p.solo_runs += 1
                 if p.solo is None or wall < p.solo[0]:
@@ -359,82 +336,13 @@ class AutoLane(MapRouting):
                 p.probes_out -= 1
                 if not p.probes_out:
                     release = self._after_probes_locked(p)
+            elif p.warming and lane == "inline":
+                p.ran_alone(wall, cpu)
             elif not p.drifted() and lane == "thread" and p.lane == "thread":
                 # A sampled call: more may run at once if calls are waiting for a thread.
                 queued = self._router.lane("thread", internal=True).queued()
                 if queued:
                     self._widen_locked(p, queued + max(p.concurrency, 1))
-        self._send_all(p, release)
-
-    def _settle_probe_missing(self, p: Profile) -> None:
-        with self._lock:
-            p.probes_out -= 1
-            if p.probes_out:
-                return
-            if p.pair and not overlapped(p.pair):
-                p.pair.clear()
-            release = self._next_probe_from_backlog_locked(p)
-        self._send_all(p, release)
-
-    def _warm(self, p: Profile, call: tuple) -> None:
-        """The warm-up probe: every worker loads the function (``load_probe`` on one,
-        timed; ``preload`` on the others), while ``call``, first in line again, and the
-        rest of the backlog run here or on a thread."""
-        fn = call[1]
-        try:
-            pickled = dumps_function(fn)
-        except SerializationError as exc:
-            self._unpicklable(p, call, exc)
-            return
-        with self._lock:
-            p.backlog.appendleft(call)
-        process = self._router.lane("process", internal=True)
-        try:
-            inner = process.submit(load_probe, (pickled,), {})
-        except BaseException as exc:  # the lane is shut down
-            self._warmed(p, failed(exc))
-            return
-        process.preload(fn)
-        self._drain_while_probing(p)
-        inner.add_done_callback(functools.partial(self._warmed, p))
-
-    def _warmed(self, p: Profile, inner: Any) -> None:
-        """The warm-up probe's worker loaded the function (its set-up: the result), or
-        could not: then no process can run it."""
-        error = inner.exception()
-        with self._lock:
-            p.warmed, p.warming = True, False
-            if error is None:
-                p.setup_seen = max(p.setup_seen, inner.result())
-            else:
-                p.unpicklable = (f"a worker cannot load it ({type(error).__name__}: "
-                                 f"{error})")
-            p.probes_out -= 1
-            release = self._after_probes_locked(p) if not p.probes_out else []
-        self._send_all(p, release)
-
-    def _unpicklable(self, p: Profile, call: tuple, error: BaseException) -> None:
-        """A process probe's function or arguments cannot be pickled: the call never ran,
-        and goes back first in line; the profile is decided without processes."""
-        with self._lock:
-            p.unpicklable = f"it cannot be pickled for a process ({type(error).__name__}: {error})"
-            p.backlog.appendleft(call)
-            p.probes_out -= 1
-            p.warming = False
-            release = self._after_probes_locked(p) if not p.probes_out else []
-        self._send_all(p, release)
-
-    def _outlived(self, p: Profile, timeout: float) -> None:
-        """A probe ran past its timeout on a thread, which cannot stop it (it runs on
-        there, as on the thread lane): only a process can stop such a call, so the
-        function's calls go to processes from now on."""
-        with self._lock:
-            p.probes_out = max(0, p.probes_out - 1)
-            if not p.exploring:
-                return
-            self._decide_locked(p, "process", "ran past its timeout on a thread, which "
-                                "cannot stop it: a process can", timeout)
-            release = self._release_locked(p, "process")
         self._send_all(p, release)
 
     def _send_all(self, p: Profile, calls: list) -> None:
@@ -449,44 +357,19 @@ class AutoLane(MapRouting):
                 self._send_segments(p, "process", call[1])
             elif lane == "segments":
                 self._send_segments(p, *call)
+            elif lane == "spread":  # waiting calls the GIL would hold back: over the workers
+                self._send_spread(p, *call)
             else:
                 self._send(p, lane, *call)
 
-    def _next_probe_from_backlog_locked(self, p: Profile) -> list:
-        while not p.backlog and p.bulk and not self._closed:
-            # More probes than a map's first calls: the next segment's calls go one by one.
-            segment = p.bulk.popleft().seal()
-            if segment.piece.done():
-                continue  # cancelled
-            futures = [LaneFuture() for _ in range(len(segment))]
-            gather(futures, segment.piece)
-            p.backlog.extend((future, segment.fn, args, {}, None)
-                             for future, args in zip(futures, segment.calls(), strict=True))
-        if not p.backlog or self._closed:
-            return []  # the next submit explores
-        lane = self._next_probe_locked(p)
-        if not p.exploring:  # decided without a probe (a coroutine function): all go
-            return self._release_locked(p, lane)
-        first = p.backlog.popleft()
-        second = self._take_pair_locked(p, lane)
-        return [(lane, *first)] + ([(lane, *second)] if second is not None else [])
-
     # ---------------------------------------------------------------- deciding
-
-    def _after_probes_locked(self, p: Profile) -> list:
-        """A probe round ended: decide if the evidence suffices and release the backlog,
-        else send the next probe. Returns the calls to send now."""
-        verdict = self._verdict_locked(p)
-        if verdict is None:
-            return self._next_probe_from_backlog_locked(p)
-        return self._release_locked(p, verdict[0])
 
     def _worth_chunks(self, p: Profile, calls: int) -> bool:
         """Whether ``calls`` calls decided inline go to processes in chunks: with work
         enough for more than one core, and small arguments (a chunk shares the fixed
         cost of a round trip between its calls, not the cost of copying their bytes)."""
-        return (self._cores > 1 and p.bucket == 0 and calls * p.basis >= CHUNKS_MIN_S
-                and p.unpicklable is None)
+        return (self._cores > 1 and calls * p.basis >= CHUNKS_MIN_S and p.unpicklable is None
+                and chunk_gain(p.basis, p.shipped_bytes, self._cores) > 0)
 
     def _release_locked(self, p: Profile, lane: str) -> list:
         """Empties the backlog and the bulk: what to send to ``lane`` (see _send_all)."""
@@ -504,7 +387,12 @@ class AutoLane(MapRouting):
                 return timed + [("chunks", calls, segments)]
             return timed + ([("batch", calls, segments)] if n else [])
         if lane == "thread":
-            self._widen_locked(p, len(calls) + sum(len(segment) for segment in segments))
+            n = len(calls) + sum(len(segment) for segment in segments)
+            self._widen_locked(p, n + p.probes_out)  # (a probe out still holds a thread)
+            if self._spread_pays_locked(p, n):
+                with_options = [("thread", *call) for call in calls if call[4] is not None]
+                plain = [call for call in calls if call[4] is None]
+                return with_options + [("spread", plain, segments)]
         return [(lane, *call) for call in calls] + (
             [("segments", lane, segments)] if segments else [])
 
@@ -514,7 +402,12 @@ class AutoLane(MapRouting):
         their time alone: then they slow each other, and more at once gains nothing."""
         if calls <= 1 or (p.basis and p.recent > WAIT_SLOWED * p.basis):
             return
-        wanted = waiting_concurrency(p.basis, p.basis_cpu, calls, 1, MAX_THREADS)
+        # Taken over while its first call still waits, its wait is only known to be longer
+        # than EARLY_S: too few threads cost a whole round of that wait, too many
+        # THREAD_START_S each, so every waiting call gets one (the end of that first call
+        # tells the true wait, for the calls after).
+        wall = math.inf if p.early else p.basis
+        wanted = waiting_concurrency(wall, p.basis_cpu, calls, 1, MAX_THREADS)
         allowed = self._router.lane("thread", internal=True).widen(wanted)
         p.concurrency = max(p.concurrency, min(wanted, allowed))
 
@@ -594,13 +487,6 @@ class AutoLane(MapRouting):
         with self._lock:
             return report(list(self._profiles.values()))
 
-
-def _rewound(future: LaneFuture) -> LaneFuture:
-    """A pending future standing for ``future``, which is already running: its outcome
-    goes to ``future`` (a call that never ran is sent again)."""
-    fresh = LaneFuture()
-    fresh.add_done_callback(functools.partial(copy_outcome, future))
-    return fresh
 
 
 def _able(lane: str, options: TaskOptions) -> str:

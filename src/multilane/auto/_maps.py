@@ -102,6 +102,12 @@ class MapRouting(AutoState):
                 p.calls += n - k
                 if lane == "thread":
                     self._widen_locked(p, n - k)
+                spread = lane == "thread" and self._spread_pays_locked(p, n - k)
+            if spread:
+                segments = [Segment(LaneFuture(), fn, items, a, b, single)
+                            for a, b in bounds(k, n, self._cores * SEGMENTS_PER_CORE)]
+                self._send_spread(p, [], segments)
+                return ([gather(done)] if done else []) + [s.piece for s in segments], True
             return done + self._submit_each(p, lane, fn, calls_of(items, k, n, single)), False
         # The first calls wait one by one, the rest in segments; the next probes (a pair
         # takes two at once) come from them.
@@ -247,9 +253,9 @@ class MapRouting(AutoState):
             if (watched.closed or not (p.exploring and p.solo is None and p.probes_out == 1)
                     or self._closed):
                 return
+            p.early = True  # stored once its call confirms it
             self._decide_locked(p, "thread", "waiting (seen while its first call ran)",
                                 EARLY_S)
-            p.early = True
             queued = self._release_locked(p, "thread")  # other callers' calls, if any
             p.calls += len(items) - 1
             self._widen_locked(p, len(items) - 1)
@@ -364,6 +370,8 @@ class MapRouting(AutoState):
             work = cpu
         with self._lock:
             p.record("inline", wall, cpu, len(segment))
+            if p.warming:
+                p.ran_alone(work, cpu, len(segment))
             if rebase and not p.exploring:
                 p.rebase(work, cpu, len(segment))
                 self._remember_locked(p)

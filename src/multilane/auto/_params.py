@@ -10,6 +10,7 @@ __all__ = [
     "EXACT_OTHERS_S", "GIL_HELD", "GIL_RELEASED", "GIL_SAMPLES", "HEAD", "MAX_THREADS",
     "MEASURED_CALLS", "MEASURED_RUN_S", "PAIRS", "PAIR_TRIES", "PAIR_WAIT_S", "PARALLEL_CORES",
     "PROCESS_OUTLIER", "PROCESS_PROBES", "RELEASED_SPEEDUP", "SAMPLE", "SEGMENTS_PER_CORE",
+    "SHIP_BYTE_S", "SPREAD_CALL_S", "SPREAD_MIN_GAIN_S",
     "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_RUNS", "STOLEN", "THREAD_CALL_S",
     "THREAD_SPEEDUP", "THREAD_START_S", "TINY_S", "WAITING", "WAIT_SLOWED",
 ]
@@ -28,6 +29,12 @@ PAIR_WAIT_S = 0.02  # the first call of a pair waits this long for the second to
 CONTENDED = 0.3
 THREAD_SPEEDUP = 1.2  # two at once on threads must beat two in a row by this much
 CHUNKS_MIN_S = 0.005  # an inline backlog with this much work goes to processes in chunks
+# Seconds per byte a call's arguments and result cost in process chunks, paid serially
+# here (pickling, copying into the ring and out): 1.2-1.4 ns measured on the 2-core VM
+# (5,712 calls of 6.7 KB in and out, 8,502 calls of 64 KB in: the process lane's time
+# over the caller's, per byte). Chunks go only where the work shared by the cores gains
+# more than that.
+SHIP_BYTE_S = 1.3e-9
 # A tiny call timed alone is mostly the timer's cost and a cold call's: it reads many times
 # what the call costs in a run of calls. Before a map's calls go to processes in chunks on
 # such a figure, a head of the map runs in its caller, this much work by that figure (and
@@ -100,3 +107,10 @@ MAX_THREADS = 256
 # Sampled calls on threads taking this many times their time alone: they slow each other
 # (a server at its limit, the GIL): more at once would not raise the throughput.
 WAIT_SLOWED = 2.0
+# Waiting calls that would keep this process's GIL busy on threads are spread over the
+# process lane's workers, many at once in each (``spread_gain``), if that gains
+# SPREAD_MIN_GAIN_S or more: enough to cover what is not known before (a worker's first
+# load of the function). Each call spread costs this process SPREAD_CALL_S to send
+# (pickling it and its result's unpickling, ~10 µs here) besides its bytes.
+SPREAD_CALL_S = 10e-6
+SPREAD_MIN_GAIN_S = 0.02

@@ -155,12 +155,12 @@ class GilSamples:
         return self.held, self.released, self.longest
 
 
-def watched_probe(fn: Any, args: tuple, kwargs: dict, others_exactly: bool = False
-                  ) -> tuple[Any, float, float, float, bool, bool, tuple]:
+def watched_probe(fn: Any, args: tuple, kwargs: dict, others_exactly: bool = False,
+                  on_waiting: Any = None) -> tuple[Any, float, float, float, bool, bool, tuple]:
     """``timed_probe`` for a solo probe on a thread, GIL-wait probes included (their
-    counts last)."""
+    counts last); ``on_waiting()`` runs if the watcher sees the call waiting."""
     gil = GilSamples()
-    ticket = watch_probe(gil)
+    ticket = watch_probe(gil, on_waiting)
     try:
         result = timed_probe(fn, args, kwargs, gil, others_exactly)
     finally:

@@ -30,8 +30,8 @@ from ._params import (
 from ._segments import Segment
 
 __all__ = [
-    "LaneTime", "Profile", "bucket_bytes", "bucket_of", "cores_used", "function_key", "overlapped",
-    "span",
+    "LaneTime", "Profile", "arguments_size", "bucket_bytes", "bucket_of", "cores_used",
+    "function_key", "overlapped", "size_of", "span",
 ]
 
 
@@ -53,12 +53,24 @@ def _size_of(value: Any) -> int:
     return 0
 
 
-def bucket_of(args: tuple, kwargs: dict) -> int:
+def arguments_size(args: tuple, kwargs: dict) -> int:
+    """The bytes a call's arguments hold, roughly: lengths of sized values, ``nbytes`` of
+    arrays, 0 for numbers."""
     size = 0
     for a in args:
         size += _size_of(a)
     if kwargs:
         size += sum(_size_of(v) for v in kwargs.values())
+    return size
+
+
+def size_of(value: Any) -> int:
+    """The bytes ``value`` holds, as ``arguments_size`` counts them (a result, say)."""
+    return _size_of(value)
+
+
+def bucket_of(args: tuple, kwargs: dict) -> int:
+    size = arguments_size(args, kwargs)
     return 0 if size < SMALL_ARGUMENTS else ((size.bit_length() - 17) >> 2) + 1
 
 
@@ -140,9 +152,14 @@ class Profile:
     computing: bool = False  # decided on a solo call that computed (see ``record``)
     exploring: bool = True
     probes_out: int = 0
+    # Bytes a call ships to a process: its arguments (the first call's) and its result (the
+    # largest a probe returned).
+    arg_bytes: int = 0
+    result_bytes: int = 0
     fingerprint: str | None = None  # its key in the profile store (None: not stored)
     learned: bool = False  # decided by a record of an earlier run
     concurrency: int = 0  # decided "thread": how many of its calls may run at once
+    spread: int = 0  # worker processes its waiting calls were spread over (``_spread``)
     warmed: bool = False  # the workers were sent the function to load
     warming: bool = False  # the probe out is the warm-up probe (``AutoLane._warm``)
     draining: bool = False  # a thread (or a map's caller) runs the backlog meanwhile
@@ -168,6 +185,15 @@ class Profile:
         self.recent_cpu = (cpu if not self.recent_cpu
                            else self.recent_cpu + 0.05 * (cpu - self.recent_cpu))
 
+    def ran_alone(self, wall: float, cpu: float, calls: int = 1) -> None:
+        """``calls`` calls run one after another here while the workers warmed up (see
+        ``AutoLane._warm``): their time per call, if under the solo probes', is the better
+        figure of the work. A solo probe on a thread shares the GIL with a caller still
+        submitting, and a first call is often cold: a 14 µs file round trip read 50-160
+        µs there, looked too long to be tiny, and paid for a process probe."""
+        if self.solo is not None and wall < calls * self.solo[0]:
+            self.solo = (wall / calls, cpu / calls)
+
     def decide(self, lane: str, verdict: str, basis: float) -> None:
         """Ends exploring: calls go to ``lane``, for ``verdict``, based on ``basis`` seconds
         of work per call (a drift is measured from it)."""
@@ -184,6 +210,7 @@ class Profile:
                 "computing": self.computing, "concurrency": self.concurrency,
                 "setup": self.setup_seen, "transport": self.transport_seen,
                 "sending": self.sending_seen, "process_work": self.process_work,
+                "result_bytes": self.result_bytes,
                 "solo": list(self.solo) if self.solo is not None else None}
 
     def restore(self, record: dict[str, Any], lanes: tuple[str, ...]) -> bool:
@@ -214,6 +241,7 @@ class Profile:
         self.sending_seen = None if sending is None else float(sending)
         self.process_work = None if work is None else float(work)
         self.warmed = lane == "process"  # its workers load it with their first calls
+        self.result_bytes = max(0, int(record.get("result_bytes") or 0))
         return True
 
     def rebase(self, wall: float, cpu: float, calls: int) -> None:
@@ -238,6 +266,13 @@ class Profile:
                       and self.recent_cpu >= WAITING * self.basis)
             if not by_cpu and self.recent >= self.basis / DRIFT:
                 return False
+        elif self.lane == "inline" and self.recent <= self.basis * DRIFT:
+            # Run here, a call that got cheaper is only more at home here; the time per
+            # call it is judged by follows it down (a first call timed cold, a solo probe
+            # that shared the GIL with a caller still submitting, read several times it).
+            if self.recent < self.basis / DRIFT:
+                self.basis = self.recent
+            return False
         elif self.basis / DRIFT <= self.recent <= self.basis * DRIFT:
             return False
         self.verdict = ("exploring again: " + (
@@ -338,6 +373,11 @@ class Profile:
             seen = max(0.0, round_trip - work)
             if self.transport_seen is None or seen < self.transport_seen:
                 self.transport_seen, self.sending_seen = seen, min(sending, seen)
+
+    @property
+    def shipped_bytes(self) -> int:
+        """Bytes a call of it ships to a process and back."""
+        return self.arg_bytes + self.result_bytes
 
     def process_estimate(self, cores: int, wall: float) -> float | None:
         """Seconds per call on ``cores`` busy processes. Sending is serial, here; the rest

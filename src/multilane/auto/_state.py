@@ -1,5 +1,6 @@
-"""What the parts of the auto lane share: ``AutoLane`` (``_lane``: single calls, probes,
-settling, deciding) and ``MapRouting`` (``_maps``: placing a map) are one object. This
+"""What the parts of the auto lane share: ``AutoLane`` (``_lane``: single calls, settling,
+deciding), ``Exploring`` (``_exploring``: the probes' order, the warm-up), ``MapRouting``
+(``_maps``: placing a map) and ``Spreading`` (``_spread``) are one object. This
 declares, once, the attributes and the methods one part uses of the other, so each
 module reads (and type-checks) on its own; ``AutoLane.__init__`` sets them up, and the
 lane's lock (``_lock``) guards the profiles.
@@ -61,10 +62,37 @@ class AutoState(LaneBase):
     def _release_locked(self, p: Profile, lane: str) -> list:
         raise NotImplementedError
 
+    def _verdict_locked(self, p: Profile) -> tuple | None:
+        raise NotImplementedError
+
+    def _after_probes_locked(self, p: Profile) -> list:
+        raise NotImplementedError
+
+    def _take_pair_locked(self, p: Profile, lane: str) -> tuple | None:
+        raise NotImplementedError
+
+    def _warm(self, p: Profile, call: tuple) -> None:
+        raise NotImplementedError
+
+    def _unpicklable(self, p: Profile, call: tuple, error: BaseException) -> None:
+        raise NotImplementedError
+
+    def _outlived(self, p: Profile, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _take_over_backlog(self, p: Profile) -> None:
+        raise NotImplementedError
+
     def _widen_locked(self, p: Profile, calls: int) -> None:
         raise NotImplementedError
 
     def _remember_locked(self, p: Profile) -> None:
+        raise NotImplementedError
+
+    def _spread_pays_locked(self, p: Profile, calls: int) -> bool:
+        raise NotImplementedError
+
+    def _send_spread(self, p: Profile, calls: list, segments: list) -> None:
         raise NotImplementedError
 
     def _worth_chunks(self, p: Profile, calls: int) -> bool:

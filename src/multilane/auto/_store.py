@@ -120,6 +120,14 @@ class ProfileStore:
         """False if turned off, closed, or disabled by an error for the rest of the process."""
         return self._enabled and not self._closed
 
+    def prefetch(self) -> None:
+        """Reads the file on a thread of its own: importing sqlite3 and reading the rows
+        take some milliseconds (~8 here, the import most of it), which the first call of a
+        function would wait for otherwise."""
+        if self._records is None and self.enabled:
+            threading.Thread(target=self._fill, name="multilane-profiles-read",
+                             daemon=True).start()
+
     def load(self, function: str, bucket: int) -> dict | None:
         """The record saved for the key, by this process or an earlier one on this machine."""
         records = self._records

@@ -22,12 +22,14 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ._explain import us
+from ._explain import nbytes, us
 from ._params import (
     PARALLEL_CORES,
     PROCESS_OUTLIER,
     PROCESS_PROBES,
     RELEASED_SPEEDUP,
+    SHIP_BYTE_S,
+    SPREAD_CALL_S,
     THREAD_CALL_S,
     THREAD_START_S,
     TINY_S,
@@ -35,7 +37,7 @@ from ._params import (
 )
 from ._profile import Profile
 
-__all__ = ["Decision", "verdict", "waiting_concurrency"]
+__all__ = ["Decision", "chunk_gain", "spread_gain", "verdict", "waiting_concurrency"]
 
 
 class Decision(NamedTuple):
@@ -94,6 +96,11 @@ def verdict(p: Profile, cores: int, free_threaded: bool = False) -> Decision | N
                         "pair could run on two free cores here", wall)
     if p.unpicklable is not None:
         return Decision("inline", f"computing; {p.unpicklable}", wall)
+    if p.transport_seen is None and chunk_gain(wall, p.shipped_bytes, cores) <= 0:
+        # Even at best for processes (no round trip, its work shared by every core), this
+        # process would spend longer shipping its bytes than running it: no probe.
+        return Decision("inline", f"computing, no faster on {cores} processes: shipping its "
+                        f"{nbytes(p.shipped_bytes)} costs more than the call", wall)
     if p.transport_seen is None:
         return None
     # Against the call here: in a worker it can be slower (a BLAS gets one core per worker
@@ -125,4 +132,29 @@ def waiting_concurrency(wall: float, cpu: float, calls: int, floor: int, ceiling
     ``ceiling`` or ``calls``."""
     by_gil = wall / max(cpu, THREAD_CALL_S)
     by_start = math.sqrt(calls * wall / THREAD_START_S)
-    return max(floor, min(ceiling, calls, int(min(by_gil, by_start))))
+    return max(floor, min(ceiling, calls, int(min(by_gil, by_start, ceiling))))
+
+
+def chunk_gain(work: float, shipped: int, cores: int) -> float:
+    """Seconds a call gains in process chunks over running here: its work shared by
+    ``cores`` processes, against shipping its ``shipped`` bytes there and back, which
+    this process does one call after another (pickling and copying, SHIP_BYTE_S a byte;
+    a chunk shares its round trip between its calls, not the bytes). Positive: chunks."""
+    return work - max(work / cores, shipped * SHIP_BYTE_S)
+
+
+def spread_gain(wall: float, cpu: float, calls: int, threads: int, cores: int,
+                shipped: int = 0) -> float:
+    """Seconds that ``calls`` waiting calls gain spread over ``cores`` worker processes,
+    ``threads`` at once in each, over ``threads`` at once on this process's threads. On
+    threads, a call holds this process's GIL for its CPU time (and THREAD_CALL_S of the
+    lane's own): past ``wall / cpu`` calls at once the GIL is the limit, and each worker
+    has a GIL of its own. Spread, each call also costs this process SPREAD_CALL_S and
+    its bytes (SHIP_BYTE_S each) to send, one after another."""
+    held = cpu + THREAD_CALL_S
+    rounds = math.ceil(calls / max(threads, 1))
+    here = max(rounds * wall, calls * held)
+    spread_rounds = math.ceil(calls / max(threads * cores, 1))
+    spread = (max(spread_rounds * wall, calls * held / cores)
+              + calls * (SPREAD_CALL_S + shipped * SHIP_BYTE_S))
+    return here - spread

@@ -1,0 +1,184 @@
+"""How a profile explores: which probe comes next, the warm-up of the workers, and what
+ends a probe that taught nothing or decided at once (a call seen waiting, a call past
+its timeout, a function no process can take). Part of AutoLane (see _state); the
+measuring is ``_probes``', the deciding ``_verdict``'s."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from .._future import LaneFuture, gather
+from ..buffers._serialize import dumps_function
+from ..errors import SerializationError
+from ._params import EARLY_S
+from ._probes import PairGate, load_probe
+from ._profile import Profile, overlapped
+from ._segments import copy_outcome, failed
+from ._state import AutoState
+
+__all__ = ["Exploring", "rewound"]
+
+
+class Exploring(AutoState):
+    """The exploring part of AutoLane (see _state)."""
+
+    def _next_probe_locked(self, p: Profile) -> str:
+        """The lane of the next exploring call (probes_out must be 0)."""
+        if p.coroutine:
+            self._decide_locked(p, "async", "a coroutine function: it waits on its loop", 0.0)
+            return "async"
+        if p.solo_wanted():
+            p.probes_out = 1
+            return "probe:solo"
+        # A pair that ran together with no call robbed of its core, unless one already
+        # showed the GIL released: another process stealing a core can make a releasing
+        # function look held, never the reverse (held, two threads use one core at most).
+        # Nor when the call alone kept every core busy (its own native threads): two at
+        # once would only fight over them (a multithreaded BLAS runs each much slower so).
+        # Nor when the GIL-wait probes settled it (``pair_wanted``).
+        if p.pair_wanted():
+            p.pair_tries += 1
+            p.probes_out = 2
+            p.pair.clear()
+            p.pair_stolen = False
+            p.pair_gate = PairGate()
+            return "probe:pair"
+        if p.pairs_judged == 0:
+            p.no_pair = True  # they never ran together: judge without the pair
+        p.probes_out = 1
+        if not p.warmed:
+            # The workers load the function first, with no call of it waiting on that; the
+            # calls that wait for the decision run meanwhile (``_drain_while_probing``).
+            p.warming = True
+            return "probe:warm"
+        return "probe:process"
+
+    def _take_pair_locked(self, p: Profile, lane: str) -> tuple | None:
+        """The second call of a pair probe, from the backlog; without one, the pair test
+        is skipped (calls submitted one at a time cannot run two at once)."""
+        if lane != "probe:pair":
+            return None
+        if p.backlog:
+            return p.backlog.popleft()
+        p.probes_out, p.no_pair = 1, True
+        return None
+
+    def _settle_probe_missing(self, p: Profile) -> None:
+        with self._lock:
+            p.probes_out -= 1
+            if p.probes_out:
+                return
+            if p.pair and not overlapped(p.pair):
+                p.pair.clear()
+            release = self._next_probe_from_backlog_locked(p)
+        self._send_all(p, release)
+
+    def _take_over_backlog(self, p: Profile) -> None:
+        """On the watcher's thread, a first solo probe having waited EARLY_S: decide
+        "thread" now and send the calls waiting behind it there; its end confirms it or
+        explores again (``_confirm_early_locked``)."""
+        with self._lock:
+            if not (p.exploring and p.solo is None and p.probes_out == 1) or self._closed:
+                return
+            p.early = True
+            self._decide_locked(p, "thread", "waiting (seen while its first call ran)",
+                                EARLY_S)
+            queued = self._release_locked(p, "thread")
+        self._send_all(p, queued)
+
+    def _warm(self, p: Profile, call: tuple) -> None:
+        """The warm-up probe: every worker loads the function (``load_probe`` on one,
+        timed; ``preload`` on the others), while ``call``, first in line again, and the
+        rest of the backlog run here or on a thread."""
+        fn = call[1]
+        try:
+            pickled = dumps_function(fn)
+        except SerializationError as exc:
+            self._unpicklable(p, call, exc)
+            return
+        with self._lock:
+            p.backlog.appendleft(call)
+        process = self._router.lane("process", internal=True)
+        try:
+            inner = process.submit(load_probe, (pickled,), {})
+        except BaseException as exc:  # the lane is shut down
+            self._warmed(p, failed(exc))
+            return
+        process.preload(fn)
+        self._drain_while_probing(p)
+        inner.add_done_callback(functools.partial(self._warmed, p))
+
+    def _warmed(self, p: Profile, inner: Any) -> None:
+        """The warm-up probe's worker loaded the function (its set-up: the result), or
+        could not: then no process can run it."""
+        error = inner.exception()
+        with self._lock:
+            p.warmed, p.warming = True, False
+            if error is None:
+                p.setup_seen = max(p.setup_seen, inner.result())
+            else:
+                p.unpicklable = (f"a worker cannot load it ({type(error).__name__}: "
+                                 f"{error})")
+            p.probes_out -= 1
+            release = self._after_probes_locked(p) if not p.probes_out else []
+        self._send_all(p, release)
+
+    def _unpicklable(self, p: Profile, call: tuple, error: BaseException) -> None:
+        """A process probe's function or arguments cannot be pickled: the call never ran,
+        and goes back first in line; the profile is decided without processes."""
+        with self._lock:
+            p.unpicklable = f"it cannot be pickled for a process ({type(error).__name__}: {error})"
+            p.backlog.appendleft(call)
+            p.probes_out -= 1
+            p.warming = False
+            release = self._after_probes_locked(p) if not p.probes_out else []
+        self._send_all(p, release)
+
+    def _outlived(self, p: Profile, timeout: float) -> None:
+        """A probe ran past its timeout on a thread, which cannot stop it (it runs on
+        there, as on the thread lane): only a process can stop such a call, so the
+        function's calls go to processes from now on."""
+        with self._lock:
+            p.probes_out = max(0, p.probes_out - 1)
+            if not (p.exploring or p.early):  # (an early "thread", on this very call, yields)
+                return
+            p.early = False
+            self._decide_locked(p, "process", "ran past its timeout on a thread, which "
+                                "cannot stop it: a process can", timeout)
+            release = self._release_locked(p, "process")
+        self._send_all(p, release)
+
+    def _next_probe_from_backlog_locked(self, p: Profile) -> list:
+        while not p.backlog and p.bulk and not self._closed:
+            # More probes than a map's first calls: the next segment's calls go one by one.
+            segment = p.bulk.popleft().seal()
+            if segment.piece.done():
+                continue  # cancelled
+            futures = [LaneFuture() for _ in range(len(segment))]
+            gather(futures, segment.piece)
+            p.backlog.extend((future, segment.fn, args, {}, None)
+                             for future, args in zip(futures, segment.calls(), strict=True))
+        if not p.backlog or self._closed:
+            return []  # the next submit explores
+        lane = self._next_probe_locked(p)
+        if not p.exploring:  # decided without a probe (a coroutine function): all go
+            return self._release_locked(p, lane)
+        first = p.backlog.popleft()
+        second = self._take_pair_locked(p, lane)
+        return [(lane, *first)] + ([(lane, *second)] if second is not None else [])
+
+    def _after_probes_locked(self, p: Profile) -> list:
+        """A probe round ended: decide if the evidence suffices and release the backlog,
+        else send the next probe. Returns the calls to send now."""
+        verdict = self._verdict_locked(p)
+        if verdict is None:
+            return self._next_probe_from_backlog_locked(p)
+        return self._release_locked(p, verdict[0])
+
+def rewound(future: LaneFuture) -> LaneFuture:
+    """A pending future standing for ``future``, which is already running: its outcome
+    goes to ``future`` (a call that never ran is sent again)."""
+    fresh = LaneFuture()
+    fresh.add_done_callback(functools.partial(copy_outcome, future))
+    return fresh
