@@ -156,3 +156,12 @@ def test_the_store_is_kept_outside_the_project(cache):
                          env=env, timeout=TIMEOUT, check=True).stdout.strip()
     assert out == os.path.join(os.path.expanduser("~"), ".cache", "multilane",
                                "profiles-v1.sqlite3")
+
+
+def test_importing_multilane_reads_no_store(cache):
+    # sqlite3's import alone costs ~6 ms: a program pays it only once a store is read.
+    code = ("import sys, multilane; print('sqlite3' in sys.modules); "
+            "multilane.Executor(profiles=False).shutdown(); print('sqlite3' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=TIMEOUT, check=True).stdout.split()
+    assert out == ["False", "False"]

@@ -15,15 +15,17 @@ import atexit
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._fingerprints import SCHEMA, machine_fingerprint
+
+if TYPE_CHECKING:
+    import sqlite3
 
 try:
     import fcntl
@@ -159,10 +161,13 @@ class ProfileStore:
         """Writes the queued records in one transaction, and deletes the oldest rows of this
         machine beyond MAX_RECORDS. False if the records were dropped instead (an error, or
         another process held the file past BUSY_TIMEOUT_S): a write is not retried."""
-        if not self._pending:
-            return True
         with self._lock:
-            return self._write()
+            written = self._write() if self._pending else True
+            timer, self._timer, self._due = self._timer, None, False
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()  # nothing left for it: its thread ends now, not 2 s from now
+            timer.join(1.0)
+        return written
 
     def forget(self, function: str | None = None) -> None:
         """Deletes what is stored of one function fingerprint, or of all, on this machine."""
@@ -261,6 +266,8 @@ class ProfileStore:
             if not self._enabled or self._path is None:
                 raise RuntimeError("the profile store is disabled")
             self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            import sqlite3  # here, not at import: ~6 ms, for a program that may keep nothing
+
             conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                    check_same_thread=False)
             try:
