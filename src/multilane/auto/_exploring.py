@@ -176,6 +176,7 @@ class Exploring(AutoState):
             return self._next_probe_from_backlog_locked(p)
         return self._release_locked(p, verdict[0])
 
+
 def rewound(future: LaneFuture) -> LaneFuture:
     """A pending future standing for ``future``, which is already running: its outcome
     goes to ``future`` (a call that never ran is sent again)."""

@@ -339,10 +339,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
             elif p.warming and lane == "inline":
                 p.ran_alone(wall, cpu)
             elif not p.drifted() and lane == "thread" and p.lane == "thread":
-                # A sampled call: more may run at once if calls are waiting for a thread.
-                queued = self._router.lane("thread", internal=True).queued()
-                if queued:
-                    self._widen_locked(p, queued + max(p.concurrency, 1))
+                self._widen_to_queue_locked(p)  # a sampled call: calls may be waiting
         self._send_all(p, release)
 
     def _send_all(self, p: Profile, calls: list) -> None:
@@ -395,6 +392,12 @@ class AutoLane(MapRouting, Spreading, Exploring):
                 return with_options + [("spread", plain, segments)]
         return [(lane, *call) for call in calls] + (
             [("segments", lane, segments)] if segments else [])
+
+    def _widen_to_queue_locked(self, p: Profile) -> None:
+        """More of ``p``'s calls at once if calls are waiting for a thread."""
+        queued = self._router.lane("thread", internal=True).queued()
+        if queued:
+            self._widen_locked(p, queued + max(p.concurrency, 1))
 
     def _widen_locked(self, p: Profile, calls: int) -> None:
         """Lets ``calls`` calls decided "thread" run at once as far as it pays

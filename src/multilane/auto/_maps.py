@@ -124,7 +124,7 @@ class MapRouting(AutoState):
                 p.calls += n - k
                 p.backlog.extend(waiting)
                 p.bulk.extend(bulk)
-                # The caller waits anyway: while a process probe is out, it runs the map.
+                # The caller waits anyway: while the workers warm up, it runs the map.
                 drain = caller_waits and not p.draining
                 p.draining |= drain
                 if not p.probes_out:
@@ -276,9 +276,7 @@ class MapRouting(AutoState):
             p.basis_cpu = p.recent_cpu = cpu
             self._remember_locked(p)
             # Taken over after EARLY_S, its threads were counted for calls that short.
-            queued = self._router.lane("thread", internal=True).queued()
-            if queued:
-                self._widen_locked(p, queued + max(p.concurrency, 1))
+            self._widen_to_queue_locked(p)
             return
         p.exploring, p.lane, p.verdict = True, None, "exploring: its first call computed"
 

@@ -86,6 +86,9 @@ class AutoState(LaneBase):
     def _widen_locked(self, p: Profile, calls: int) -> None:
         raise NotImplementedError
 
+    def _widen_to_queue_locked(self, p: Profile) -> None:
+        raise NotImplementedError
+
     def _remember_locked(self, p: Profile) -> None:
         raise NotImplementedError
 
