@@ -221,6 +221,18 @@ def test_submitted_calls_behind_a_waiting_first_call_go_on_without_it(ex):
     assert profile["lane"] == "thread" and profile["verdict"] == "mostly waiting", profile
 
 
+def test_a_short_call_that_lets_go_of_the_gil_is_not_taken_for_waiting(ex):
+    # Its probe runs on a thread while this one keeps submitting: once the hash let go of
+    # the GIL, the probe waited a switch interval (5 ms) to take it back, and a ~10 µs
+    # call read as "mostly waiting" and went to threads. A submit that waits for a
+    # decision lets go of the GIL, so the probe times the call, not the submitter.
+    data = b"x" * 16_384
+    futures = [ex.submit(_tasks.digest, data) for _ in range(3_000)]
+    assert {f.result(TIMEOUT) for f in futures} == {_tasks.digest(data)}
+    (profile,) = ex.explain(_tasks.digest).profiles
+    assert "waiting" not in profile["verdict"], profile
+
+
 def test_tiny_calls_with_many_bytes_stay_here(ex):
     # 20,000 calls decided inline hold ~10 ms of work, enough for process chunks, but each
     # would ship 60 KB there: more than its work, on any number of cores.
@@ -563,9 +575,10 @@ def test_a_tiny_call_is_timed_over_a_run_before_its_map_goes_to_processes(ex, mo
     (profile,) = ex.explain(_tasks.where).profiles
     assert where == {here}, profile
     calls, each = profile["run"]
-    assert profile["lane"] == "inline" and calls == params.MEASURED_CALLS, profile
+    # (twice as many or more if an interruption made the first run look long)
+    assert profile["lane"] == "inline" and calls >= params.MEASURED_CALLS, profile
     assert each < 20e-6 and profile["estimated_s"]["inline"] == each, profile
-    assert "in a run of 32 calls" in str(ex.explain(_tasks.where))
+    assert f"in a run of {calls} calls" in str(ex.explain(_tasks.where))
     assert "process" not in ex.statistics()  # no chunk was sent
 
 
@@ -635,7 +648,7 @@ def test_a_gil_wait_probe_misread_as_released_is_overruled_by_its_pair(ex, monke
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
     (profile,) = ex._lanes.get("auto")._profiles.values()
     assert profile.gil == "released" and profile.pair_tries >= 1, profile
-    assert profile.lane == "process"
+    assert profile.lane == "process", profile.verdict
 
 
 def test_one_solo_probe_is_enough_for_a_long_call_that_clearly_waits_or_holds_the_gil():

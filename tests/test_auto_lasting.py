@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
 
+import _tasks
 import pytest
 from conftest import TIMEOUT
 
@@ -165,3 +167,25 @@ def test_importing_multilane_reads_no_store(cache):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=TIMEOUT, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_the_machine_is_calibrated_once_and_kept(no_leaks, cache, tmp_path):
+    """The first executor to shut down with the store on times this machine's primitives
+    (``_machine.calibrate``) and stores them; the next starts with them."""
+    path = tmp_path / "profiles.sqlite"
+    with multilane.Executor(processes=2, profiles=path) as ex:
+        list(ex.map(_tasks.countdown, [20_000] * 8))
+        assert not ex.explain(_tasks.countdown).machine["calibrated"]
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT record FROM profiles WHERE function = '<machine>'").fetchall()
+    finally:
+        conn.close()
+    (record,) = [json.loads(text) for (text,) in rows]
+    assert set(record["timings"]) == {"thread_start", "handoff", "ship_byte", "pickle_call"}
+    assert all(v > 0 for v in record["timings"].values())
+    with multilane.Executor(processes=2, profiles=path) as ex:
+        list(ex.map(_tasks.countdown, [20_000] * 8))
+        explained = ex.explain(_tasks.countdown)
+    assert explained.machine["calibrated"], explained.machine
+    assert "this machine (calibrated)" in str(explained)

@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import pytest
 
-from multilane.auto._params import THREAD_START_S
+from multilane.auto._machine import Machine
+from multilane.auto._params import (
+    PROCESS_TRIP_S,
+    SHIP_BYTE_S,
+    THREAD_CALL_S,
+    THREAD_START_S,
+)
 from multilane.auto._profile import Profile
-from multilane.auto._verdict import Decision, spread_gain, verdict, waiting_concurrency
+from multilane.auto._verdict import (
+    Decision,
+    choose,
+    estimates,
+    spread_gain,
+    verdict,
+    waiting_concurrency,
+)
 
 MS = 1e-3
 
@@ -45,9 +58,15 @@ ROWS = [
      "without holding the GIL"),
     ("its own threads keep every core busy", {**COMPUTING, "solo_crowded": True}, 2, False,
      "inline", "every core already"),
-    ("released, a pair on two cores no slower than two in a row",
-     {**RELEASED, "parallel_seen": 1.5, "speedup_seen": 1.05, "pairs_judged": 1,
+    ("the same, the call itself waiting on those threads part of the time",
+     {"solo": (10 * MS, 6 * MS), "solo_crowded": True}, 2, False, "inline",
+     "every core already"),
+    ("released, a pair on two cores a little faster than two in a row",
+     {**RELEASED, "parallel_seen": 1.5, "speedup_seen": 1.15, "pairs_judged": 1,
       "pair_tries": 1}, 2, False, "thread", "without holding the GIL (the watcher waited"),
+    ("released, a pair that gained less than the model's margin",
+     {**RELEASED, "parallel_seen": 1.5, "speedup_seen": 1.03, "pairs_judged": 1,
+      "pair_tries": 1}, 2, False, "inline", "gained too little"),
     ("released, a pair that lost on two cores: a shared limit",
      {**RELEASED, "parallel_seen": 1.5, "speedup_seen": 0.8, "pairs_judged": 1,
       "pair_tries": 1}, 2, False, "inline", "share some other limit"),
@@ -101,6 +120,99 @@ def test_the_verdict_changes_nothing_it_reads():
 def test_a_process_decision_is_based_on_the_workers_time():
     found = verdict(profile(**{**HELD, **CHEAP_TRIP, "process_work": 12 * MS}), 2)
     assert found == Decision("process", found.reason, 12 * MS)
+
+
+PARTLY_WAITING = {"solo": (1 * MS, 0.7 * MS)}  # computing 70% of its time, GIL not probed
+
+# (name, evidence, cores, calls so far, what ``choose`` says: a lane or a probe)
+CHOICES = [
+    ("a first call is timed alone", {"solo": None, "solo_runs": 0}, 2, None, "solo"),
+    ("computing, GIL unknown: a pair may show threads faster", COMPUTING, 2, None, "pair"),
+    ("computing, GIL held: the process probe is next", HELD, 2, None, "process"),
+    ("GIL held on one core: nothing to probe", HELD, 1, None, "inline"),
+    ("calls partly waiting, GIL held: threads overlap their waits",
+     {**PARTLY_WAITING, "gil_held": 2, "gil_longest": 5 * MS,
+      "transport_seen": 0.8 * MS, "sending_seen": 0.1 * MS, "process_work": 1 * MS,
+      "process_probes": 1}, 2, None, "thread"),
+    ("the same with a cheap round trip: processes",
+     {**PARTLY_WAITING, "gil_held": 2, "gil_longest": 5 * MS, "transport_seen": 0.05 * MS,
+      "sending_seen": 0.01 * MS, "process_work": 1 * MS, "process_probes": 1}, 2, None,
+     "process"),
+    ("mostly waiting: no pair, no process probe on 2 cores", {"solo": (10 * MS, 1 * MS)}, 2,
+     None, "thread"),
+    ("partly waiting on 8 cores: processes may beat threads, the probe is next",
+     {"solo": (10 * MS, 4 * MS), "no_pair": True}, 8, None, "process"),
+    # The exploration budget: a probe costs PROCESS_TRIP_S, at most EXPLORE_BUDGET of the
+    # calls' estimated time (the calls so far and as many to come).
+    ("two calls of 100 µs are too few to pay for a process probe",
+     {"solo": (0.1 * MS, 0.1 * MS), "gil_held": 2}, 2, 2, "inline"),
+    ("a thousand are enough", {"solo": (0.1 * MS, 0.1 * MS), "gil_held": 2}, 2, 1000,
+     "process"),
+]
+
+
+@pytest.mark.parametrize("name, evidence, cores, calls, expected", CHOICES,
+                         ids=[row[0] for row in CHOICES])
+def test_choose(name, evidence, cores, calls, expected):
+    found = choose(profile(**evidence), Machine(cores), calls)
+    assert (found.lane if isinstance(found, Decision) else found) == expected, found
+
+
+def test_too_few_calls_for_a_probe_say_when_it_would_pay():
+    p = profile(solo=(0.1 * MS, 0.1 * MS), gil_held=2, calls=2)
+    found = choose(p, Machine(2), 2)
+    assert isinstance(found, Decision) and found.revisit > 2
+    assert "too few to pay for a process probe" in found.reason
+    # At that many calls the budget holds a probe.
+    assert choose(p, Machine(2), found.revisit) == "process"
+    p.decide(found.lane, found.reason, found.basis, found.revisit)
+    p.calls = found.revisit - 1
+    assert not p.drifted()
+    p.calls = found.revisit
+    assert p.drifted() and p.exploring and "enough to pay for a process probe" in p.verdict
+
+
+def test_estimates_follow_the_model():
+    p = profile(**HELD, **CHEAP_TRIP)
+    found = estimates(p, Machine(2))
+    assert found["inline"].seconds == 10 * MS
+    # The GIL held: threads compute one at a time, plus their own work per call.
+    assert found["thread"].seconds == pytest.approx(10 * MS + THREAD_CALL_S)
+    assert found["process"].seconds == pytest.approx((10 + 0.5 - 0.1) * MS / 2 + 0.1 * MS)
+    # Before any probe: each lane at its best.
+    fresh = estimates(profile(**COMPUTING, arg_bytes=4 << 20), Machine(2))
+    assert fresh["thread"].bound == pytest.approx(5 * MS + THREAD_CALL_S)
+    assert fresh["process"].seconds == float("inf")
+    assert fresh["process"].bound == pytest.approx(max(5 * MS, (4 << 20) * SHIP_BYTE_S))
+    # Released, processes run it no better than threads, which ship nothing.
+    released = estimates(profile(**COMPUTING, parallel_seen=1.8, speedup_seen=1.6),
+                         Machine(2))
+    assert released["process"].bound >= released["thread"].seconds
+
+
+def test_a_slower_machine_ships_fewer_bytes_to_processes():
+    p = profile(**HELD, arg_bytes=4 << 20)  # 4 MiB a call of 10 ms: 5.5 ms to ship here
+    assert choose(p, Machine(2)) == "process"
+    slow = Machine(2).scaled({"ship_byte": 2 * 1.95e-9})
+    assert slow.ship_byte_s == pytest.approx(2 * SHIP_BYTE_S)
+    assert choose(p, slow).lane == "inline"
+
+
+def test_machine_scaling_is_bounded_and_restores_only_sound_records():
+    wild = Machine(2).scaled({"thread_start": 1.0, "handoff": 1e-12, "ship_byte": -1.0})
+    assert wild.calibrated
+    assert wild.thread_start_s == pytest.approx(4 * THREAD_START_S)
+    assert wild.thread_call_s == pytest.approx(THREAD_CALL_S / 4)
+    assert wild.ship_byte_s == SHIP_BYTE_S  # a reading that makes no sense: unscaled
+    base = Machine(2)
+    for junk in (None, {}, {"timings": "x"}, {"timings": {"handoff": "nan"}, "process_trip": 1},
+                 {"timings": {"handoff": 0.0}, "process_trip": 1e-5}, [1, 2]):
+        assert base.restore(junk) == base, junk
+    record = base.saw_trip(12e-6).to_record({"handoff": 36e-6})
+    again = base.restore(record)
+    assert again.calibrated and again.process_trip_s == 12e-6
+    assert again.thread_call_s == pytest.approx(2 * THREAD_CALL_S)
+    assert base.saw_trip(1.0).process_trip_s == PROCESS_TRIP_S  # only a cheaper one counts
 
 
 # (name, wall, cpu, calls, floor, ceiling, calls at once)

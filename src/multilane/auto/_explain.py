@@ -4,7 +4,7 @@ argument size) and ``report()`` (what ran where)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,11 +19,20 @@ class Explanation:
 
     function: str
     profiles: tuple[dict[str, Any], ...]
+    # The cost model's parameters for this machine (``_machine.Machine``), and whether
+    # they were calibrated here or are the reference machine's.
+    machine: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         lines = [f"auto lane: {self.function}"]
         if not self.profiles:
             return lines[0] + ": no calls seen yet"
+        if self.machine:
+            m = self.machine
+            lines.append(f"  this machine ({'calibrated' if m['calibrated'] else 'defaults'}): "
+                         f"{m['cores']} cores, a call to a thread {us(m['thread_call_s'])}, "
+                         f"a round trip to a process {us(m['process_trip_s'])}, "
+                         f"{m['ship_byte_s'] * 1e9:.2f} ns a byte shipped")
         for p in self.profiles:
             size = ("arguments of any size" if p["argument_bytes"] == 0 else
                     f"arguments of {nbytes(p['argument_bytes'])} or more")
@@ -66,19 +75,9 @@ def us(seconds: float | None) -> str:
     return f"{seconds * 1e6:,.0f} µs" if seconds < 0.1 else f"{seconds:.2f} s"
 
 
-def evidence(p: Profile, cores: int) -> dict[str, Any]:
-    """One profile's evidence and decision, as ``Explanation.profiles`` holds it."""
-    # A run of calls timed together, when there is one (see MEASURED_RUN_S), else a call
-    # alone.
-    work = p.basis if p.basis_calls > 1 else p.solo[0] if p.solo else None
-    estimates: dict[str, float] = {}
-    if work is not None:
-        estimates["inline"] = work
-        parallel = p.parallel or (p.gil == "released" and p.lane == "thread")
-        estimates["thread"] = work / cores if parallel else work
-        process = p.process_estimate(cores, work)
-        if process is not None:
-            estimates["process"] = process
+def evidence(p: Profile, estimates: dict[str, float]) -> dict[str, Any]:
+    """One profile's evidence and decision, as ``Explanation.profiles`` holds it, with the
+    cost model's ``estimates`` of a call's time per lane."""
     return {
         "argument_bytes": p.argument_bytes,
         "calls": p.calls, "lane": p.lane, "verdict": p.verdict,

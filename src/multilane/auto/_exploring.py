@@ -28,16 +28,17 @@ class Exploring(AutoState):
         if p.coroutine:
             self._decide_locked(p, "async", "a coroutine function: it waits on its loop", 0.0)
             return "async"
-        if p.solo_wanted():
+        found = self._choose_locked(p)
+        if isinstance(found, tuple):  # decided without a probe: its calls go there
+            self._decide_locked(p, *found)
+            return found[0]
+        if found == "solo":
             p.probes_out = 1
             return "probe:solo"
-        # A pair that ran together with no call robbed of its core, unless one already
-        # showed the GIL released: another process stealing a core can make a releasing
-        # function look held, never the reverse (held, two threads use one core at most).
-        # Nor when the call alone kept every core busy (its own native threads): two at
-        # once would only fight over them (a multithreaded BLAS runs each much slower so).
-        # Nor when the GIL-wait probes settled it (``pair_wanted``).
-        if p.pair_wanted():
+        if found == "pair":
+            # Two calls at once on threads (``choose`` wants one only while it could show
+            # threads faster: not once the GIL-wait probes found the GIL held, see
+            # ``pair_wanted``).
             p.pair_tries += 1
             p.probes_out = 2
             p.pair.clear()

@@ -7,13 +7,17 @@ on small inputs and costly on large ones is judged for each.
 
 A profile starts by **exploring** with a few real calls while the calls behind them wait
 in its backlog (a ``map`` submits everything at once; sending it all somewhere before
-knowing would be a guess):
+knowing would be a guess). After each probe the cost model (``_verdict.choose``: an
+estimate of a call's time per lane, from the profile's figures and the machine's) either
+decides or names the next probe, which is taken only while its lane's best case could
+win, and a process probe only within an exploration budget. In the usual order:
 
 1. a call alone on a thread, twice (the faster counts; once if it clearly waits, or
    clearly computes holding the GIL, see below): wall and CPU time. Tiny (< 30 µs) ->
-   inline: shipping it anywhere costs more. Mostly waiting (CPU < half the wall time) ->
-   thread. A blocking map runs these in its caller, and a watcher sends the rest of the
-   map to threads as soon as the first is seen waiting.
+   inline: shipping it anywhere costs more. Waiting much of the time -> thread, where
+   calls at once overlap their waits and hold the GIL only for their CPU time, unless
+   a process could be faster still. A blocking map runs these in its caller, and a
+   watcher sends the rest of the map to threads as soon as the first is seen waiting.
 2. two calls at once on two threads (the GIL probe: parallel efficiency): holding the
    GIL, two threads can never use more than one core between them, however idle the
    machine. If they used 1.1 cores or more, the function releases the GIL (hashlib,
@@ -67,6 +71,7 @@ from ..lanes import Lanes
 from ._explain import Explanation, evidence, report
 from ._exploring import Exploring, rewound
 from ._fingerprints import function_fingerprint
+from ._machine import Machine, remember, remembered
 from ._maps import MapRouting
 from ._params import (
     CHUNKS_MIN_S,
@@ -96,7 +101,7 @@ from ._profile import (
 )
 from ._spread import Spreading
 from ._store import ProfileStore
-from ._verdict import chunk_gain, verdict, waiting_concurrency
+from ._verdict import Decision, choose, chunk_gain, estimates, waiting_concurrency
 
 __all__ = ["AutoLane", "AutoStatistics"]
 
@@ -128,7 +133,8 @@ class AutoLane(MapRouting, Spreading, Exploring):
         self._cores = max(1, process_count)
         self._lock = threading.Lock()
         self._profiles: dict[tuple, Profile] = {}
-        self._free_threaded = not getattr(sys, "_is_gil_enabled", lambda: True)()
+        self._machine = Machine(self._cores, not getattr(sys, "_is_gil_enabled", lambda: True)())
+        self._machine_read = False  # the store's calibration of this machine, if any
         self._closed = False
 
     # ---------------------------------------------------------------- submitting
@@ -155,10 +161,16 @@ class AutoLane(MapRouting, Spreading, Exploring):
                 lane = self._next_probe_locked(p)
             elif p.lane is None:
                 p.backlog.append((future, fn, args, kwargs, options))  # waits for a decision
-                return future
             else:
                 lane = p.lane
-            call = self._take_pair_locked(p, lane)
+            call = self._take_pair_locked(p, lane) if lane is not None else None
+        if lane is None:
+            # A probe is out on a thread while this one submits, holding the GIL: a probe
+            # call that lets go of it (NumPy, zlib, a read) waits a switch interval (5 ms)
+            # to take it back, and reads that as waiting (a 34 µs NumPy sum read 5 ms and
+            # went to threads). Letting go of it here, the probe takes it back at once.
+            time.sleep(0)
+            return future
         self._send(p, lane, future, fn, args, kwargs, options)
         if call is not None:
             self._send(p, lane, *call)
@@ -244,7 +256,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
             if probe is not None:
                 self._settle_probe_missing(p)
             return
-        sent = time.perf_counter()
+        sent, sent_at = time.perf_counter(), time.monotonic()
         try:
             inner = self._router.lane(lane, internal=True).submit(timed, timed_args, {}, options)
         except BaseException as exc:  # the lane is shut down
@@ -278,9 +290,16 @@ class AutoLane(MapRouting, Spreading, Exploring):
                 result, wall, cpu, start, stolen, crowded, setup = inner_future.result()
             else:
                 result, wall, cpu, start, stolen, crowded = inner_future.result()
-            self._settle(p, lane, future, result, wall, cpu, start,
-                         (time.perf_counter() - sent - setup, sending), probe, stolen, crowded,
-                         gil, setup)
+            round_trip = time.perf_counter() - sent - setup
+            if probe == "process" and 0 <= start - sent_at - setup < round_trip:
+                # The reply is seen here when this process's GIL lets the collector in: a
+                # caller still submitting, or a thread running the backlog, made a 30 µs
+                # round trip read 15 ms. The way out is timed by the worker's clock
+                # (CLOCK_MONOTONIC, one for every process), and the way back is taken to
+                # cost no more than it.
+                round_trip = min(round_trip, wall + 2 * (start - sent_at - setup))
+            self._settle(p, lane, future, result, wall, cpu, start, (round_trip, sending),
+                         probe, stolen, crowded, gil, setup)
 
         inner.add_done_callback(done)
 
@@ -332,6 +351,8 @@ class AutoLane(MapRouting, Spreading, Exploring):
                             p.pairs_judged = PAIRS
             elif probe in ("process", "cold"):
                 p.saw_process(trip if probe == "process" else None, wall, setup)
+                if probe == "process" and p.transport_seen is not None:
+                    self._machine = self._machine.saw_trip(p.transport_seen)
             if probe is not None:
                 p.probes_out -= 1
                 if not p.probes_out:
@@ -366,7 +387,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
         enough for more than one core, and small arguments (a chunk shares the fixed
         cost of a round trip between its calls, not the cost of copying their bytes)."""
         return (self._cores > 1 and calls * p.basis >= CHUNKS_MIN_S and p.unpicklable is None
-                and chunk_gain(p.basis, p.shipped_bytes, self._cores) > 0)
+                and chunk_gain(p.basis, p.shipped_bytes, self._cores, self._machine) > 0)
 
     def _release_locked(self, p: Profile, lane: str) -> list:
         """Empties the backlog and the bulk: what to send to ``lane`` (see _send_all)."""
@@ -410,16 +431,25 @@ class AutoLane(MapRouting, Spreading, Exploring):
         # THREAD_START_S each, so every waiting call gets one (the end of that first call
         # tells the true wait, for the calls after).
         wall = math.inf if p.early else p.basis
-        wanted = waiting_concurrency(wall, p.basis_cpu, calls, 1, MAX_THREADS)
+        wanted = waiting_concurrency(wall, p.basis_cpu, calls, 1, MAX_THREADS, self._machine)
         allowed = self._router.lane("thread", internal=True).widen(wanted)
         p.concurrency = max(p.concurrency, min(wanted, allowed))
 
-    def _verdict_locked(self, p: Profile) -> tuple | None:
-        found = verdict(p, self._cores, self._free_threaded)
-        return None if found is None else self._decide_locked(p, *found)
+    def _choose_locked(self, p: Profile) -> Decision | str:
+        """The model's choice for ``p`` (``choose``), on this machine's parameters: a
+        decision, or the probe to run first."""
+        if not self._machine_read:
+            self._machine_read = True
+            self._machine = remembered(self._machine, self._store)
+        return choose(p, self._machine, p.calls)
 
-    def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float) -> tuple:
-        p.decide(lane, verdict, basis)
+    def _verdict_locked(self, p: Profile) -> tuple | None:
+        found = self._choose_locked(p)
+        return None if isinstance(found, str) else self._decide_locked(p, *found)
+
+    def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float,
+                       revisit: int = 0) -> tuple:
+        p.decide(lane, verdict, basis, revisit)
         self._remember_locked(p)
         return (lane, verdict)
 
@@ -428,6 +458,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
         the lane decided or, without one, to a thread (no call is lost or left hanging);
         the executor then waits for those lanes. With ``cancel_futures`` they are
         cancelled instead."""
+        remember(self._machine, self._store)  # (a first run on this machine calibrates it)
         with self._lock:
             self._closed = True
             if cancel_futures:
@@ -473,7 +504,21 @@ class AutoLane(MapRouting, Spreading, Exploring):
         key = function_key(fn)
         with self._lock:
             found = [p for (k, _), p in self._profiles.items() if k == key]
-            return Explanation(describe(fn), tuple(evidence(p, self._cores) for p in found))
+            return Explanation(describe(fn), tuple(evidence(p, self._estimated_locked(p))
+                                                   for p in found), self._machine._asdict())
+
+    def _estimated_locked(self, p: Profile) -> dict[str, float]:
+        """The cost model's time per call of ``p`` on each lane it has measured, from a
+        run of calls timed together if there was one (see MEASURED_RUN_S), else from a
+        call alone."""
+        if p.basis_calls > 1:
+            alone = (p.basis, p.basis_cpu)
+        elif p.solo is not None:
+            alone = p.solo
+        else:
+            return {}
+        return {lane: e.seconds for lane, e in estimates(p, self._machine, alone).items()
+                if math.isfinite(e.seconds)}
 
     def forget(self, fn: Any = None) -> None:
         """Drops the profiles of ``fn`` (None: all) that have no call waiting in them."""

@@ -7,12 +7,14 @@ from __future__ import annotations
 __all__ = [
     "CALLER_SLICE_S", "CHUNKS_MIN_S", "CLEARLY_WAITING_INTERVALS", "COMPUTED_ALL_ALONG",
     "CONTENDED", "CROWDED", "DRIFT", "EARLY_CPU", "EARLY_PROCESS_CPU", "EARLY_S",
-    "EXACT_OTHERS_S", "GIL_HELD", "GIL_RELEASED", "GIL_SAMPLES", "HEAD", "MAX_THREADS",
-    "MEASURED_CALLS", "MEASURED_RUN_S", "PAIRS", "PAIR_TRIES", "PAIR_WAIT_S", "PARALLEL_CORES",
-    "PROCESS_OUTLIER", "PROCESS_PROBES", "RELEASED_SPEEDUP", "SAMPLE", "SEGMENTS_PER_CORE",
-    "SHIP_BYTE_S", "SPREAD_CALL_S", "SPREAD_MIN_GAIN_S",
-    "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_RUNS", "STOLEN", "THREAD_CALL_S",
-    "THREAD_SPEEDUP", "THREAD_START_S", "TINY_S", "WAITING", "WAIT_SLOWED",
+    "EXACT_OTHERS_S", "EXPLORE_BUDGET", "GIL_HELD", "GIL_RELEASED", "GIL_SAMPLES", "HEAD",
+    "MAX_THREADS", "MEASURED_CALLS", "MEASURED_RUN_S", "MIN_GAIN", "PAIRS", "PAIR_TRIES",
+    "PAIR_WAIT_S", "PARALLEL_CORES", "PROCESS_OUTLIER", "PROCESS_PROBES", "PROCESS_START_S",
+    "PROCESS_TRIP_S", "REFERENCE_HANDOFF_S", "REFERENCE_PICKLE_CALL_S",
+    "REFERENCE_SHIP_BYTE_S", "REFERENCE_THREAD_START_S", "SAMPLE", "SEGMENTS_PER_CORE",
+    "SHIP_BYTE_S", "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_RUNS", "SPREAD_CALL_S",
+    "SPREAD_MIN_GAIN_S", "STOLEN", "THREAD_CALL_S", "THREAD_SPEEDUP", "THREAD_START_S",
+    "TINY_S", "WAITING", "WAIT_SLOWED",
 ]
 
 
@@ -94,9 +96,6 @@ GIL_HELD = 0.5
 GIL_RELEASED = 0.1
 GIL_SAMPLES = 2  # per watched call: each held one makes the call switch threads once
 COMPUTED_ALL_ALONG = 0.8  # CPU / wall of a solo probe that never waited
-# What a pair of a function found releasing the GIL must gain on two in a row (THREAD_SPEEDUP
-# without the probe): memory-bound work gains little from two calls, more from many.
-RELEASED_SPEEDUP = 1.0
 # How many calls that mostly wait run at once on threads (``waiting_concurrency``): a
 # call holds the GIL for its CPU time, and at least THREAD_CALL_S of a thread lane's own
 # work (its queue, its future); starting a thread costs THREAD_START_S (measured here:
@@ -114,3 +113,26 @@ WAIT_SLOWED = 2.0
 # (pickling it and its result's unpickling, ~10 µs here) besides its bytes.
 SPREAD_CALL_S = 10e-6
 SPREAD_MIN_GAIN_S = 0.02
+# Starting the process lane's workers, when they are not up yet (two workers, from the
+# first submit to its result: 0.19-0.21 s here): spreading must gain that too.
+PROCESS_START_S = 0.2
+
+# The choice (``_verdict.choose``): a lane replaces a simpler one (inline, then thread, then
+# process) only if its estimate is this much lower: estimates from one or two calls are no
+# closer than that.
+MIN_GAIN = 0.05
+# Exploration: a lane is probed only while its optimistic estimate beats the current choice
+# by MIN_GAIN, and only if the probe is expected to cost at most this share of the time
+# the profile's calls are estimated to take (its calls so far, as many again to come).
+EXPLORE_BUDGET = 0.05
+# A round trip to a worker process for a call of a few bytes, until a process probe of
+# this machine measures a cheaper one (``Machine.saw_trip``): ~13 µs median on the 2-core
+# VM, more for a probe's first call of a function.
+PROCESS_TRIP_S = 30e-6
+# The reference machine's timings of the primitives ``_machine.calibrate`` times (the
+# 2-core VM above, idle, best of 5): the parameters above are scaled by how much slower or
+# faster each runs on another machine.
+REFERENCE_THREAD_START_S = 95e-6  # start and join a thread
+REFERENCE_HANDOFF_S = 18e-6  # an object to another thread and back, through queues
+REFERENCE_SHIP_BYTE_S = 1.95e-9  # pickle and unpickle a MiB of bytes, per byte
+REFERENCE_PICKLE_CALL_S = 6e-6  # pickle and unpickle a small call

@@ -83,7 +83,8 @@ def function_key(fn: Any) -> tuple:
     code = getattr(fn, "__code__", None)
     if code is None:
         code = getattr(getattr(fn, "__wrapped__", None), "__code__", None)
-    return (getattr(fn, "__module__", None), getattr(fn, "__qualname__", repr(type(fn))),
+    name = getattr(fn, "__qualname__", None)  # (on every call: no repr unless needed)
+    return (getattr(fn, "__module__", None), name if name is not None else repr(type(fn)),
             id(code) if code is not None else id(type(fn)))
 
 
@@ -169,6 +170,9 @@ class Profile:
     bulk: deque[Segment] = field(default_factory=deque)  # the rest of maps, undecided
     calls: int = 0
     early: bool = False  # sent to threads while its first call was still waiting
+    # Decided before a process probe fit the exploration budget: explore again once it
+    # has had this many calls (0: never, see ``Decision.revisit``).
+    revisit: int = 0
 
     def record(self, lane: str, wall: float, cpu: float, calls: int = 1) -> None:
         """``calls`` calls took ``wall`` and ``cpu`` seconds between them."""
@@ -194,10 +198,12 @@ class Profile:
         if self.solo is not None and wall < calls * self.solo[0]:
             self.solo = (wall / calls, cpu / calls)
 
-    def decide(self, lane: str, verdict: str, basis: float) -> None:
+    def decide(self, lane: str, verdict: str, basis: float, revisit: int = 0) -> None:
         """Ends exploring: calls go to ``lane``, for ``verdict``, based on ``basis`` seconds
-        of work per call (a drift is measured from it)."""
+        of work per call (a drift is measured from it), until it has had ``revisit`` calls
+        (if not 0: see ``Decision.revisit``)."""
         self.lane, self.verdict, self.basis, self.recent = lane, verdict, basis, basis
+        self.revisit = revisit
         self.basis_cpu = self.recent_cpu = self.solo[1] if self.solo is not None else 0.0
         self.basis_calls = 1
         self.computing = self.solo is not None and self.solo[1] >= WAITING * self.solo[0]
@@ -255,6 +261,9 @@ class Profile:
         calls keep flowing to the lane decided meanwhile)."""
         if self.exploring or not self.basis:
             return False
+        if self.revisit and self.calls >= self.revisit:
+            return self._explore_again(f"exploring again: {self.calls} calls now, enough to "
+                                       "pay for a process probe")
         by_cpu = False
         if self.lane == "thread" and not self.computing:
             # Waiting, on threads: its wall time there also holds its waits for the GIL
@@ -275,9 +284,13 @@ class Profile:
             return False
         elif self.basis / DRIFT <= self.recent <= self.basis * DRIFT:
             return False
-        self.verdict = ("exploring again: " + (
+        return self._explore_again("exploring again: " + (
             f"CPU time per call moved from {us(self.basis_cpu)} to {us(self.recent_cpu)}"
             if by_cpu else f"work per call moved from {us(self.basis)} to {us(self.recent)}"))
+
+    def _explore_again(self, why: str) -> bool:
+        """Forgets the evidence, to explore anew (calls keep flowing to the lane meanwhile)."""
+        self.verdict, self.revisit, self.spread = why, 0, 0
         self.exploring, self.solo, self.pair, self.no_pair = True, None, [], False
         self.learned = False
         self.transport_seen = self.sending_seen = self.process_work = None
@@ -379,13 +392,15 @@ class Profile:
         """Bytes a call of it ships to a process and back."""
         return self.arg_bytes + self.result_bytes
 
-    def process_estimate(self, cores: int, wall: float) -> float | None:
-        """Seconds per call on ``cores`` busy processes. Sending is serial, here; the rest
-        of the transport (the worker unpickling, the reply) overlaps like the work does."""
+    def process_estimate(self, cores: int, wall: float,
+                         work: float | None = None) -> float | None:
+        """Seconds per call on ``cores`` busy processes, each call ``work`` seconds there
+        (by default the worker's time, else ``wall``). Sending is serial, here; the rest of
+        the transport (the worker unpickling, the reply) overlaps like the work does."""
         if self.transport_seen is None:
             return None
         sending = self.sending_seen or 0.0
-        work = self.process_work or wall
+        work = work or self.process_work or wall
         return (work + self.transport_seen - sending) / cores + sending
 
 

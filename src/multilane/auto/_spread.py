@@ -17,7 +17,7 @@ from .._calls import calls_of
 from .._future import gather, keep_partial_results, settle_quietly
 from ..buffers._serialize import dumps_function
 from ..errors import SerializationError
-from ._params import MAX_THREADS, SPREAD_MIN_GAIN_S
+from ._params import MAX_THREADS, PROCESS_START_S, SPREAD_MIN_GAIN_S
 from ._profile import Profile
 from ._segments import Segment, bounds, run_at_once, settle_chunk
 from ._state import AutoState
@@ -30,15 +30,19 @@ class Spreading(AutoState):
     """The spreading part of AutoLane (see _state)."""
 
     def _spread_pays_locked(self, p: Profile, calls: int) -> bool:
-        """Whether ``calls`` calls of ``p``, decided "thread" for waiting, gain enough spread
-        over the workers (see the module's text). Not on a guess made while its first
-        call still waited, nor for a function a process cannot take."""
-        if (self._cores < 2 or p.early or p.computing or p.unpicklable is not None
-                or p.solo is None or calls < 2 * self._cores):
+        """Whether ``calls`` calls of ``p``, decided "thread" for their waits, gain enough
+        spread over the workers (see the module's text). Not on a guess made while its
+        first call still waited, nor for a function a process cannot take, nor where the
+        GIL holds no thread back (calls that release it, a free-threaded CPython)."""
+        if (self._cores < 2 or p.early or p.unpicklable is not None or p.solo is None
+                or calls < 2 * self._cores or self._machine.free_threaded
+                or (p.computing and (p.parallel or p.gil == "released"))):
             return False
         threads = max(p.concurrency, 1)
+        # Workers not started yet would first have to be (PROCESS_START_S).
+        wanted = SPREAD_MIN_GAIN_S + (0.0 if self._router.ready("process") else PROCESS_START_S)
         return spread_gain(p.basis, p.basis_cpu, calls, threads, self._cores,
-                           p.shipped_bytes) >= SPREAD_MIN_GAIN_S
+                           p.shipped_bytes, self._machine) >= wanted
 
     def _send_spread(self, p: Profile, calls: list, segments: list[Segment]) -> None:
         """Sends a released backlog (per-call entries) and segments spread over the
@@ -61,7 +65,8 @@ class Spreading(AutoState):
             self._spread_segments(p, group)
 
     def _threads_for(self, p: Profile, calls: int) -> int:
-        return waiting_concurrency(p.basis, p.basis_cpu, calls, 1, MAX_THREADS)
+        return waiting_concurrency(p.basis, p.basis_cpu, calls, 1, MAX_THREADS,
+                                   self._machine)
 
     def _spread_calls(self, p: Profile, fn: Any, chunk: list) -> None:
         """One chunk of backlog entries (future, fn, args, kwargs, options)."""

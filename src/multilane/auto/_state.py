@@ -14,7 +14,9 @@ from typing import Any
 
 from .._options import TaskOptions
 from ..lanes import LaneBase, Lanes
+from ._machine import Machine
 from ._profile import Profile
+from ._verdict import Decision
 
 __all__ = ["AutoState"]
 
@@ -26,7 +28,7 @@ class AutoState(LaneBase):
     _cores: int
     _lock: threading.Lock
     _profiles: dict[tuple, Profile]
-    _free_threaded: bool
+    _machine: Machine  # the cost model's per-machine parameters (``_machine``)
     _closed: bool
 
     # Defined by one part, called by the other.
@@ -56,13 +58,17 @@ class AutoState(LaneBase):
     def _settle_probe_missing(self, p: Profile) -> None:
         raise NotImplementedError
 
-    def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float) -> tuple:
+    def _decide_locked(self, p: Profile, lane: str, verdict: str, basis: float,
+                       revisit: int = 0) -> tuple:
         raise NotImplementedError
 
     def _release_locked(self, p: Profile, lane: str) -> list:
         raise NotImplementedError
 
     def _verdict_locked(self, p: Profile) -> tuple | None:
+        raise NotImplementedError
+
+    def _choose_locked(self, p: Profile) -> Decision | str:
         raise NotImplementedError
 
     def _after_probes_locked(self, p: Profile) -> list:

@@ -1,20 +1,36 @@
-"""The auto lane's decision: a pure function of a profile's evidence and the machine.
+"""The auto lane's decision: one cost model, a pure function of a profile's evidence (the
+function's side: ``Profile``) and the machine's parameters (``Machine``).
 
-The measuring code (``_probes``, ``_lane``) fills the profile and never decides; this
-module decides and never measures, so its rules are tested table-driven from recorded
-evidence, without timing (tests/test_auto_verdict.py). In order, the rules:
+For each lane the model estimates what a call costs when the function's calls keep
+coming (the lane's time per call at full throughput), from what the probes measured of a
+call alone (``wall`` and ``cpu``), of a pair of calls at once, and of a call in a worker:
 
-1. no solo call timed yet, or a second one wanted: wait for it;
-2. tiny -> inline (shipping it anywhere costs more than running it);
-3. mostly waiting -> thread; on a free-threaded CPython, computing -> thread too;
-4. a pair of calls on threads used more than one core and gained -> thread;
-5. alone it kept every core busy with its own threads -> inline (no lane adds a core);
-6. the GIL-wait probes found the GIL released, and a pair gained nothing or could not run
-   on two free cores -> inline or thread, as the pair says;
-7. a function (or arguments) that cannot be pickled -> inline;
-8. otherwise the process probe decides: process if the work outweighs the transport on
-   this machine's cores, else inline. The transport is the steady round trip: a
-   worker's one-time set-up (loading the function) is measured apart and never in it.
+- **inline**: ``wall``.
+- **thread**: ``max(wall / MAX_THREADS, cpu / s) + thread_call_s``. Calls at once overlap
+  their waits; their computing runs ``s`` at once: 1 while the GIL is held or not known
+  to be released, what a pair gained over two in a row when it showed the GIL released
+  (``speedup_seen``), every core on a free-threaded CPython or when the GIL-wait probes
+  found it released and no pair could run on two free cores.
+- **process**: ``(work + transport - sending) / cores + sending`` (``process_estimate``):
+  a worker runs a call at a time; this process sends them one after another. One core
+  only, if the call alone kept every core busy (its own threads).
+
+An estimate is known or only bounded: before a lane's probe the model takes its most
+optimistic value (thread: ``s`` = every core; process: no round trip at all, each call's
+bytes still shipped at ``ship_byte_s``; and where the GIL is no limit, no better than
+threads, which run the same work at once without shipping it). A second look at a worker
+that ran a call 1.5x slower than here takes its time as here's, optimistically.
+
+The choice: inline, unless the thread estimate is MIN_GAIN lower; then process, if it is
+MIN_GAIN lower than that. Exploration: the pair probe (thread), then the process probe,
+each only while its lane's bound beats the choice by MIN_GAIN, and a process probe only if
+its cost (a round trip, and the call's bytes) is within EXPLORE_BUDGET of the time the
+profile's calls are estimated to take (its calls so far, and as many to come); if not,
+the decision says after how many calls the probe would fit (``Decision.revisit``).
+
+Two gates come first: a call alone is timed (twice, unless the first settles it:
+``Profile.solo_wanted``), and a call under TINY_S runs inline, as no hand-off costs less.
+Tested table-driven from recorded evidence, without timing (tests/test_auto_verdict.py).
 """
 
 from __future__ import annotations
@@ -23,138 +39,226 @@ import math
 from typing import NamedTuple
 
 from ._explain import nbytes, us
+from ._machine import Machine
 from ._params import (
+    EXPLORE_BUDGET,
+    MAX_THREADS,
+    MIN_GAIN,
     PARALLEL_CORES,
     PROCESS_OUTLIER,
     PROCESS_PROBES,
-    RELEASED_SPEEDUP,
-    SHIP_BYTE_S,
-    SPREAD_CALL_S,
-    THREAD_CALL_S,
-    THREAD_START_S,
     TINY_S,
     WAITING,
 )
 from ._profile import Profile
 
-__all__ = ["Decision", "chunk_gain", "spread_gain", "verdict", "waiting_concurrency"]
+__all__ = ["Decision", "Estimate", "chunk_gain", "choose", "estimates", "spread_gain",
+           "verdict", "waiting_concurrency"]
 
 
 class Decision(NamedTuple):
     lane: str
     reason: str  # what ``explain()`` shows
     basis: float  # the work per call it is based on, in seconds (drift is measured from it)
+    # A process probe did not fit the exploration budget: explore again once the profile
+    # has had this many calls (0: no such wait).
+    revisit: int = 0
 
 
-def verdict(p: Profile, cores: int, free_threaded: bool = False) -> Decision | None:
-    """Where the calls of ``p`` go, why, and the work per call that is based on; None
-    while the evidence does not suffice (the next probe then comes from
-    ``Profile.solo_wanted`` and ``Profile.pair_wanted``). ``cores``: the cores usable
-    here; ``free_threaded``: this CPython runs without a GIL."""
+class Estimate(NamedTuple):
+    """A lane's time per call: ``seconds`` as measured (inf: not yet), ``bound`` the least
+    it could be (its probe would tell); ``why``: what it rests on."""
+
+    seconds: float
+    bound: float
+    why: str = ""
+
+
+def estimates(p: Profile, m: Machine,
+              alone: tuple[float, float] | None = None) -> dict[str, Estimate]:
+    """Per lane, what a call of ``p`` costs there (see the module's text); no "process"
+    for a function no process can take. ``alone``: the wall and CPU time of a call here,
+    if not its solo's (a run of calls timed together, say)."""
+    measured = alone or p.solo
+    assert measured is not None, "estimates need a call timed alone"
+    wall, cpu = measured
+    s, s_bound, why, gil_free = _at_once(p, m, wall, cpu)
+
+    def on_threads(at_once: float) -> float:
+        return max(wall / MAX_THREADS, cpu / at_once) + m.thread_call_s
+
+    if p.solo_crowded and cpu >= WAITING * wall:
+        # Its own threads (a multithreaded BLAS, say) kept every core busy while the call
+        # waited for them: calls at once would only share those cores, not overlap.
+        thread = Estimate(wall + m.thread_call_s, wall + m.thread_call_s)
+    else:
+        thread = Estimate(on_threads(s), on_threads(s_bound), why)
+    found = {"inline": Estimate(wall, wall), "thread": thread}
+    if p.unpicklable is None:
+        cores = 1 if p.solo_crowded else m.cores
+        floor = thread.seconds if gil_free else 0.0  # processes run it no better at once
+        if p.transport_seen is None:
+            bound = max(wall / cores, p.shipped_bytes * m.ship_byte_s, floor)
+            found["process"] = Estimate(math.inf, bound)
+        else:
+            work = p.process_work or wall
+            seconds = max(_process_estimate(p, cores, wall), floor)
+            bound = seconds
+            if work > PROCESS_OUTLIER * wall and p.process_probes < PROCESS_PROBES:
+                # One slow call in a worker can be an outlier: as fast as here, at best.
+                bound = max(_process_estimate(p, cores, wall, wall), floor)
+            found["process"] = Estimate(seconds, bound)
+    return found
+
+
+def _process_estimate(p: Profile, cores: int, wall: float, work: float | None = None) -> float:
+    estimate = p.process_estimate(cores, wall, work)
+    return math.inf if estimate is None else estimate
+
+
+def _at_once(p: Profile, m: Machine, wall: float, cpu: float) -> tuple[float, float, str, bool]:
+    """How many calls compute at once on threads: (as measured, at best, why, whether the
+    GIL was found to be no limit)."""
+    if m.free_threaded:
+        return m.cores, m.cores, "computing on a free-threaded CPython", True
+    if p.parallel:
+        return min(p.speedup_seen, m.cores), min(p.speedup_seen, m.cores), \
+            "computing without holding the GIL", True
+    released = p.gil == "released"
+    if released and p.parallel_seen >= PARALLEL_CORES:
+        # A pair used more than one core: the GIL is released, and what two at once
+        # gained is what threads gain (little, for memory-bound work).
+        return p.speedup_seen, p.speedup_seen, \
+            f"computing without holding the GIL {p.gil_wait}", True
+    if released and p.gil_released >= 2 and not p.pairs_judged and p.pair_tries:
+        # Every pair lost a core to another task of the machine: the GIL-wait probes
+        # stand if two or more found it released (one can be misread).
+        return m.cores, m.cores, (f"computing without holding the GIL {p.gil_wait}; no pair "
+                                  "could run on two free cores here"), True
+    waiting = cpu < WAITING * wall
+    why = ("mostly waiting" if waiting else
+           f"waiting {1 - cpu / wall:.0%} of the time: calls at once overlap their waits")
+    # A pair probe tells only of calls that compute (a mostly waiting call's CPU time is
+    # too short for two to be seen at once).
+    return 1.0, (m.cores if not waiting and p.pair_wanted() else 1.0), why, False
+
+
+def choose(p: Profile, m: Machine, calls: int | None = None) -> Decision | str:
+    """Where the calls of ``p`` go, or the probe to run first: "solo", "pair" or "process".
+    ``calls``: how many calls the profile has had (the exploration budget counts as many
+    to come); None: no budget."""
     if p.solo is None:
-        return None
+        return "solo"
     wall, cpu = p.solo
     # A slow first call can be an outlier (a cold cache, an import); a tiny one cannot.
     if p.solo_wanted() and wall >= TINY_S:
-        return None
+        return "solo"
     if wall < TINY_S:
         return Decision("inline", "tiny: shipping it costs more", wall)
-    if cpu < WAITING * wall:
-        return Decision("thread", "mostly waiting", wall)
-    if free_threaded:
-        return Decision("thread", "computing on a free-threaded CPython", wall)
-    if p.parallel:
-        return Decision("thread", "computing without holding the GIL", wall)
+    found = estimates(p, m)
+    best = "inline"
+    for lane in ("thread", "process"):
+        if lane in found and found[lane].seconds < found[best].seconds * (1 - MIN_GAIN):
+            best = lane
+    target = found[best].seconds * (1 - MIN_GAIN)
+    thread, process = found["thread"], found.get("process")
+    if thread.bound < min(target, thread.seconds):
+        return "pair"
+    revisit = 0
+    if process is not None and process.bound < min(target, process.seconds):
+        cost = m.process_trip_s + p.shipped_bytes * m.ship_byte_s
+        if calls is None or cost <= EXPLORE_BUDGET * 2 * calls * found[best].seconds:
+            return "process"
+        revisit = math.ceil(cost / (EXPLORE_BUDGET * 2 * found[best].seconds))
+    basis = (p.process_work or wall) if best == "process" else wall
+    return Decision(best, _reason(p, m, found, best, revisit), basis, revisit)
+
+
+def _reason(p: Profile, m: Machine, found: dict[str, Estimate], best: str,
+            revisit: int) -> str:
+    """Why ``best``, in words, for ``explain()``."""
+    assert p.solo is not None
+    wall = p.solo[0]
+    if best == "thread":
+        return found["thread"].why
+    if best == "process":
+        if p.gil == "held":
+            return f"computing with the GIL held {p.gil_wait}"
+        if p.pair and p.gil != "released":  # a pair that used one core between them
+            return "computing with the GIL held"
+        return "computing"
+    process = found.get("process")
+    cores = 1 if p.solo_crowded else m.cores
     if p.solo_crowded:
         # Its own threads (a multithreaded BLAS, say) kept every core busy: no lane has a
         # core to add, and a worker would get only a share of them.
-        return Decision("inline", "computing on every core already", wall)
-    if (p.gil == "released" and p.parallel_seen >= PARALLEL_CORES
-            and p.speedup_seen >= RELEASED_SPEEDUP):
-        # A pair used more than one core (holding the GIL, two calls cannot, so a misread
-        # GIL-wait probe is caught) and was no slower than two in a row: threads, with no
-        # transport. Threads that lose (a BLAS whose threads rob their own pair) go on to
-        # the process probe.
-        return Decision("thread", f"computing without holding the GIL {p.gil_wait}", wall)
-    if p.pair_wanted():
-        return None
+        return "computing on every core already"
     if p.gil == "released" and p.parallel_seen >= PARALLEL_CORES:
         # Two at once ran on two cores, free of the GIL, and gained nothing: they wait for
-        # something both share (memory bandwidth), which processes would share too, after
-        # copying the arguments.
-        return Decision(
-            "inline", f"computing without holding the GIL, but two at once were no faster "
-            f"than two in a row ({p.speedup_seen:.2f}x) on {p.parallel_seen:.1f} cores: "
-            "they share some other limit (memory, say)", wall)
-    if p.gil == "released" and p.gil_released >= 2 and not p.pairs_judged and p.pair_tries:
-        # Every pair lost a core to another task of the machine (or never ran together):
-        # they cannot tell, and the GIL-wait probes stand if two or more found it released
-        # (one can be misread: a GIL handed over just as the watcher asked). A clean pair
-        # that used one core between them says the GIL is held part of the time after
-        # all, and the process probe is next.
-        return Decision("thread", f"computing without holding the GIL {p.gil_wait}; no "
-                        "pair could run on two free cores here", wall)
-    if p.unpicklable is not None:
-        return Decision("inline", f"computing; {p.unpicklable}", wall)
-    if p.transport_seen is None and chunk_gain(wall, p.shipped_bytes, cores) <= 0:
-        # Even at best for processes (no round trip, its work shared by every core), this
-        # process would spend longer shipping its bytes than running it: no probe.
-        return Decision("inline", f"computing, no faster on {cores} processes: shipping its "
-                        f"{nbytes(p.shipped_bytes)} costs more than the call", wall)
-    if p.transport_seen is None:
-        return None
-    # Against the call here: in a worker it can be slower (a BLAS gets one core per worker
-    # there, every core here), and a single call there can be an outlier: one more look.
+        # something both share (memory bandwidth), which processes would share too.
+        gained = "gained too little on" if p.speedup_seen >= 1 else "were no faster than"
+        return (f"computing without holding the GIL, but two at once {gained} two in a row "
+                f"({p.speedup_seen:.2f}x) on {p.parallel_seen:.1f} cores: they share some "
+                "other limit (memory, say)")
+    if process is None:
+        return f"computing; {p.unpicklable}"
+    if revisit:
+        return (f"computing; {p.calls} calls are too few to pay for a process probe "
+                f"(explored again at {revisit})")
     work = p.process_work or wall
-    if work > PROCESS_OUTLIER * wall and p.process_probes < PROCESS_PROBES:
-        return None
-    if cores > 1 and (p.process_estimate(cores, wall) or wall) < wall:
-        if p.gil == "held":
-            reason = f"computing with the GIL held {p.gil_wait}"
-        elif p.pair and p.gil != "released":  # a pair that used one core between them
-            reason = "computing with the GIL held"
-        else:
-            reason = "computing"
-        return Decision("process", reason, work)
+    if math.isinf(process.seconds) and p.shipped_bytes * m.ship_byte_s >= work / cores:
+        return (f"computing, no faster on {cores} processes: shipping its "
+                f"{nbytes(p.shipped_bytes)} costs more than the call")
     if work / cores >= wall:
-        return Decision("inline", f"computing, no faster on {cores} processes: {us(work)} a "
-                        "call in one", wall)
-    return Decision("inline", "computing, too little to outweigh the transport to a process",
-                    wall)
+        return f"computing, no faster on {cores} processes: {us(work)} a call in one"
+    return "computing, too little to outweigh the transport to a process"
 
 
-def waiting_concurrency(wall: float, cpu: float, calls: int, floor: int, ceiling: int) -> int:
+def verdict(p: Profile, cores: int, free_threaded: bool = False,
+            calls: int | None = None) -> Decision | None:
+    """``choose`` on a machine of ``cores`` cores with the default parameters: the
+    decision, or None while a probe is wanted."""
+    found = choose(p, Machine(cores, free_threaded), calls)
+    return found if isinstance(found, Decision) else None
+
+
+_REFERENCE = Machine(1)  # the defaults, for callers that give no machine
+
+
+def waiting_concurrency(wall: float, cpu: float, calls: int, floor: int, ceiling: int,
+                        m: Machine = _REFERENCE) -> int:
     """How many of ``calls`` calls to run at once on threads, each ``wall`` seconds long
     of which ``cpu`` compute (holding the GIL): as many as overlap their waits until the
     GIL is busy all the time (``wall / cpu``), and no more than pay for their own start
-    (``k`` threads take ``calls * wall / k + k * THREAD_START_S``, least at the square
+    (``k`` threads take ``calls * wall / k + k * thread_start_s``, least at the square
     root); never fewer than ``floor`` (the threads allowed already), never more than
     ``ceiling`` or ``calls``."""
-    by_gil = wall / max(cpu, THREAD_CALL_S)
-    by_start = math.sqrt(calls * wall / THREAD_START_S)
+    by_gil = wall / max(cpu, m.thread_call_s)
+    by_start = math.sqrt(calls * wall / m.thread_start_s)
     return max(floor, min(ceiling, calls, int(min(by_gil, by_start, ceiling))))
 
 
-def chunk_gain(work: float, shipped: int, cores: int) -> float:
+def chunk_gain(work: float, shipped: int, cores: int, m: Machine = _REFERENCE) -> float:
     """Seconds a call gains in process chunks over running here: its work shared by
     ``cores`` processes, against shipping its ``shipped`` bytes there and back, which
-    this process does one call after another (pickling and copying, SHIP_BYTE_S a byte;
-    a chunk shares its round trip between its calls, not the bytes). Positive: chunks."""
-    return work - max(work / cores, shipped * SHIP_BYTE_S)
+    this process does one call after another (pickling and copying, ``ship_byte_s`` a
+    byte; a chunk shares its round trip between its calls, not the bytes). Positive:
+    chunks."""
+    return work - max(work / cores, shipped * m.ship_byte_s)
 
 
 def spread_gain(wall: float, cpu: float, calls: int, threads: int, cores: int,
-                shipped: int = 0) -> float:
+                shipped: int = 0, m: Machine = _REFERENCE) -> float:
     """Seconds that ``calls`` waiting calls gain spread over ``cores`` worker processes,
     ``threads`` at once in each, over ``threads`` at once on this process's threads. On
-    threads, a call holds this process's GIL for its CPU time (and THREAD_CALL_S of the
+    threads, a call holds this process's GIL for its CPU time (and ``thread_call_s`` of the
     lane's own): past ``wall / cpu`` calls at once the GIL is the limit, and each worker
-    has a GIL of its own. Spread, each call also costs this process SPREAD_CALL_S and
-    its bytes (SHIP_BYTE_S each) to send, one after another."""
-    held = cpu + THREAD_CALL_S
+    has a GIL of its own. Spread, each call also costs this process ``spread_call_s`` and
+    its bytes (``ship_byte_s`` each) to send, one after another."""
+    held = cpu + m.thread_call_s
     rounds = math.ceil(calls / max(threads, 1))
     here = max(rounds * wall, calls * held)
     spread_rounds = math.ceil(calls / max(threads * cores, 1))
     spread = (max(spread_rounds * wall, calls * held / cores)
-              + calls * (SPREAD_CALL_S + shipped * SHIP_BYTE_S))
+              + calls * (m.spread_call_s + shipped * m.ship_byte_s))
     return here - spread
