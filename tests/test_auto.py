@@ -13,6 +13,7 @@ import pytest
 from conftest import TIMEOUT, wait_until
 
 import multilane
+from multilane._future import LaneFuture
 from multilane.auto import _lane as auto_lane
 from multilane.auto import _maps as auto_maps
 from multilane.auto import _params as params
@@ -487,6 +488,19 @@ def test_shutdown_while_deciding_loses_no_call(no_leaks):
     futures = [ex.submit(_tasks.wait_a_little, 0.01) for _ in range(30)]
     ex.shutdown(wait=True)
     assert [f.result(TIMEOUT) for f in futures] == [0.01] * 30
+
+
+def test_a_call_sent_after_its_lane_stopped_at_shutdown_runs_here(no_leaks):
+    # A watcher's take-over can send calls on just as the executor shuts their lane
+    # down: accepted before the shutdown, they must run (here), not fail.
+    ex = multilane.Executor(processes=1, threads=2)
+    assert ex.submit(_tasks.wait_a_little, 0.001).result(TIMEOUT) == 0.001
+    auto = ex._lanes.get("auto")
+    (p,) = auto._profiles.values()
+    ex.shutdown(wait=True)
+    future = LaneFuture()
+    auto._send(p, "thread", future, _tasks.wait_a_little, (0.002,), {})
+    assert future.result(TIMEOUT) == 0.002
 
 
 def test_explain_and_report(ex):

@@ -73,4 +73,4 @@ def test_an_exception_in_a_spread_map_comes_with_the_results_before_it(ex):
     with pytest.raises(ValueError):
         for value in results:
             got.append(value)
-    assert len(got) == CALLS - 5
+    assert len(got) == CALLS - 5, str(ex.explain(_tasks.wait_then_compute))

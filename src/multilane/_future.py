@@ -321,7 +321,8 @@ def gather(futures: Sequence[Future], piece: Future | None = None,
     once all are done, or the first exception in their order; cancelling it cancels
     those not started. With ``concatenate`` each result is a list (a chunk's) and the
     piece gets them as one list; an exception then carries every result before it, as
-    a chunk's does (see run_items)."""
+    a chunk's does (see run_items); without it, the results before an exception are
+    carried so too."""
     if piece is None:
         piece = LaneFuture()
     if all(future.done() for future in futures):  # run by the caller, say
@@ -358,6 +359,11 @@ def _settle_gathered(piece: Future, futures: Sequence[Future], concatenate: bool
         if error is not None:
             if concatenate:
                 values.extend(partial_results(error) or ())
+                keep_partial_results(error, values)
+            elif _DONE not in error.__dict__:
+                # The results of the calls before it, as a chunk's exception carries them
+                # (a map yields them before it raises): a segment of calls run one by one
+                # on threads lost them, and its map yielded 266 results of 295.
                 keep_partial_results(error, values)
             settle_quietly(piece, error=error)
             return

@@ -99,7 +99,7 @@ from ._profile import (
     size_of,
     span,
 )
-from ._spread import Spreading
+from ._spread import Spreading, run_into
 from ._store import ProfileStore
 from ._verdict import Decision, choose, chunk_gain, estimates, waiting_concurrency
 
@@ -260,7 +260,14 @@ class AutoLane(MapRouting, Spreading, Exploring):
         try:
             inner = self._router.lane(lane, internal=True).submit(timed, timed_args, {}, options)
         except BaseException as exc:  # the lane is shut down
-            settle_quietly(future, error=exc)
+            if self._closed and isinstance(exc, RuntimeError):
+                # Accepted before the executor shut down, and sent after that lane
+                # stopped (a watcher's take-over racing the shutdown): it runs here.
+                run_into(future, fn, args, kwargs)
+                if probe is not None:
+                    self._settle_probe_missing(p)
+            else:
+                settle_quietly(future, error=exc)
             return
         sending = time.perf_counter() - sent  # pickling the call, here, before it goes
         refused = inner.exception() if probe in ("process", "cold") and inner.done() else None
@@ -271,6 +278,13 @@ class AutoLane(MapRouting, Spreading, Exploring):
             return
 
         def done(inner_future: Any) -> None:
+            if inner_future.cancelled():
+                # The lane dropped it unrun (a shutdown that cancels what is queued): so
+                # is the call here, though its future was marked running when it went.
+                future.cancel_running()
+                if probe is not None:
+                    self._settle_probe_missing(p)
+                return
             error = inner_future.exception()
             if error is not None:
                 settle_quietly(future, error=error)

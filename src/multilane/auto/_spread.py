@@ -23,7 +23,7 @@ from ._segments import Segment, bounds, run_at_once, settle_chunk
 from ._state import AutoState
 from ._verdict import spread_gain, waiting_concurrency
 
-__all__ = ["Spreading"]
+__all__ = ["Spreading", "run_into"]
 
 
 class Spreading(AutoState):
@@ -79,7 +79,7 @@ class Spreading(AutoState):
         if inner.done() and isinstance(inner.exception(), SerializationError):
             for call in chunk:  # its arguments cannot be pickled: they never ran
                 self._router.lane("thread", internal=True).submit(
-                    _settle_into, (call[0], call[1], call[2], call[3]), {})
+                    run_into, (call[0], call[1], call[2], call[3]), {})
             return
         inner.add_done_callback(functools.partial(settle_chunk, [call[0] for call in chunk]))
 
@@ -137,7 +137,7 @@ def _settle_slices(segment: Segment, parts: list, gathered: Any) -> None:
     settle_quietly(segment.piece, results)
 
 
-def _settle_into(future: Any, fn: Any, args: tuple, kwargs: dict) -> None:
+def run_into(future: Any, fn: Any, args: tuple, kwargs: dict) -> None:
     """On a thread: runs the call and settles ``future`` (already running) with it."""
     try:
         settle_quietly(future, fn(*args, **kwargs))
