@@ -222,18 +222,6 @@ def test_submitted_calls_behind_a_waiting_first_call_go_on_without_it(ex):
     assert profile["lane"] == "thread" and profile["verdict"] == "mostly waiting", profile
 
 
-def test_a_short_call_that_lets_go_of_the_gil_is_not_taken_for_waiting(ex):
-    # Its probe runs on a thread while this one keeps submitting: once the hash let go of
-    # the GIL, the probe waited a switch interval (5 ms) to take it back, and a ~10 µs
-    # call read as "mostly waiting" and went to threads. A submit that waits for a
-    # decision lets go of the GIL, so the probe times the call, not the submitter.
-    data = b"x" * 16_384
-    futures = [ex.submit(_tasks.digest, data) for _ in range(3_000)]
-    assert {f.result(TIMEOUT) for f in futures} == {_tasks.digest(data)}
-    (profile,) = ex.explain(_tasks.digest).profiles
-    assert "waiting" not in profile["verdict"], profile
-
-
 def test_tiny_calls_with_many_bytes_stay_here(ex):
     # 20,000 calls decided inline hold ~10 ms of work, enough for process chunks, but each
     # would ship 60 KB there: more than its work, on any number of cores.

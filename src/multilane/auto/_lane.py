@@ -154,6 +154,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
                     lane = _able(lane, options)
                 return self._router.lane(lane, internal=True).submit(fn, args, kwargs, options)
         future = LaneFuture()
+        probing = False
         with self._lock:
             if not counted:
                 p.calls += 1
@@ -162,18 +163,19 @@ class AutoLane(MapRouting, Spreading, Exploring):
             elif p.lane is None:
                 p.backlog.append((future, fn, args, kwargs, options))  # waits for a decision
             else:
-                lane = p.lane
+                lane = p.lane  # exploring again, its calls flow to the lane meanwhile
+                probing = p.exploring
             call = self._take_pair_locked(p, lane) if lane is not None else None
-        if lane is None:
+        if lane is not None:
+            self._send(p, lane, future, fn, args, kwargs, options)
+            if call is not None:
+                self._send(p, lane, *call)
+        if lane is None or probing:
             # A probe is out on a thread while this one submits, holding the GIL: a probe
             # call that lets go of it (NumPy, zlib, a read) waits a switch interval (5 ms)
             # to take it back, and reads that as waiting (a 34 µs NumPy sum read 5 ms and
             # went to threads). Letting go of it here, the probe takes it back at once.
             time.sleep(0)
-            return future
-        self._send(p, lane, future, fn, args, kwargs, options)
-        if call is not None:
-            self._send(p, lane, *call)
         return future
 
     def _profile(self, fn: Any, args: tuple, kwargs: dict, fkey: tuple | None = None) -> Profile:

@@ -1,8 +1,8 @@
 """The model's per-machine parameters: what a thread, a hand-off, a byte shipped and a
 round trip to a worker cost here.
 
-The defaults in ``_params`` were measured on one machine (the 2-core VM of BENCHMARKS.md).
-Elsewhere they are scaled: ``calibrate`` times a few primitives (starting a thread,
+The defaults in ``_params`` were measured on the project's 2-core VMs (see the reference
+timings there). Elsewhere they are scaled: ``calibrate`` times a few primitives (starting a thread,
 handing an object to another thread and back, pickling bytes, pickling a small call), and
 each parameter is its default times how much slower or faster its primitive runs here
 than there, within [1/4, 4] (a reading taken while the machine was busy must not move

@@ -129,9 +129,11 @@ EXPLORE_BUDGET = 0.05
 # this machine measures a cheaper one (``Machine.saw_trip``): ~13 µs median on the 2-core
 # VM, more for a probe's first call of a function.
 PROCESS_TRIP_S = 30e-6
-# The reference machine's timings of the primitives ``_machine.calibrate`` times (the
-# 2-core VM above, idle, best of 5): the parameters above are scaled by how much slower or
-# faster each runs on another machine.
+# The reference timings of the primitives ``_machine.calibrate`` times: the parameters
+# above are scaled by how much slower or faster each runs on another machine. Timed idle,
+# best of 5, on the project's 2-core AMD EPYC VM (2026-12-07); most parameters above were
+# measured on its 2-core Intel Xeon VM in earlier sessions, so the two VMs stand as one
+# reference here, an approximation (their round trips and thread costs were close).
 REFERENCE_THREAD_START_S = 95e-6  # start and join a thread
 REFERENCE_HANDOFF_S = 18e-6  # an object to another thread and back, through queues
 REFERENCE_SHIP_BYTE_S = 1.95e-9  # pickle and unpickle a MiB of bytes, per byte
