@@ -205,10 +205,16 @@ def test_killing_workers_during_a_map_loses_and_duplicates_nothing(no_leaks, ret
         futures = [retrying.submit(_tasks.sleep_then, 0.0002, i) for i in range(n)]
         done_killing = threading.Event()
 
+        pool = ex._lanes.get("process").pool  # noqa: SLF001 -- which workers are ready
+
         def killer():
             rng = random.Random(1)
             for _ in range(kills):
-                pids = ex.statistics()["process"].worker_pids
+                # Workers that run tasks: one killed while it starts is another fault
+                # (ten such deaths in a row break the pool, by design), and on a slow
+                # machine a worker took longer to start than the 50 ms between kills.
+                with pool._lock:  # noqa: SLF001
+                    pids = [w.pid for w in pool._workers.values() if w.ready]  # noqa: SLF001
                 if pids:
                     try:
                         os.kill(rng.choice(pids), signal.SIGKILL)
