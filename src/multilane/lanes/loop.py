@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _interrupts as interrupts
 from .._calls import describe
 from .._future import LaneFuture, settle_quietly
 from .._options import TaskOptions
@@ -179,7 +180,7 @@ class AsyncLane(LaneBase):
             except RuntimeError:  # the loop is already closed
                 pass
         if wait and threading.current_thread() is not self._thread:
-            self._thread.join()
+            interrupts.join(self._thread)
 
     def statistics(self) -> LoopStatistics:
         return LoopStatistics(len(self._tasks), len(self._incoming))

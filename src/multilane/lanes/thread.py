@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _interrupts as interrupts
 from .._calls import call_retrying, describe, settle
 from .._future import LaneFuture, settle_quietly
 from .._options import TaskOptions
@@ -142,7 +143,7 @@ class ThreadLane(LaneBase):
             self._queue.put(None)
         if wait:
             for thread in list(self._threads):
-                thread.join()
+                interrupts.join(thread)
         if self._dog is not None and (wait or not any(t.is_alive() for t in self._threads)):
             self._dog.stop()
 

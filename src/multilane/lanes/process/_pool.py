@@ -40,6 +40,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
 from ... import _core
+from ... import _interrupts as interrupts
 from ... import _protocol as P
 from ..._calls import describe, sliceable
 from ..._cores import native_threads, usable_cores
@@ -286,7 +287,7 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
             hub.wake()
         if wait and threading.current_thread() is not self._collector:
             try:
-                self._collector.join()
+                interrupts.join(self._collector)
             except KeyboardInterrupt:
                 self.terminate()
                 raise
