@@ -3,6 +3,7 @@ worker processes, many at once in each; what a process cannot take stays on thre
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 
@@ -74,3 +75,23 @@ def test_an_exception_in_a_spread_map_comes_with_the_results_before_it(ex):
         for value in results:
             got.append(value)
     assert len(got) == CALLS - 5, str(ex.explain(_tasks.wait_then_compute))
+
+
+@pytest.mark.skipif(not MANY_CORES, reason="spreading needs a second core")
+def test_a_function_no_worker_can_load_is_spread_back_here(ex, tmp_path, monkeypatch):
+    # The workers start before the module's directory is on sys.path: they cannot import
+    # it, and the calls spread to them never run there. They run here instead, and the
+    # function goes to no process again.
+    on_workers = ex.options(lane="process")
+    wait_until(lambda: len({f.result(TIMEOUT) for f in
+                            [on_workers.submit(os.getpid) for _ in range(8)]}) == 2)
+    (tmp_path / "not_in_the_spread_workers.py").write_text(
+        "import _tasks\n\n\ndef waits(wait, work):\n"
+        "    return _tasks.wait_then_compute(wait, work)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lost = importlib.import_module("not_in_the_spread_workers")
+    assert set(ex.map(lost.waits, [0.0004] * CALLS, [0.0003] * CALLS)) == {os.getpid()}
+    (profile,) = ex.explain(lost.waits).profiles
+    assert profile["lane"] == "thread", profile
+    if profile["spread"]:  # (spreading may not pay on a busy machine: then nothing to see)
+        assert "a worker cannot load it" in str(ex.explain(lost.waits))

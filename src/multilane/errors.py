@@ -84,6 +84,9 @@ class UnpicklingFailed(SerializationError, BrokenProcessPool):
     tasks go on. ``__cause__`` is the exception the unpickling raised.
     """
 
+    #: False if the worker could not unpickle the call itself: then it never ran.
+    call_ran: bool = True
+
 
 # The standard executor's own class, so code that looks for it finds it: ``.tb`` is the
 # traceback text formatted in the worker; it is set as the ``__cause__`` of the exception.

@@ -44,6 +44,8 @@ class Explanation:
             lines.append(f"    alone on a thread: wall {us(p['solo_wall_s'])}, "
                          f"CPU {us(p['solo_cpu_s'])}; transport to a process "
                          f"{us(p['transport_s'])}")
+            if p["no_process"] and p["no_process"] not in p["verdict"]:
+                lines.append(f"    no process: {p['no_process']}")
             if p["setup_s"]:
                 lines.append(f"    one-time set-up in a worker (loading the function): "
                              f"{us(p['setup_s'])}")
@@ -88,6 +90,7 @@ def evidence(p: Profile, estimates: dict[str, float]) -> dict[str, Any]:
         "run": (p.basis_calls, p.basis) if p.basis_calls > 1 else None,  # calls, s each
         "transport_s": p.transport,
         "setup_s": p.setup_seen,  # a worker's one-time loading of the function
+        "no_process": p.unpicklable,  # why no process can take it, if none can
         "pairs": (p.pair_tries, p.pairs_judged, p.pairs_contended),  # tried, counted, robbed
         "gil": p.gil,  # as the GIL-wait probes found it: "held", "released" or None
         "gil_probes": (p.gil_held, p.gil_released, p.gil_longest),  # held, released, longest

@@ -14,12 +14,12 @@ import functools
 from typing import Any
 
 from .._calls import calls_of
-from .._future import gather, keep_partial_results, settle_quietly
+from .._future import LaneFuture, gather, keep_partial_results, settle_quietly
 from ..buffers._serialize import dumps_function
-from ..errors import SerializationError
+from ..errors import SerializationError, UnpicklingFailed
 from ._params import MAX_THREADS, PROCESS_START_S, SPREAD_MIN_GAIN_S
 from ._profile import Profile
-from ._segments import Segment, bounds, run_at_once, settle_chunk
+from ._segments import Segment, bounds, copy_outcome, run_at_once, run_chunk, settle_chunk
 from ._state import AutoState
 from ._verdict import spread_gain, waiting_concurrency
 
@@ -74,14 +74,8 @@ class Spreading(AutoState):
         if not chunk:
             return
         work = [(call[2], call[3]) for call in chunk]
-        inner = self._router.lane("process", internal=True).submit(
-            run_at_once, (fn, work, self._threads_for(p, len(work))), {})
-        if inner.done() and isinstance(inner.exception(), SerializationError):
-            for call in chunk:  # its arguments cannot be pickled: they never ran
-                self._router.lane("thread", internal=True).submit(
-                    run_into, (call[0], call[1], call[2], call[3]), {})
-            return
-        inner.add_done_callback(functools.partial(settle_chunk, [call[0] for call in chunk]))
+        self._at_once(p, fn, work).add_done_callback(
+            functools.partial(settle_chunk, [call[0] for call in chunk]))
 
     def _spread_segments(self, p: Profile, group: list[Segment]) -> None:
         """Contiguous segments of one map, cut anew into one chunk per worker (a worker
@@ -95,16 +89,41 @@ class Spreading(AutoState):
         parts = []
         for a, b in bounds(start, stop, self._cores):
             work: list = [(args, {}) for args in calls_of(first.items, a, b, first.single)]
-            inner = self._router.lane("process", internal=True).submit(
-                run_at_once, (first.fn, work, self._threads_for(p, b - a)), {})
-            if inner.done() and isinstance(inner.exception(), SerializationError):
-                inner = self._router.lane("thread", internal=True).submit(
-                    run_at_once, (first.fn, work, self._threads_for(p, b - a)), {})
-            parts.append((a, b, inner))
+            parts.append((a, b, self._at_once(p, first.fn, work)))
         for segment in group:
             mine = [part for part in parts if part[0] < segment.stop and part[1] > segment.start]
             gather([part[2] for part in mine]).add_done_callback(
                 functools.partial(_settle_slices, segment, mine))
+
+    def _at_once(self, p: Profile, fn: Any, work: list) -> Any:
+        """The future of ``work``'s (ok, value) outcomes, run many at once in a worker
+        (``run_at_once``); or, if they never ran there (a call that cannot be pickled, a
+        function no worker can load: a module the workers cannot import), one after
+        another on a thread here."""
+        process = self._router.lane("process", internal=True)
+        inner = process.submit(run_at_once, (fn, work, self._threads_for(p, len(work))), {})
+        outcome = LaneFuture()
+        # Failed at once with a SerializationError: pickling it here failed.
+        pickled = not (inner.done() and isinstance(inner.exception(), SerializationError))
+        inner.add_done_callback(
+            functools.partial(self._ran_or_here, p, outcome, fn, work, pickled))
+        return outcome
+
+    def _ran_or_here(self, p: Profile, outcome: LaneFuture, fn: Any, work: list,
+                     pickled: bool, inner: Any) -> None:
+        error = inner.exception()
+        if pickled and not (isinstance(error, UnpicklingFailed) and not error.call_ran):
+            copy_outcome(outcome, inner)
+            return
+        with self._lock:
+            p.unpicklable = (f"a worker cannot load it ({error})" if pickled else
+                             f"it cannot be pickled for a process ({error})")
+        try:
+            here = self._router.lane("thread", internal=True).submit(run_chunk, (fn, work), {})
+        except BaseException as exc:  # the lane is shut down
+            settle_quietly(outcome, error=exc)
+            return
+        here.add_done_callback(functools.partial(copy_outcome, outcome))
 
 
 def _runs(segments: list[Segment]) -> list[list[Segment]]:

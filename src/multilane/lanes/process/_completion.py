@@ -58,6 +58,7 @@ def decode_error(flags: int, payload: bytes) -> BaseException:
         failed = UnpicklingFailed(f"the worker could not unpickle the call: "
                                   f"{type(exc).__name__}: {exc}")
         failed.__cause__ = exc
+        failed.call_ran = False
         return failed
     return exc
 
