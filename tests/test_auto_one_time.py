@@ -11,7 +11,7 @@ import textwrap
 import threading
 
 import pytest
-from conftest import wait_until
+from conftest import TIMEOUT, wait_until
 
 import multilane
 
@@ -32,6 +32,10 @@ def _module(tmp_path, monkeypatch, name: str, import_s: float) -> object:
             total = 0
             for i in range(n):
                 total += i * i
+            return os.getpid()
+
+        def tiny_where(_):
+            sum(range(100))  # about a microsecond: 20,000 calls are worth process chunks
             return os.getpid()
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -56,6 +60,22 @@ def test_a_map_runs_here_while_the_workers_load_a_slow_module(ex, tmp_path, monk
     setup = wait_until(lambda: _setup_seen(ex, slow.where), message="the warm-up never ended")
     assert setup >= 0.9 * SLOW_IMPORT_S
     assert "one-time set-up in a worker" in str(ex.explain(slow.where))
+
+
+def test_a_map_worth_chunks_runs_here_until_the_workers_have_loaded(ex, tmp_path,
+                                                                   monkeypatch):
+    """Decided inline, a map of tiny calls worth process chunks runs here until the workers
+    have the function: 20,000 calls of a microsecond went to workers importing a module
+    for 0.3 s, and the caller waited for them (0.5 s against 14 ms in a loop)."""
+    slow = _module(tmp_path, monkeypatch, "slow_import_tiny", SLOW_IMPORT_S)
+    # Started after the module's directory is on sys.path: the workers can import it.
+    ex.options(lane="process").submit(abs, -1).result(TIMEOUT)  # only the import is slow
+    assert set(ex.map(slow.tiny_where, range(20_000))) == {os.getpid()}
+    (profile,) = ex.explain(slow.tiny_where).profiles
+    assert profile["lane"] == "inline", profile
+    wait_until(lambda: _setup_seen(ex, slow.tiny_where), message="the workers never loaded it")
+    # Loaded now: such a map goes to the workers in chunks.
+    assert os.getpid() not in set(ex.map(slow.tiny_where, range(20_000)))
 
 
 def test_submitted_calls_run_on_a_thread_while_the_workers_load(ex, tmp_path, monkeypatch):

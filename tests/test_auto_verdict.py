@@ -93,9 +93,16 @@ ROWS = [
     ("its bytes cost more to ship than the call: no process probe",
      {**HELD, "arg_bytes": 64 << 20}, 2, False, "inline", "costs more than the call"),
     ("one core: no process probe", HELD, 1, False, "inline", "no faster on 1 processes"),
+    ("a slow round trip gets one more look",
+     {**HELD, "transport_seen": 30 * MS, "sending_seen": 5 * MS, "process_work": 10 * MS,
+      "process_probes": 1}, 2, False, None, ""),
     ("the transport outweighs the work",
      {**HELD, "transport_seen": 30 * MS, "sending_seen": 5 * MS, "process_work": 10 * MS,
-      "process_probes": 1}, 2, False, "inline", "too little to outweigh the transport"),
+      "process_probes": 2}, 2, False, "inline", "too little to outweigh the transport"),
+    ("a round trip near the machine's for its bytes is believed",
+     {**HELD, "transport_seen": 12 * MS, "arg_bytes": 8 << 20, "sending_seen": 5 * MS,
+      "process_work": 10 * MS, "process_probes": 1}, 2, False, "inline",
+     "too little to outweigh the transport"),
 ]
 
 
@@ -133,7 +140,7 @@ CHOICES = [
     ("computing 70% of its time, GIL held, a dear round trip: its gap is no wait to "
      "overlap", {**PARTLY_WAITING, "gil_held": 2, "gil_longest": 5 * MS,
                  "transport_seen": 1.2 * MS, "sending_seen": 0.1 * MS, "process_work": 1 * MS,
-                 "process_probes": 1}, 2, None, "inline"),
+                 "process_probes": 2}, 2, None, "inline"),
     ("waiting 60% of its time, GIL held: threads overlap the waits",
      {"solo": (1 * MS, 0.4 * MS), "gil_held": 2, "gil_longest": 5 * MS}, 2, None, "thread"),
     ("computing 70% of its time with a cheap round trip: processes",

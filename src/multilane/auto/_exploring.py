@@ -92,35 +92,63 @@ class Exploring(AutoState):
         """The warm-up probe: every worker loads the function (``load_probe`` on one,
         timed; ``preload`` on the others), while ``call``, first in line again, and the
         rest of the backlog run here or on a thread."""
-        fn = call[1]
         try:
-            pickled = dumps_function(fn)
+            inner = self._load_everywhere(call[1])
         except SerializationError as exc:
             self._unpicklable(p, call, exc)
             return
         with self._lock:
             p.backlog.appendleft(call)
+        self._drain_while_probing(p)
+        inner.add_done_callback(functools.partial(self._warmed, p))
+
+    def _warm_decided(self, p: Profile, fn: Any) -> None:
+        """Has the workers load a function decided inline whose calls would gain in
+        process chunks, once: no call waits on that; the caller runs them meanwhile (see
+        ``MapRouting._map_decided``)."""
+        with self._lock:
+            if p.warmed or p.warming:
+                return
+            p.warming = True
+        try:
+            inner = self._load_everywhere(fn)
+        except SerializationError as exc:
+            inner = failed(exc)
+        inner.add_done_callback(functools.partial(self._loaded, p))
+
+    def _load_everywhere(self, fn: Any) -> Any:
+        """Sends ``fn`` to every worker to load: the future of the set-up one of them
+        timed (failed if the process lane is shut down). Raises SerializationError if
+        ``fn`` cannot be pickled."""
+        pickled = dumps_function(fn)
         process = self._router.lane("process", internal=True)
         try:
             inner = process.submit(load_probe, (pickled,), {})
         except BaseException as exc:  # the lane is shut down
-            self._warmed(p, failed(exc))
-            return
+            return failed(exc)
         process.preload(fn)
-        self._drain_while_probing(p)
-        inner.add_done_callback(functools.partial(self._warmed, p))
+        return inner
+
+    def _loaded(self, p: Profile, inner: Any) -> None:
+        with self._lock:
+            self._loaded_locked(p, inner)
+
+    def _loaded_locked(self, p: Profile, inner: Any) -> None:
+        """The workers loaded the function (its set-up: ``inner``'s result), or could
+        not: then no process can run it."""
+        error = inner.exception()
+        p.warmed, p.warming = True, False
+        if error is None:
+            p.setup_seen = max(p.setup_seen, inner.result())
+        elif isinstance(error, SerializationError):
+            p.unpicklable = f"it cannot be pickled for a process ({error})"
+        else:
+            p.unpicklable = f"a worker cannot load it ({type(error).__name__}: {error})"
 
     def _warmed(self, p: Profile, inner: Any) -> None:
-        """The warm-up probe's worker loaded the function (its set-up: the result), or
-        could not: then no process can run it."""
-        error = inner.exception()
+        """The warm-up probe ended (see ``_loaded_locked``)."""
         with self._lock:
-            p.warmed, p.warming = True, False
-            if error is None:
-                p.setup_seen = max(p.setup_seen, inner.result())
-            else:
-                p.unpicklable = (f"a worker cannot load it ({type(error).__name__}: "
-                                 f"{error})")
+            self._loaded_locked(p, inner)
             p.probes_out -= 1
             release = self._after_probes_locked(p) if not p.probes_out else []
         self._send_all(p, release)

@@ -363,7 +363,9 @@ class AutoLane(MapRouting, Spreading, Exploring):
                     if p.solo is not None:
                         speedup = 2 * p.solo[0] / span(p.pair)
                         p.speedup_seen = max(p.speedup_seen, speedup)
-                        if speedup < SLOWER_TOGETHER:  # threads lose, whatever the reason
+                        if speedup < SLOWER_TOGETHER and not p.pair_stolen:
+                            # Threads lose, whatever the reason; unless the machine took
+                            # a core from the pair (then another pair tells).
                             p.pairs_judged = PAIRS
             elif probe in ("process", "cold"):
                 p.saw_process(trip if probe == "process" else None, wall, setup)
@@ -398,11 +400,14 @@ class AutoLane(MapRouting, Spreading, Exploring):
 
     # ---------------------------------------------------------------- deciding
 
-    def _worth_chunks(self, p: Profile, calls: int) -> bool:
+    def _worth_chunks(self, p: Profile, calls: int, loaded: bool = True) -> bool:
         """Whether ``calls`` calls decided inline go to processes in chunks: with work
         enough for more than one core, and small arguments (a chunk shares the fixed
-        cost of a round trip between its calls, not the cost of copying their bytes)."""
+        cost of a round trip between its calls, not the cost of copying their bytes);
+        unless ``loaded`` is False, only once the workers have loaded the function (see
+        ``_warm_decided``)."""
         return (self._cores > 1 and calls * p.basis >= CHUNKS_MIN_S and p.unpicklable is None
+                and (p.warmed or not loaded)
                 and chunk_gain(p.basis, p.shipped_bytes, self._cores, self._machine) > 0)
 
     def _release_locked(self, p: Profile, lane: str) -> list:

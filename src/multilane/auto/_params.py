@@ -14,7 +14,7 @@ __all__ = [
     "REFERENCE_SHIP_BYTE_S", "REFERENCE_THREAD_START_S", "SAMPLE", "SEGMENTS_PER_CORE",
     "SHIP_BYTE_S", "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_RUNS", "SPREAD_CALL_S",
     "SPREAD_MIN_GAIN_S", "STOLEN", "THREAD_CALL_S", "THREAD_SPEEDUP", "THREAD_START_S",
-    "TINY_S", "WAITING", "WAIT_SLOWED",
+    "TINY_S", "TRANSPORT_OUTLIER", "WAITING", "WAIT_SLOWED",
 ]
 
 
@@ -69,6 +69,10 @@ SLOWER_TOGETHER = 0.75
 # A worker this much slower than a call here is looked at again, up to this many times.
 PROCESS_OUTLIER = 1.5
 PROCESS_PROBES = 2
+# A process probe's round trip this many times the machine's for its bytes is looked at
+# again (within PROCESS_PROBES): its reply can wait for this process's GIL, held by a
+# caller running the map meanwhile (a 10 ms call read 11.7 ms of transport so).
+TRANSPORT_OUTLIER = 4.0
 STOLEN = 0.2  # a probe that never blocked yet ran this much less than its wall time
 CROWDED = 0.8  # other threads of the process used this much of every other core
 EXACT_OTHERS_S = 0.0005  # a second solo after one this long reads other threads' CPU exactly

@@ -392,16 +392,18 @@ class Profile:
         """Bytes a call of it ships to a process and back."""
         return self.arg_bytes + self.result_bytes
 
-    def process_estimate(self, cores: int, wall: float,
-                         work: float | None = None) -> float | None:
+    def process_estimate(self, cores: int, wall: float, work: float | None = None,
+                         transport: float | None = None) -> float | None:
         """Seconds per call on ``cores`` busy processes, each call ``work`` seconds there
-        (by default the worker's time, else ``wall``). Sending is serial, here; the rest of
-        the transport (the worker unpickling, the reply) overlaps like the work does."""
+        (by default the worker's time, else ``wall``) and ``transport`` seconds of round
+        trip (by default the one seen). Sending is serial, here; the rest of the transport
+        (the worker unpickling, the reply) overlaps like the work does."""
         if self.transport_seen is None:
             return None
-        sending = self.sending_seen or 0.0
+        transport = self.transport_seen if transport is None else transport
+        sending = min(self.sending_seen or 0.0, transport)
         work = work or self.process_work or wall
-        return (work + self.transport_seen - sending) / cores + sending
+        return (work + transport - sending) / cores + sending
 
 
 

@@ -80,6 +80,9 @@ class AutoState(LaneBase):
     def _warm(self, p: Profile, call: tuple) -> None:
         raise NotImplementedError
 
+    def _warm_decided(self, p: Profile, fn: Any) -> None:
+        raise NotImplementedError
+
     def _unpicklable(self, p: Profile, call: tuple, error: BaseException) -> None:
         raise NotImplementedError
 
@@ -104,7 +107,7 @@ class AutoState(LaneBase):
     def _send_spread(self, p: Profile, calls: list, segments: list) -> None:
         raise NotImplementedError
 
-    def _worth_chunks(self, p: Profile, calls: int) -> bool:
+    def _worth_chunks(self, p: Profile, calls: int, loaded: bool = True) -> bool:
         raise NotImplementedError
 
     def _confirm_early_locked(self, p: Profile, wall: float, cpu: float) -> None:

@@ -20,7 +20,9 @@ An estimate is known or only bounded: before a lane's probe the model takes its 
 optimistic value (thread: ``s`` = every core; process: no round trip at all, each call's
 bytes still shipped at ``ship_byte_s``; and where the GIL is no limit, no better than
 threads, which run the same work at once without shipping it). A second look at a worker
-that ran a call 1.5x slower than here takes its time as here's, optimistically.
+that ran a call PROCESS_OUTLIER times slower than here takes its time as here's, and one
+whose round trip took TRANSPORT_OUTLIER times the machine's for its bytes takes the
+machine's, optimistically.
 
 The choice: inline, unless the thread estimate is MIN_GAIN lower; then process, if it is
 MIN_GAIN lower than that. Exploration: the pair probe (thread), then the process probe,
@@ -49,6 +51,7 @@ from ._params import (
     PROCESS_OUTLIER,
     PROCESS_PROBES,
     TINY_S,
+    TRANSPORT_OUTLIER,
     WAITING,
 )
 from ._profile import Profile
@@ -112,15 +115,22 @@ def estimates(p: Profile, m: Machine,
             work = p.process_work or wall
             seconds = max(_process_estimate(p, cores, wall), floor)
             bound = seconds
-            if work > PROCESS_OUTLIER * wall and p.process_probes < PROCESS_PROBES:
-                # One slow call in a worker can be an outlier: as fast as here, at best.
-                bound = max(_process_estimate(p, cores, wall, wall), floor)
+            trip = m.process_trip_s + p.shipped_bytes * m.ship_byte_s
+            slow_work = work > PROCESS_OUTLIER * wall
+            slow_trip = p.transport_seen > TRANSPORT_OUTLIER * trip
+            if (slow_work or slow_trip) and p.process_probes < PROCESS_PROBES:
+                # One slow call in a worker, or one slow round trip (its reply waiting for
+                # this process's GIL, say), can be an outlier: at best, the call is as
+                # fast there as here, and the trip is the machine's for its bytes.
+                bound = max(_process_estimate(p, cores, wall, wall if slow_work else None,
+                                              trip if slow_trip else None), floor)
             found["process"] = Estimate(seconds, bound)
     return found
 
 
-def _process_estimate(p: Profile, cores: int, wall: float, work: float | None = None) -> float:
-    estimate = p.process_estimate(cores, wall, work)
+def _process_estimate(p: Profile, cores: int, wall: float, work: float | None = None,
+                      transport: float | None = None) -> float:
+    estimate = p.process_estimate(cores, wall, work, transport)
     return math.inf if estimate is None else estimate
 
 
@@ -172,7 +182,8 @@ def choose(p: Profile, m: Machine, calls: int | None = None) -> Decision | str:
     if thread.bound < min(target, thread.seconds):
         return "pair"
     revisit = 0
-    if process is not None and process.bound < min(target, process.seconds):
+    if (process is not None and best != "process"
+            and process.bound < min(target, process.seconds)):
         cost = m.process_trip_s + p.shipped_bytes * m.ship_byte_s
         if calls is None or cost <= EXPLORE_BUDGET * 2 * calls * found[best].seconds:
             return "process"
