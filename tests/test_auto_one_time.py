@@ -137,3 +137,41 @@ def test_a_function_no_worker_can_load_runs_here(ex, tmp_path, monkeypatch):
                          message="never decided")[0]
     assert profile["lane"] != "process"
     assert "a worker cannot load it" in profile["verdict"]
+
+
+def test_calls_submitted_after_the_backlog_ran_dry_do_not_wait_for_the_workers(
+        ex, tmp_path, monkeypatch):
+    """While the workers load the function, a thread runs the calls waiting for the
+    decision; once it has run them all it stops, and calls submitted later must start it
+    again rather than wait for the workers (20,000 submits of a microsecond waited 1.1 s
+    for a worker's import so)."""
+    gate = tmp_path / "gate"
+    (tmp_path / "gated_import.py").write_text(textwrap.dedent(f"""
+        import os
+        import time
+
+        if os.environ.get("GATED_IMPORT_PARENT") != str(os.getpid()):
+            # In a worker: the import ends when the test opens the gate (or in 60 s).
+            deadline = time.monotonic() + 60
+            while not os.path.exists({str(gate)!r}) and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+        def where(n):
+            total = 0
+            for i in range(n):
+                total += i * i
+            return os.getpid()
+    """))
+    monkeypatch.setenv("GATED_IMPORT_PARENT", str(os.getpid()))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gated = importlib.import_module("gated_import")
+    try:
+        first = [ex.submit(gated.where, 20_000) for _ in range(20)]
+        assert {f.result(TIMEOUT) for f in first} == {os.getpid()}
+        (profile,) = ex.explain(gated.where).profiles
+        if profile["lane"] is None:  # still waiting for the workers: the case at hand
+            later = [ex.submit(gated.where, 20_000) for _ in range(20)]
+            assert {f.result(TIMEOUT) for f in later} == {os.getpid()}
+            assert not gate.exists()  # they did not wait for the workers
+    finally:
+        gate.write_text("open")

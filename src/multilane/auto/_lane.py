@@ -154,7 +154,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
                     lane = _able(lane, options)
                 return self._router.lane(lane, internal=True).submit(fn, args, kwargs, options)
         future = LaneFuture()
-        probing = False
+        probing = drain = False
         with self._lock:
             if not counted:
                 p.calls += 1
@@ -162,6 +162,9 @@ class AutoLane(MapRouting, Spreading, Exploring):
                 lane = self._next_probe_locked(p)
             elif p.lane is None:
                 p.backlog.append((future, fn, args, kwargs, options))  # waits for a decision
+                # While the workers load the function, the backlog runs on a thread; one
+                # that emptied it has stopped (submits came slower than it ran them).
+                drain = p.warming and not p.draining
             else:
                 lane = p.lane  # exploring again, its calls flow to the lane meanwhile
                 probing = p.exploring
@@ -170,6 +173,8 @@ class AutoLane(MapRouting, Spreading, Exploring):
             self._send(p, lane, future, fn, args, kwargs, options)
             if call is not None:
                 self._send(p, lane, *call)
+        elif drain:
+            self._drain_while_probing(p)
         if lane is None or probing:
             # A probe is out on a thread while this one submits, holding the GIL: a probe
             # call that lets go of it (NumPy, zlib, a read) waits a switch interval (5 ms)
