@@ -273,8 +273,11 @@ def test_argument_size_gets_its_own_judgement(ex):
 
 def test_a_drifting_function_is_judged_again(ex, tmp_path):
     path = str(tmp_path / "slow")
-    list(ex.map(_tasks.slow_when_file, [path] * 300, range(300)))
-    assert _lane(ex, _tasks.slow_when_file) == "inline"
+    for _ in range(5):  # (a loaded machine can make a first call look slow: it explores on)
+        list(ex.map(_tasks.slow_when_file, [path] * 300, range(300)))
+        if _lane(ex, _tasks.slow_when_file) is not None:
+            break
+    assert _lane(ex, _tasks.slow_when_file) == "inline", str(ex.explain(_tasks.slow_when_file))
     open(path, "w").close()
     for _ in range(5):  # the calls keep flowing while it explores again
         list(ex.map(_tasks.slow_when_file, [path] * 20, range(20)))
@@ -551,20 +554,25 @@ def test_chunksize_sets_the_chunks_of_a_map_auto_sends_to_processes(ex, monkeypa
 @pytest.mark.skipif(not MANY_CORES, reason="chunks only pay off with a second core")
 def test_a_big_backlog_of_small_calls_goes_to_processes_in_chunks(ex):
     """Decided inline, a map with much more small work than one core should do runs in
-    chunks on every core; each result and exception reaches its own future. (The
-    workers are started first: cold, they take longer to start than the map runs here.)"""
+    chunks on every core; each result and exception reaches its own future. (Chunks go
+    only to workers that have loaded the function: a map that ends before they have runs
+    here, and the next one goes to them.)"""
     ex.options(lane="process").submit(_tasks.identity, 0).result(TIMEOUT)
     n = 20_000
-    results = ex.map(_tasks.work_then_fail_on, range(n), [12_345] * n)
-    for i in range(n):
-        if i == 12_345:
-            with pytest.raises(ValueError, match="bad value 12345"):
-                next(results)
+    for _ in range(5):
+        results = ex.map(_tasks.work_then_fail_on, range(n), [12_345] * n)
+        for i in range(n):
+            if i == 12_345:
+                with pytest.raises(ValueError, match="bad value 12345"):
+                    next(results)
+                break
+            assert next(results) == i
+        stats = ex.statistics()["process"]
+        if stats.completed + stats.inflight + stats.pending >= 8:  # the chunks went there
             break
-        assert next(results) == i
     assert _lane(ex, _tasks.work_then_fail_on) == "inline"
-    stats = ex.statistics()["process"]
-    assert stats.completed + stats.inflight + stats.pending >= 8  # the chunks go there
+    assert stats.completed + stats.inflight + stats.pending >= 8, str(
+        ex.explain(_tasks.work_then_fail_on))
 
 
 def test_a_tiny_call_is_timed_over_a_run_before_its_map_goes_to_processes(ex, monkeypatch):
