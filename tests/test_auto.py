@@ -664,7 +664,13 @@ def test_a_gil_wait_probe_misread_as_released_is_overruled_by_its_pair(ex, monke
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
     (profile,) = ex._lanes.get("auto")._profiles.values()
     assert profile.gil == "released" and profile.pair_tries >= 1, profile
-    assert profile.lane == "process", profile.verdict
+    if profile.pairs_judged == 0 and profile.pairs_contended == profile.pair_tries:
+        # Every pair was robbed of a core (a busy machine): a robbed pair proves nothing
+        # either way, and the GIL-wait probes stand, misread or not (docs/architecture.md:
+        # "the price of trusting them").
+        assert profile.lane == "thread", profile.verdict
+    else:
+        assert profile.lane == "process", profile.verdict
 
 
 def test_one_solo_probe_is_enough_for_a_long_call_that_clearly_waits_or_holds_the_gil():
