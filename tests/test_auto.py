@@ -657,7 +657,9 @@ def test_a_function_found_holding_the_gil_is_never_run_in_pairs(ex, monkeypatch)
 def test_a_gil_wait_probe_misread_as_released_is_overruled_by_its_pair(ex, monkeypatch):
     # Were another thread to take the GIL from the call just as the watcher asks for it,
     # a function holding it would look released: its pair of calls on threads, which
-    # cannot gain, sends it to the process probe all the same.
+    # cannot gain, sends it to the process probe all the same. What that probe then
+    # measures decides between a process and this one (a busy machine can slow the
+    # worker's call enough for inline to win): threads it is not.
     monkeypatch.setattr(probes, "GIL_HELD", 1e9)
     monkeypatch.setattr(probes, "GIL_RELEASED", 1e9)
     n = 300_000
@@ -668,9 +670,10 @@ def test_a_gil_wait_probe_misread_as_released_is_overruled_by_its_pair(ex, monke
         # Every pair was robbed of a core (a busy machine): a robbed pair proves nothing
         # either way, and the GIL-wait probes stand, misread or not (docs/architecture.md:
         # "the price of trusting them").
-        assert profile.lane == "thread", profile.verdict
+        assert profile.lane == "thread", (profile.verdict, profile)
     else:
-        assert profile.lane == "process", profile.verdict
+        assert profile.process_probes >= 1, (profile.verdict, profile)
+        assert profile.lane in ("process", "inline"), (profile.verdict, profile)
 
 
 def test_one_solo_probe_is_enough_for_a_long_call_that_clearly_waits_or_holds_the_gil():
