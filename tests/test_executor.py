@@ -94,6 +94,41 @@ def test_inline_runs_before_submit_returns(ex):
     assert future.done() and seen == [1]
 
 
+def test_an_inline_map_runs_every_call_before_it_returns_as_submits_would(ex):
+    # One chunk rather than a future per item, with a submit loop's outcome: the results
+    # before a failure, the failure, and every call run, the ones after it too.
+    seen: list[int] = []
+
+    def inverse(x):
+        seen.append(x)
+        return 1 / x
+
+    results = ex.options(lane="inline").map(inverse, [1, 2, 0, 4, 0, 5])
+    assert seen == [1, 2, 0, 4, 0, 5]
+    assert next(results) == 1 and next(results) == 0.5
+    with pytest.raises(ZeroDivisionError):
+        next(results)
+    assert ex.statistics()["inline"].calls == 6
+    assert list(ex.options(lane="inline").map(pow, [2, 3], [5, 2])) == [32, 9]
+
+
+def test_an_inline_map_runs_coroutines_its_calls_return(ex):
+    async def twice(x):
+        if x < 0:
+            raise ValueError(x)
+        return 2 * x
+
+    def plain(x):
+        return twice(x)  # a plain function that returns a coroutine: run to its end
+
+    inline = ex.options(lane="inline")
+    assert list(inline.map(plain, [1, 2])) == [2, 4]
+    results = inline.map(plain, [1, -1, 3])
+    assert next(results) == 2
+    with pytest.raises(ValueError, match="-1"):
+        next(results)
+
+
 def test_default_lane_is_auto_and_coroutines_go_to_async(ex):
     assert ex.submit(_tasks.square, 3).result(TIMEOUT) == 9
     assert "calls" in str(ex.explain(_tasks.square))  # the auto lane saw it
