@@ -284,8 +284,9 @@ class MapRouting(AutoState):
 
     def _map_decided(self, p: Profile, lane: str, fn: Any, items: Sequence[Any], start: int,
                      single: bool, chunksize: int | None = None) -> list:
-        """Segments for ``items[start:]`` of a decided map. Process, or inline with work
-        enough for every core: process chunks. Else inline, here and now, as one segment."""
+        """Segments for ``items[start:]`` of a decided map: process chunks; or inline, here
+        and now, as one segment, or as ``_run_decided_inline`` runs them if they have work
+        enough for every core."""
         n = len(items)
         head: list = []
         if (lane == "inline" and p.basis < TINY_S and p.basis_calls < MEASURED_CALLS
@@ -306,28 +307,41 @@ class MapRouting(AutoState):
                         or not self._worth_chunks(p, n - start, loaded=False)):
                     break
                 count *= 2
-        if lane == "inline" and not p.warmed and self._worth_chunks(p, n - start, loaded=False):
-            # The workers have not loaded the function: they do now, while this thread
-            # runs the map a slice at a time. Loading it may take longer than the whole map
-            # (a module that builds a table at import), and chunks sent now would wait
-            # for it: 20,000 calls of 1 µs took 0.5 s so, against 14 ms in a loop.
-            self._warm_decided(p, fn)
-            size = max(1, int(CALLER_SLICE_S / max(p.basis, 1e-9)))
-            while start < n and not p.warmed:
-                segment = Segment(LaneFuture(), fn, items, start, min(n, start + size), single)
-                self._run_segment(p, segment)
-                head.append(segment.piece)
-                start = segment.stop
             if start >= n:
                 return head
-        if lane == "process" or self._worth_chunks(p, n - start):
+        if lane == "process":
             pool = self._router.lane("process", internal=True)
             ranges = (bounds(start, n, self._cores * SEGMENTS_PER_CORE) if chunksize is None
                       else [(a, min(a + chunksize, n)) for a in range(start, n, chunksize)])
             return head + [pool.submit_chunk(fn, items, a, b, single) for a, b in ranges]
+        if self._worth_chunks(p, n - start, loaded=False):
+            segments = deque(Segment(LaneFuture(), fn, items, a, b, single, chunksize)
+                             for a, b in bounds(start, n, self._cores * SEGMENTS_PER_CORE))
+            pieces = [segment.piece for segment in segments]
+            self._run_decided_inline(p, segments)
+            return head + pieces
         segment = Segment(LaneFuture(), fn, items, start, n, single)
         self._run_segment(p, segment)
         return head + [segment.piece]
+
+    def _run_decided_inline(self, p: Profile, left: deque[Segment]) -> None:
+        """Runs segments of calls decided inline here, one after another, unless they
+        would gain in process chunks: then this thread runs them a slice of
+        CALLER_SLICE_S at a time only until the workers have loaded the function
+        (``_warm_decided``), and the rest goes to chunks. Loading it may take longer than
+        the whole map (a module that builds a table at import): 20,000 calls of 1 µs
+        took 0.5 s in chunks sent before, against 14 ms in a loop."""
+        if left and not p.warmed and self._worth_chunks(p, _calls_in(left), loaded=False):
+            self._warm_decided(p, left[0].fn)
+            size = max(1, int(CALLER_SLICE_S / max(p.basis, 1e-9)))
+            while left and not p.warmed:
+                self._run_segment(p, left[0].cut(size) if len(left[0]) > size
+                                  else left.popleft().seal())
+        if left and self._worth_chunks(p, _calls_in(left)):
+            self._send_segments(p, "process", [segment.seal() for segment in left])
+            return
+        for segment in left:
+            self._run_segment(p, segment.seal())
 
     def _send_segments(self, p: Profile, lane: str, segments: list[Segment]) -> None:
         """Released segments to processes (one chunk each) or to a thread or loop lane
@@ -402,23 +416,11 @@ class MapRouting(AutoState):
             p.drifted()
 
     def _run_batch(self, p: Profile, calls: list, segments: list[Segment]) -> None:
-        """Runs a backlog inline, one call after another, on one thread; of segments that
-        would gain in process chunks, only what it can while the workers load the
-        function (see ``_warm_decided``): the rest then goes to them."""
+        """Runs a backlog decided inline, one call after another, on one thread (its
+        segments as ``_run_decided_inline`` does)."""
         for call in calls:
             self._send(p, "inline", *call)
-        left = deque(segments)
-        if left and not p.warmed and self._worth_chunks(p, _calls_in(left), loaded=False):
-            self._warm_decided(p, left[0].fn)
-            size = max(1, int(CALLER_SLICE_S / max(p.basis, 1e-9)))
-            while left and not p.warmed:
-                self._run_segment(p, left[0].cut(size) if len(left[0]) > size else
-                                  left.popleft())
-            if left and self._worth_chunks(p, _calls_in(left)):
-                self._send_segments(p, "process", [segment.seal() for segment in left])
-                return
-        for segment in left:
-            self._run_segment(p, segment.seal())
+        self._run_decided_inline(p, deque(segments))
 
     def _send_chunks(self, calls: list) -> None:
         """Small calls of one function, a backlog too big for one core: sent to the
