@@ -73,6 +73,38 @@ def test_a_change_to_the_code_starts_afresh(cache, tmp_path):
     assert "learned in an earlier run" in second["wait"][1]  # its did not
 
 
+WAITS = textwrap.dedent("""
+    import json, time
+    import multilane
+
+    def wait(seconds):
+        time.sleep(seconds)
+        return seconds
+
+    with multilane.Executor(processes=2) as ex:
+        first = ex.submit(wait, 0.001)  # shorter than EARLY_S: decided once it ends
+        at_first = ex.statistics()["thread"].max_threads  # threads allowed at once, by then
+        rest = [ex.submit(wait, 0.001) for _ in range(199)]
+        assert [f.result() for f in [first, *rest]] == [0.001] * 200
+        (profile,) = ex.explain(wait).profiles
+    print(json.dumps({"at_first": at_first, "concurrency": profile["concurrency"],
+                      "lane": profile["lane"]}))
+""")
+
+
+def test_a_second_run_runs_as_many_waits_at_once_from_its_first_call(cache, tmp_path):
+    # Decided from the store, each call goes straight to the threads: no backlog to size
+    # their number by, so the store keeps how many ran at once (it once kept 0, and the
+    # next run ran 662 waits on the lane's default threads, twice as long).
+    script = tmp_path / "waits.py"
+    script.write_text(WAITS)
+    first = _run(script)  # its at_first: the lane's default, nothing decided yet
+    if first["lane"] != "thread" or first["concurrency"] <= first["at_first"]:
+        pytest.skip(f"the first run did not widen the threads: {first}")  # a busy machine
+    second = _run(script)
+    assert second["at_first"] >= first["concurrency"], (first, second)
+
+
 @pytest.mark.parametrize("how", ["environment", "argument"])
 def test_the_store_can_be_turned_off(cache, tmp_path, monkeypatch, how):
     script = tmp_path / "job.py"

@@ -459,7 +459,12 @@ class AutoLane(MapRouting, Spreading, Exploring):
         wall = math.inf if p.early else p.basis
         wanted = waiting_concurrency(wall, p.basis_cpu, calls, 1, MAX_THREADS, self._machine)
         allowed = self._router.lane("thread", internal=True).widen(wanted)
-        p.concurrency = max(p.concurrency, min(wanted, allowed))
+        before, p.concurrency = p.concurrency, max(p.concurrency, min(wanted, allowed))
+        if p.concurrency > before and not p.exploring:
+            # Stored with it: the next run's decided calls go straight to the threads, with
+            # no backlog to size them by (stored at the decision, before this, the next run
+            # started with the lane's default threads: 662 waits took twice as long).
+            self._remember_locked(p)
 
     def _choose_locked(self, p: Profile) -> Decision | str:
         """The model's choice for ``p`` (``choose``), on this machine's parameters: a
