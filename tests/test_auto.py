@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 
 import _tasks
 import pytest
@@ -19,6 +20,7 @@ from multilane.auto import _maps as auto_maps
 from multilane.auto import _params as params
 from multilane.auto import _probes as probes
 from multilane.auto import _profile as profile_module
+from multilane.auto._segments import Segment
 
 MANY_CORES = (os.cpu_count() or 1) >= 2
 
@@ -316,6 +318,32 @@ def test_a_waiting_function_that_computes_now_or_waits_no_more_is_judged_again()
         if falling.drifted():
             break
     assert falling.exploring and "work per call moved" in falling.verdict
+
+
+def test_a_computing_function_decided_inline_whose_calls_now_wait_is_judged_again():
+    # A decision lasts (in the store, across runs): one taken on a misjudged call, or
+    # before the function's calls began to wait, must not keep waits in line for ever.
+    def decided_inline() -> profile_module.Profile:
+        p = profile_module.Profile("f", 0, False)
+        p.solo = (0.002, 0.0019)  # computing
+        p.decide("inline", "computing, no faster on 2 processes", 0.002)
+        return p
+
+    waiting = decided_inline()
+    for _ in range(100):
+        waiting.record("inline", 0.002, 0.0001)  # as long, but waiting now
+        if waiting.drifted():
+            break
+    assert waiting.exploring and "now mostly wait" in waiting.verdict
+    computing = decided_inline()
+    for _ in range(100):
+        computing.record("inline", 0.0015, 0.0014)  # a little faster: still at home here
+        assert not computing.drifted()
+    tiny = decided_inline()
+    tiny.decide("inline", "tiny: shipping it costs more", 2e-6)
+    for _ in range(100):
+        tiny.record("inline", 4e-6, 1e-6)  # a tiny wait: nothing for threads to overlap
+        assert not tiny.drifted()
 
 
 @pytest.mark.parametrize("stolen, lane", [(True, "inline"), (False, "thread")])
@@ -695,3 +723,23 @@ def test_one_solo_probe_is_enough_for_a_long_call_that_clearly_waits_or_holds_th
     assert after_one(interval, interval, held=1, longest=1.2 * interval)  # short: outlier?
     p = profile_module.Profile("f", 0, False)
     assert p.solo_wanted()  # the first
+
+
+def test_calls_run_here_while_the_workers_load_keep_every_result(ex, monkeypatch):
+    """While the workers load a function, this thread cuts a slice at a time from the
+    waiting segments and runs it; the last slice of a segment is what is left of it, and
+    its results join those cut before (once they were lost: a map yielded the last slice
+    only)."""
+    list(ex.map(abs, range(-50, 50)))  # a profile to run them under
+    auto = ex._lanes.get("auto")
+    (p,) = auto._profiles.values()
+    p.warmed, p.basis = False, params.CALLER_SLICE_S / 100  # slices of 100 calls
+    monkeypatch.setattr(auto, "_warm_decided", lambda p, fn: None)  # never loaded
+    monkeypatch.setattr(auto, "_worth_chunks", lambda p, calls, loaded=True: not loaded)
+    items = range(-500, 700)
+    segments = [Segment(LaneFuture(), abs, items, a, b, True)
+                for a, b in ((0, 1000), (1000, 1200))]
+    pieces = [segment.piece for segment in segments]  # what the map's caller holds
+    auto._run_decided_inline(p, deque(segments))
+    assert [piece.result(TIMEOUT) for piece in pieces] == [
+        [abs(x) for x in items[:1000]], [abs(x) for x in items[1000:]]]

@@ -5,7 +5,6 @@ a call."""
 
 from __future__ import annotations
 
-import collections
 import importlib
 import os
 import textwrap
@@ -180,25 +179,3 @@ def test_calls_submitted_after_the_backlog_ran_dry_do_not_wait_for_the_workers(
     finally:
         gate.write_text("open")
 
-
-def test_calls_run_here_while_the_workers_load_keep_every_result(ex, monkeypatch):
-    """While the workers load a function, this thread cuts a slice at a time from the
-    waiting segments and runs it; the last slice of a segment is what is left of it, and
-    its results join those cut before (once they were lost: a map yielded the last slice
-    only)."""
-    from multilane._future import LaneFuture
-    from multilane.auto._params import CALLER_SLICE_S
-    from multilane.auto._segments import Segment
-
-    list(ex.map(abs, range(-50, 50)))  # a profile to run them under
-    auto = ex._lanes.get("auto")
-    (p,) = auto._profiles.values()
-    p.warmed, p.basis = False, CALLER_SLICE_S / 100  # slices of 100 calls
-    monkeypatch.setattr(auto, "_warm_decided", lambda p, fn: None)  # never loaded
-    monkeypatch.setattr(auto, "_worth_chunks", lambda p, calls, loaded=True: not loaded)
-    items = range(-500, 700)
-    segments = [Segment(LaneFuture(), abs, items, a, b, True) for a, b in ((0, 1000), (1000, 1200))]
-    pieces = [segment.piece for segment in segments]  # what the map's caller holds
-    auto._run_decided_inline(p, collections.deque(segments))
-    assert [piece.result(TIMEOUT) for piece in pieces] == [
-        [abs(x) for x in items[:1000]], [abs(x) for x in items[1000:]]]

@@ -25,6 +25,7 @@ from ._params import (
     SMALL_ARGUMENTS,
     SOLO_RUNS,
     THREAD_SPEEDUP,
+    TINY_S,
     WAITING,
 )
 from ._segments import Segment
@@ -275,6 +276,14 @@ class Profile:
                       and self.recent_cpu >= WAITING * self.basis)
             if not by_cpu and self.recent >= self.basis / DRIFT:
                 return False
+        elif (self.lane == "inline" and self.computing and self.recent >= TINY_S
+              and self.recent_cpu < WAITING * self.recent):
+            # Decided here for computing, its calls now mostly wait, long enough for
+            # threads to overlap: the premise of the decision is gone (a first run can
+            # misjudge a call, and a stored decision lasts).
+            return self._explore_again(
+                f"exploring again: its calls now mostly wait ({us(self.recent_cpu)} CPU of "
+                f"{us(self.recent)})")
         elif self.lane == "inline" and self.recent <= self.basis * DRIFT:
             # Run here, a call that got cheaper is only more at home here; the time per
             # call it is judged by follows it down (a first call timed cold, a solo probe
