@@ -257,3 +257,23 @@ SPREAD = [
                          ids=[row[0] for row in SPREAD])
 def test_spread_gain(name, wall, cpu, calls, threads, cores, shipped, gains):
     assert (spread_gain(wall, cpu, calls, threads, cores, shipped) > 0.02) is gains
+
+
+def test_a_stored_decision_keeps_what_the_gil_probes_and_pairs_found():
+    # Restored without it, a function that releases the GIL looked held back by it: its
+    # threads' estimate fell to one call at a time, and its calls were spread over the
+    # workers as waits are.
+    import json
+
+    p = profile(solo=(2.6 * MS, 2.6 * MS), gil_released=4, pair_tries=1, pairs_contended=1)
+    found = choose(p, Machine(2))
+    assert isinstance(found, Decision) and found.lane == "thread", found
+    p.decide(found.lane, found.reason, found.basis)
+    again = Profile("f", 0, False)
+    assert again.restore(json.loads(json.dumps(p.to_record())), ("inline", "thread"))
+    assert (again.gil, again.parallel) == (p.gil, p.parallel) == ("released", False)
+    assert estimates(again, Machine(2)) == estimates(p, Machine(2))
+    older = {key: value for key, value in p.to_record().items() if key not in ("gil", "pairs")}
+    assert again.restore(older, ("thread",)) and again.gil is None  # stored before: none
+    for junk in ({"gil": [1, "x", 0]}, {"pairs": [0, 0, 0, -1.0, 0]}, {"gil": [1, 2]}):
+        assert not Profile("f", 0, False).restore({**p.to_record(), **junk}, ("thread",))

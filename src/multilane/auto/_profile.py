@@ -218,7 +218,12 @@ class Profile:
                 "setup": self.setup_seen, "transport": self.transport_seen,
                 "sending": self.sending_seen, "process_work": self.process_work,
                 "result_bytes": self.result_bytes,
-                "solo": list(self.solo) if self.solo is not None else None}
+                "solo": list(self.solo) if self.solo is not None else None,
+                # What the GIL-wait probes and the pairs found: whether the GIL holds its
+                # calls back, which the threads' estimate and spreading rest on.
+                "gil": [self.gil_held, self.gil_released, self.gil_longest],
+                "pairs": [self.pair_tries, self.pairs_judged, self.pairs_contended,
+                          self.parallel_seen, self.speedup_seen]}
 
     def restore(self, record: dict[str, Any], lanes: tuple[str, ...]) -> bool:
         """Decides as ``record`` says (an earlier run's ``to_record``), if it holds a lane of
@@ -232,12 +237,16 @@ class Profile:
             transport, sending, work, solo = (record["transport"], record["sending"],
                                               record["process_work"], record["solo"])
             solo = None if solo is None else (float(solo[0]), float(solo[1]))
+            held, released, longest = record.get("gil") or (0, 0, 0.0)
+            tries, judged, contended, parallel, speedup = record.get("pairs") or (0, 0, 0, 0, 0)
+            counts = [int(x) for x in (held, released, tries, judged, contended)]
+            gil_pairs = [float(x) for x in (longest, parallel, speedup)]
             figures = [basis, basis_cpu, setup] + [float(x) for x in (transport, sending, work)
                                                    if x is not None]
         except (KeyError, TypeError, ValueError, IndexError):
             return False
         if lane not in lanes or calls < 1 or not all(math.isfinite(x) and x >= 0
-                                                      for x in figures):
+                                                      for x in figures + gil_pairs + counts):
             return False
         self.lane, self.verdict, self.exploring, self.learned = lane, verdict, False, True
         self.basis = self.recent = basis
@@ -249,6 +258,9 @@ class Profile:
         self.process_work = None if work is None else float(work)
         self.warmed = lane == "process"  # its workers load it with their first calls
         self.result_bytes = max(0, int(record.get("result_bytes") or 0))
+        self.gil_held, self.gil_released, self.pair_tries, self.pairs_judged, \
+            self.pairs_contended = counts
+        self.gil_longest, self.parallel_seen, self.speedup_seen = gil_pairs
         return True
 
     def rebase(self, wall: float, cpu: float, calls: int) -> None:
