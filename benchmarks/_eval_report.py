@@ -140,8 +140,9 @@ def render(results: dict[str, Any], console: bool = False) -> list[str]:
              "hybrid at concurrency 4, 16 and 64. auto starts from nothing (stored profiles "
              "off), its exploration and its workers' first import of the function's module "
              "included; \"stored\" is auto in a new process with the profiles one earlier "
-             "run stored. Ratios are auto over the best fixed lane (p50, p90: nearest rank); "
-             "slower than sequential means by more than 5% + 100 µs.", "",
+             "run stored, after an untimed sequential loop warms that process as the other "
+             "timings warm theirs. Ratios are auto over the best fixed lane (p50, p90: "
+             "nearest rank); slower than sequential means by more than 5% + 100 µs.", "",
              "| run | workloads | total | p50 | p90 | worst | total, stored profiles | "
              "auto / sequential, total | slower than sequential |",
              "| --- " * 9 + "|"]
