@@ -96,6 +96,7 @@ from ._profile import (
     cores_used,
     function_key,
     overlapped,
+    pickling_time,
     size_of,
     span,
 )
@@ -205,6 +206,9 @@ class AutoLane(MapRouting, Spreading, Exploring):
                 if p.lane == "thread" and p.concurrency > 1:  # as many at once as last time
                     p.concurrency = self._router.lane("thread", internal=True).widen(
                         p.concurrency)
+                return p
+        if not p.coroutine:
+            p.args_pickle_s = pickling_time(*args, *kwargs.values())
         return p
 
     def _lanes_to_route(self) -> tuple[str, ...]:
@@ -338,7 +342,11 @@ class AutoLane(MapRouting, Spreading, Exploring):
         if stolen and probe != "pair":
             wall = cpu  # the work, as it would run on a core of its own
         shipped = size_of(result) if probe is not None else 0
+        pickled = (pickling_time(result) if probe == "solo" and p.result_pickle_s is None
+                   else None)
         with self._lock:
+            if pickled is not None:
+                p.result_pickle_s = pickled
             p.record(lane, wall, cpu)
             p.result_bytes = max(p.result_bytes, shipped)
             if probe == "solo":
@@ -413,7 +421,8 @@ class AutoLane(MapRouting, Spreading, Exploring):
         ``_warm_decided``)."""
         return (self._cores > 1 and calls * p.basis >= CHUNKS_MIN_S and p.unpicklable is None
                 and (p.warmed or not loaded)
-                and chunk_gain(p.basis, p.shipped_bytes, self._cores, self._machine) > 0)
+                and chunk_gain(p.basis, p.shipped_bytes, self._cores, self._machine,
+                               p.pickle_s) > 0)
 
     def _release_locked(self, p: Profile, lane: str) -> list:
         """Empties the backlog and the bulk: what to send to ``lane`` (see _send_all)."""

@@ -9,7 +9,8 @@ __all__ = [
     "CONTENDED", "CROWDED", "DRIFT", "EARLY_CPU", "EARLY_PROCESS_CPU", "EARLY_S",
     "EXACT_OTHERS_S", "EXPLORE_BUDGET", "GIL_HELD", "GIL_RELEASED", "GIL_SAMPLES", "HEAD",
     "MAX_THREADS", "MEASURED_CALLS", "MEASURED_RUN_S", "MIN_GAIN", "PAIRS", "PAIR_TRIES",
-    "PAIR_WAIT_S", "PARALLEL_CORES", "PROCESS_OUTLIER", "PROCESS_PROBES", "PROCESS_START_S",
+    "PAIR_WAIT_S", "PARALLEL_CORES", "PICKLE_TIMED_BYTES", "PROCESS_OUTLIER", "PROCESS_PROBES",
+    "PROCESS_START_S",
     "PROCESS_TRIP_S", "REFERENCE_HANDOFF_S", "REFERENCE_PICKLE_CALL_S",
     "REFERENCE_SHIP_BYTE_S", "REFERENCE_THREAD_START_S", "SAMPLE", "SEGMENTS_PER_CORE",
     "SHIP_BYTE_S", "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_RUNS", "SPREAD_CALL_S",
@@ -37,6 +38,11 @@ CHUNKS_MIN_S = 0.005  # an inline backlog with this much work goes to processes 
 # over the caller's, per byte). Chunks go only where the work shared by the cores gains
 # more than that.
 SHIP_BYTE_S = 1.3e-9
+# Arguments and results up to this many bytes are pickled once, timed: beyond its bytes,
+# an object can cost far more to pickle than SHIP_BYTE_S says (a NumPy array of 3.6 KB:
+# 11 µs here, 4.7 µs by the byte, and 20,000 of them sent to process chunks took 0.3 s
+# where a loop took 0.04 s). Above it, the bytes dominate, and timing would cost a copy.
+PICKLE_TIMED_BYTES = 1 << 20
 # A tiny call timed alone is mostly the timer's cost and a cold call's: it reads many times
 # what the call costs in a run of calls. Before a map's calls go to processes in chunks on
 # such a figure, a head of the map runs in its caller, this much work by that figure (and

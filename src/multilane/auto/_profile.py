@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from ._params import (
     PAIR_TRIES,
     PAIRS,
     PARALLEL_CORES,
+    PICKLE_TIMED_BYTES,
     SMALL_ARGUMENTS,
     SOLO_RUNS,
     THREAD_SPEEDUP,
@@ -32,7 +34,7 @@ from ._segments import Segment
 
 __all__ = [
     "LaneTime", "Profile", "arguments_size", "bucket_bytes", "bucket_of", "cores_used",
-    "function_key", "overlapped", "size_of", "span",
+    "function_key", "overlapped", "pickling_time", "size_of", "span",
 ]
 
 
@@ -52,6 +54,30 @@ def _size_of(value: Any) -> int:
     if isinstance(value, _SIZED):
         return len(value)
     return 0
+
+
+def pickling_time(*values: Any) -> float:
+    """Seconds pickling ``values`` takes here, as a call to a process pickles them (the
+    faster of two tries, unless the first took over a millisecond); 0 for numbers only,
+    for more than PICKLE_TIMED_BYTES, and for what cannot be pickled (it never goes to a
+    process)."""
+    if all(type(v) in _UNSIZED for v in values):
+        return 0.0
+    if sum(_size_of(v) for v in values) > PICKLE_TIMED_BYTES:
+        return 0.0
+    from ..buffers._serialize import dumps  # (the auto lane's import stays light)
+
+    best = math.inf
+    try:
+        for _ in range(2):
+            start = time.perf_counter()
+            dumps(values)
+            best = min(best, time.perf_counter() - start)
+            if best > 1e-3:  # an object graph of unknown size: once is enough, and exact
+                break
+    except Exception:  # noqa: BLE001 -- unpicklable: the process probe will say so
+        return 0.0
+    return best
 
 
 def arguments_size(args: tuple, kwargs: dict) -> int:
@@ -158,6 +184,10 @@ class Profile:
     # largest a probe returned).
     arg_bytes: int = 0
     result_bytes: int = 0
+    # Seconds pickling a call's arguments, and its result, took here (``pickling_time``,
+    # once each): what shipping them costs this process when that is more than their bytes.
+    args_pickle_s: float = 0.0
+    result_pickle_s: float | None = None  # None: no result timed yet
     fingerprint: str | None = None  # its key in the profile store (None: not stored)
     learned: bool = False  # decided by a record of an earlier run
     concurrency: int = 0  # decided "thread": how many of its calls may run at once
@@ -217,7 +247,7 @@ class Profile:
                 "computing": self.computing, "concurrency": self.concurrency,
                 "setup": self.setup_seen, "transport": self.transport_seen,
                 "sending": self.sending_seen, "process_work": self.process_work,
-                "result_bytes": self.result_bytes,
+                "result_bytes": self.result_bytes, "pickle_s": self.pickle_s,
                 "solo": list(self.solo) if self.solo is not None else None,
                 # What the GIL-wait probes and the pairs found: whether the GIL holds its
                 # calls back, which the threads' estimate and spreading rest on.
@@ -258,6 +288,12 @@ class Profile:
         self.process_work = None if work is None else float(work)
         self.warmed = lane == "process"  # its workers load it with their first calls
         self.result_bytes = max(0, int(record.get("result_bytes") or 0))
+        try:
+            pickled = float(record.get("pickle_s") or 0.0)
+        except (TypeError, ValueError):
+            pickled = math.nan
+        self.args_pickle_s, self.result_pickle_s = (pickled, 0.0) if (
+            math.isfinite(pickled) and pickled >= 0) else (0.0, None)
         self.gil_held, self.gil_released, self.pair_tries, self.pairs_judged, \
             self.pairs_contended = counts
         self.gil_longest, self.parallel_seen, self.speedup_seen = gil_pairs
@@ -412,6 +448,11 @@ class Profile:
     def shipped_bytes(self) -> int:
         """Bytes a call of it ships to a process and back."""
         return self.arg_bytes + self.result_bytes
+
+    @property
+    def pickle_s(self) -> float:
+        """Seconds pickling a call's arguments and result takes here, as timed."""
+        return self.args_pickle_s + (self.result_pickle_s or 0.0)
 
     def process_estimate(self, cores: int, wall: float, work: float | None = None,
                          transport: float | None = None) -> float | None:

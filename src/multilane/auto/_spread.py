@@ -42,7 +42,7 @@ class Spreading(AutoState):
         # Workers not started yet would first have to be (PROCESS_START_S).
         wanted = SPREAD_MIN_GAIN_S + (0.0 if self._router.ready("process") else PROCESS_START_S)
         return spread_gain(p.basis, p.basis_cpu, calls, threads, self._cores,
-                           p.shipped_bytes, self._machine) >= wanted
+                           p.shipped_bytes, self._machine, p.pickle_s) >= wanted
 
     def _send_spread(self, p: Profile, calls: list, segments: list[Segment]) -> None:
         """Sends a released backlog (per-call entries) and segments spread over the

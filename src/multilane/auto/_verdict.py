@@ -56,8 +56,8 @@ from ._params import (
 )
 from ._profile import Profile
 
-__all__ = ["Decision", "Estimate", "chunk_gain", "choose", "estimates", "spread_gain",
-           "verdict", "waiting_concurrency"]
+__all__ = ["Decision", "Estimate", "chunk_gain", "choose", "estimates", "shipping",
+           "spread_gain", "verdict", "waiting_concurrency"]
 
 
 class Decision(NamedTuple):
@@ -109,13 +109,13 @@ def estimates(p: Profile, m: Machine,
         cores = 1 if p.solo_crowded else m.cores
         floor = thread.seconds if gil_free else 0.0  # processes run it no better at once
         if p.transport_seen is None:
-            bound = max(wall / cores, p.shipped_bytes * m.ship_byte_s, floor)
+            bound = max(wall / cores, shipping(p, m), floor)
             found["process"] = Estimate(math.inf, bound)
         else:
             work = p.process_work or wall
             seconds = max(_process_estimate(p, cores, wall), floor)
             bound = seconds
-            trip = m.process_trip_s + p.shipped_bytes * m.ship_byte_s
+            trip = m.process_trip_s + shipping(p, m)
             slow_work = work > PROCESS_OUTLIER * wall
             slow_trip = p.transport_seen > TRANSPORT_OUTLIER * trip
             if (slow_work or slow_trip) and p.process_probes < PROCESS_PROBES:
@@ -184,7 +184,7 @@ def choose(p: Profile, m: Machine, calls: int | None = None) -> Decision | str:
     revisit = 0
     if (process is not None and best != "process"
             and process.bound < min(target, process.seconds)):
-        cost = m.process_trip_s + p.shipped_bytes * m.ship_byte_s
+        cost = m.process_trip_s + shipping(p, m)
         if calls is None or cost <= EXPLORE_BUDGET * 2 * calls * found[best].seconds:
             return "process"
         revisit = math.ceil(cost / (EXPLORE_BUDGET * 2 * found[best].seconds))
@@ -224,7 +224,7 @@ def _reason(p: Profile, m: Machine, found: dict[str, Estimate], best: str,
         return (f"computing; {p.calls} calls are too few to pay for a process probe "
                 f"(explored again at {revisit})")
     work = p.process_work or wall
-    if math.isinf(process.seconds) and p.shipped_bytes * m.ship_byte_s >= work / cores:
+    if math.isinf(process.seconds) and shipping(p, m) >= work / cores:
         return (f"computing, no faster on {cores} processes: shipping its "
                 f"{nbytes(p.shipped_bytes)} costs more than the call")
     if work / cores >= wall:
@@ -256,17 +256,25 @@ def waiting_concurrency(wall: float, cpu: float, calls: int, floor: int, ceiling
     return max(floor, min(ceiling, calls, int(min(by_gil, by_start, ceiling))))
 
 
-def chunk_gain(work: float, shipped: int, cores: int, m: Machine = _REFERENCE) -> float:
+def shipping(p: Profile, m: Machine) -> float:
+    """Seconds this process spends shipping a call of ``p`` to a process and back: its
+    bytes at ``ship_byte_s``, or, if more, what pickling its arguments and result took
+    here (a small NumPy array costs its pickling's fixed part, not its bytes)."""
+    return max(p.shipped_bytes * m.ship_byte_s, p.pickle_s)
+
+
+def chunk_gain(work: float, shipped: int, cores: int, m: Machine = _REFERENCE,
+               pickled: float = 0.0) -> float:
     """Seconds a call gains in process chunks over running here: its work shared by
     ``cores`` processes, against shipping its ``shipped`` bytes there and back, which
     this process does one call after another (pickling and copying, ``ship_byte_s`` a
-    byte; a chunk shares its round trip between its calls, not the bytes). Positive:
-    chunks."""
-    return work - max(work / cores, shipped * m.ship_byte_s)
+    byte, or ``pickled`` seconds if more, see ``shipping``; a chunk shares its round trip
+    between its calls, not the bytes). Positive: chunks."""
+    return work - max(work / cores, shipped * m.ship_byte_s, pickled)
 
 
 def spread_gain(wall: float, cpu: float, calls: int, threads: int, cores: int,
-                shipped: int = 0, m: Machine = _REFERENCE) -> float:
+                shipped: int = 0, m: Machine = _REFERENCE, pickled: float = 0.0) -> float:
     """Seconds that ``calls`` waiting calls gain spread over ``cores`` worker processes,
     ``threads`` at once in each, over ``threads`` at once on this process's threads. On
     threads, a call holds this process's GIL for its CPU time (and ``thread_call_s`` of the
@@ -278,5 +286,5 @@ def spread_gain(wall: float, cpu: float, calls: int, threads: int, cores: int,
     here = max(rounds * wall, calls * held)
     spread_rounds = math.ceil(calls / max(threads * cores, 1))
     spread = (max(spread_rounds * wall, calls * held / cores)
-              + calls * (m.spread_call_s + shipped * m.ship_byte_s))
+              + calls * (m.spread_call_s + max(shipped * m.ship_byte_s, pickled)))
     return here - spread
