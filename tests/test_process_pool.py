@@ -241,3 +241,21 @@ def test_functions_are_sent_once_per_worker_then_named_by_id(no_leaks):
         assert all(w.functions == {fid} for w in workers if w.dispatched)
         # A module-level function travels by reference: a few bytes, not its code.
         assert len(payload) < 64
+
+
+def test_starting_workers_leaves_the_parents_pages_writable(no_leaks):
+    # A forked child shares the parent's pages copy-on-write; after it execs, each page of
+    # the parent's stays write-protected until written, at the cost of a fault: 20,000
+    # small NumPy arrays made after a pool start took 0.12 s instead of 0.07 s. Workers are
+    # started with vfork, which copies and protects nothing.
+    import resource
+
+    pages = 8192  # 32 MiB of 4 KiB pages, each written once before
+    heap = bytearray(pages * 4096)
+    heap[::4096] = b"\x01" * pages
+    with multilane.ProcessPoolExecutor(max_workers=2) as ex:
+        assert sorted(ex.map(abs, [-1, -2])) == [1, 2]  # both workers started
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        heap[::4096] = b"\x02" * pages
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < pages // 4, f"{faults} page faults writing {pages} pages written before"

@@ -283,26 +283,33 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<int>& keep_f
   int report[2];  // the child writes its errno here if exec fails; EOF means exec succeeded
   if (::pipe2(report, O_CLOEXEC) != 0) throw SystemError("pipe2", errno);
   const pid_t parent = ::getpid();
-  // _Fork (glibc 2.34) runs no pthread_atfork handlers: the child only execs, and the
-  // handlers are for children that go on running this program (see SharedHeap).
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  const pid_t pid = ::_Fork();
-#else
-  const pid_t pid = ::fork();
-#endif
-  if (pid < 0) {
-    const int err = errno;
-    ::close(report[0]);
-    ::close(report[1]);
-    throw SystemError("fork", err);
-  }
+  // vfork, not fork: a forked child shares the parent's pages copy-on-write until it
+  // execs, and every page of the parent's heap stays write-protected after that, so the
+  // parent's next write to each one faults (20,000 small NumPy arrays made in a loop took
+  // 0.12 s after a pool start, against 0.07 s). A vfork child borrows the parent's memory
+  // and the parent waits until it execs. As in CPython's _posixsubprocess: every signal is
+  // blocked around it, so that no handler of the parent's runs in the child, which resets
+  // the handled ones to their default before it unblocks them.
+  ::sigset_t all, old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = ::vfork();
   if (pid == 0) {
-    // Child of a possibly multithreaded parent: only async-signal-safe calls until exec.
+    // Only system calls until exec: the child runs on the parent's memory and stack.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
     ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
     ::fcntl(report[1], F_SETFD, FD_CLOEXEC);
     for (const int fd : keep_fds) ::fcntl(fd, F_SETFD, 0);
+    struct ::sigaction handler {};
+    struct ::sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (::sigaction(sig, nullptr, &handler) == 0 && handler.sa_handler != SIG_IGN &&
+          handler.sa_handler != SIG_DFL) {
+        ::sigaction(sig, &fallback, nullptr);
+      }
+    }
     ::sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the supervisor thread may block signals
@@ -310,6 +317,13 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<int>& keep_f
     const int err = errno;
     (void)!::write(report[1], &err, sizeof err);
     ::_exit(127);
+  }
+  const int spawn_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    ::close(report[0]);
+    ::close(report[1]);
+    throw SystemError("vfork", spawn_errno);
   }
   ::close(report[1]);
   int child_errno = 0;
