@@ -23,7 +23,7 @@ from . import _protocol as P
 from ._calls import is_coroutine, is_coroutine_function
 from ._core import settle_kept_mappings
 from ._future import run_items
-from .buffers._serialize import dumps, dumps_oob, loads, loads_oob, outband
+from .buffers._serialize import dumps, dumps_oob, loads, loads_oob, outband, outband_items
 from .lanes.loop import new_event_loop, start_loop_thread
 
 _LIFELINE_EXIT = 70
@@ -95,7 +95,7 @@ class _Loop:
 def _call(fn: Any, flags: int, args: Any, kwargs: dict, loop: _Loop) -> Any:
     if flags & P.CALL_CHUNK:  # coroutine functions checked once per chunk, not per item
         settle = loop.settle if is_coroutine_function(fn) else None
-        return run_items(fn, args, bool(flags & P.CALL_CHUNK_SINGLE), settle)
+        return outband_items(run_items(fn, args, bool(flags & P.CALL_CHUNK_SINGLE), settle))
     return loop.settle(fn(*args, **kwargs))
 
 

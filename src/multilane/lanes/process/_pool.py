@@ -53,6 +53,7 @@ from ...buffers._serialize import (
     dumps_oob,
     name_unpicklable_item,
     outband_call,
+    outband_items,
 )
 from ...errors import SerializationError
 from ._collector import Collector, start_without_signals
@@ -411,7 +412,7 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
                      single: bool, options: TaskOptions | None = None) -> Future:
         """One task for ``items[start:stop]``: single arguments or argument tuples."""
         flags = P.CALL_CHUNK | (P.CALL_CHUNK_SINGLE if single else 0)
-        chunk = items[start:stop]
+        chunk = outband_items(items[start:stop], single)
         try:
             entry = self._functions.entry(fn)
         except SerializationError as exc:
