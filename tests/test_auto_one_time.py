@@ -87,6 +87,27 @@ def test_submitted_calls_run_on_a_thread_while_the_workers_load(ex, tmp_path, mo
     assert {f.result() for f in futures} == {os.getpid()}
 
 
+def test_calls_submitted_while_the_workers_load_go_where_the_model_says(ex, tmp_path,
+                                                                       monkeypatch):
+    """While the workers load a computing function, a call submitted runs where the model
+    would send it now (inline: in the submitting thread, as a decided call would), not in
+    a backlog that a thread runs by turns with the submitter (4,600 NumPy sums of 20 µs
+    took 90 µs each that way)."""
+    slow = _module(tmp_path, monkeypatch, "slow_import_guess", SLOW_IMPORT_S)
+    ex.options(lane="process").submit(abs, -1).result(TIMEOUT)  # only the import is slow
+    here = threading.get_ident()
+
+    def where_and_thread(n):
+        return slow.where(n), threading.get_ident()
+
+    # One at a time, 100 calls of ~1 ms, well within the workers' 1.5 s import (the
+    # warm-up starts once the calls so far pay for it, see EXPLORE_BUDGET and SETUP_S).
+    ran = [ex.submit(where_and_thread, 20_000).result(TIMEOUT) for _ in range(100)]
+    assert {pid for pid, _ in ran} == {os.getpid()}
+    in_caller = sum(thread == here for _, thread in ran)
+    assert in_caller >= 80, (in_caller, str(ex.explain(where_and_thread)))
+
+
 def test_set_up_is_never_counted_as_transport(ex, tmp_path, monkeypatch):
     slow = _module(tmp_path, monkeypatch, "slow_import_transport", SLOW_IMPORT_S)
     # Enough calls that the map outlasts the warm-up, so the process probe runs.

@@ -157,6 +157,11 @@ CHOICES = [
      {"solo": (0.1 * MS, 0.1 * MS), "gil_held": 2}, 2, 2, "inline"),
     ("a thousand are enough", {"solo": (0.1 * MS, 0.1 * MS), "gil_held": 2}, 2, 1000,
      "process"),
+    # Before the workers have loaded the function, the probe also costs that (SETUP_S).
+    ("two hundred calls of 100 µs do not pay for the workers' first load",
+     {"solo": (0.1 * MS, 0.1 * MS), "gil_held": 2}, 2, 200, "inline"),
+    ("once they have loaded it, two hundred pay for a round trip",
+     {"solo": (0.1 * MS, 0.1 * MS), "gil_held": 2, "warmed": True}, 2, 200, "process"),
 ]
 
 
@@ -256,7 +261,7 @@ SPREAD = [
 @pytest.mark.parametrize("name, wall, cpu, calls, threads, cores, shipped, gains", SPREAD,
                          ids=[row[0] for row in SPREAD])
 def test_spread_gain(name, wall, cpu, calls, threads, cores, shipped, gains):
-    assert (spread_gain(wall, cpu, calls, threads, cores, shipped) > 0.02) is gains
+    assert (spread_gain(wall, cpu, calls, threads, cores, shipped * SHIP_BYTE_S) > 0.02) is gains
 
 
 def test_a_stored_decision_keeps_what_the_gil_probes_and_pairs_found():
@@ -283,17 +288,28 @@ def test_what_pickling_a_call_takes_counts_when_it_is_more_than_its_bytes():
     # A NumPy array of 3.6 KB took 11 µs to pickle here, 4.7 µs by the byte: 20,000 of
     # them sent to process chunks took 0.3 s where a loop took 0.04 s.
     from multilane.auto._profile import pickling_time
-    from multilane.auto._verdict import chunk_gain, shipping
+    from multilane.auto._verdict import chunks_pay, shipping
 
     work, shipped = 5e-6, 3616
-    assert chunk_gain(work, shipped, 2) > 0  # by the bytes alone: chunks
-    assert chunk_gain(work, shipped, 2, pickled=11e-6) < 0  # as pickling it took: here
     p = profile(solo=(work, work), result_bytes=shipped)
     assert shipping(p, Machine(2)) == pytest.approx(shipped * SHIP_BYTE_S)
+    assert chunks_pay(work, shipping(p, Machine(2)), 2)  # by the bytes alone: chunks
     p.result_pickle_s = 11e-6
     assert shipping(p, Machine(2)) == pytest.approx(11e-6)
+    assert not chunks_pay(work, shipping(p, Machine(2)), 2)  # as pickling it took: here
     assert pickling_time(1, 2.5, None) == 0.0  # numbers: nothing worth timing
     assert pickling_time(b"x" * 4096, {"a": list(range(100))}) > 0
     import threading
 
     assert pickling_time(threading.Lock()) == 0.0  # cannot be pickled: never shipped
+
+
+def test_chunks_must_gain_what_any_lane_must_to_replace_a_simpler_one():
+    from multilane.auto._verdict import chunk_gain, chunks_pay
+
+    # 70 ms calls with 70 MiB arguments, shipping estimated 1 ms under their work (a
+    # calibration that timed a MiB in cache): no chunks.
+    work, shipped_s = 70 * MS, 69 * MS
+    assert chunk_gain(work, shipped_s, 2) > 0
+    assert not chunks_pay(work, shipped_s, 2)
+    assert chunks_pay(work, 30 * MS, 2)  # their work shared by two cores: chunks

@@ -16,6 +16,7 @@ from ._probes import PairGate, load_probe
 from ._profile import Profile, overlapped
 from ._segments import copy_outcome, failed
 from ._state import AutoState
+from ._verdict import best_known
 
 __all__ = ["Exploring", "rewound"]
 
@@ -50,8 +51,10 @@ class Exploring(AutoState):
         p.probes_out = 1
         if not p.warmed:
             # The workers load the function first, with no call of it waiting on that; the
-            # calls that wait for the decision run meanwhile (``_drain_while_probing``).
+            # calls that wait for the decision run meanwhile (``_drain_while_probing``),
+            # and the calls submitted meanwhile go where the model would send them now.
             p.warming = True
+            p.guess = best_known(p, self._machine)
             return "probe:warm"
         return "probe:process"
 

@@ -82,7 +82,7 @@ class MapRouting(AutoState):
         if n < 3 or (last_args is not first_args and  # sizes vary: one by one
                      p is not self._profile(fn, last_args, {}, key)):
             return [self.submit(fn, args, {}) for args in calls_of(items, 0, n, single)], False
-        done, rest = self._probe_here(p, fn, items, single) if caller_waits else ([], None)
+        done, rest = self._probe_here_counted(p, fn, items, single) if caller_waits else ([], None)
         if rest is not None:  # the watcher sent the rest to threads while the probe waited
             return done + rest, False
         k = len(done)
@@ -139,6 +139,19 @@ class MapRouting(AutoState):
         if drain:
             self._run_while_probing(p)
         return pieces, True
+
+    def _probe_here_counted(self, p: Profile, fn: Any, items: Sequence[Any],
+                            single: bool) -> tuple[list, list | None]:
+        """``_probe_here``, the whole map counted meanwhile in the exploration budget (its
+        calls are counted as they go, after the probes; a process probe must fit the
+        map's time, not that of its first call)."""
+        with self._lock:
+            p.coming += len(items)
+        try:
+            return self._probe_here(p, fn, items, single)
+        finally:
+            with self._lock:
+                p.coming -= len(items)
 
     def _probe_here(self, p: Profile, fn: Any, items: Sequence[Any],
                     single: bool) -> tuple[list, list | None]:

@@ -13,7 +13,7 @@ __all__ = [
     "PROCESS_START_S",
     "PROCESS_TRIP_S", "REFERENCE_HANDOFF_S", "REFERENCE_PICKLE_CALL_S",
     "REFERENCE_SHIP_BYTE_S", "REFERENCE_THREAD_START_S", "SAMPLE", "SEGMENTS_PER_CORE",
-    "SHIP_BYTE_S", "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_RUNS", "SPREAD_CALL_S",
+    "SETUP_S", "SHIP_BYTE_S", "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_RUNS", "SPREAD_CALL_S",
     "SPREAD_MIN_GAIN_S", "STOLEN", "THREAD_CALL_S", "THREAD_SPEEDUP", "THREAD_START_S",
     "TINY_S", "TRANSPORT_OUTLIER", "WAITING", "WAIT_SLOWED",
 ]
@@ -135,6 +135,13 @@ MIN_GAIN = 0.05
 # by MIN_GAIN, and only if the probe is expected to cost at most this share of the time
 # the profile's calls are estimated to take (its calls so far, as many again to come).
 EXPLORE_BUDGET = 0.05
+# What the workers' first load of a function (its one-time set-up) is taken to cost before
+# one is measured, in the process probe's cost above: the least seen here (3-11 ms for a
+# function by value from __main__ or a module without heavy imports; NumPy or a module
+# that builds tables at import: 50-300 ms). While the workers load it, the calls run here
+# on fewer free cores: 4,600 NumPy sums of 20 µs took 50 µs each while two workers
+# imported NumPy.
+SETUP_S = 0.003
 # A round trip to a worker process for a call of a few bytes, until a process probe of
 # this machine measures a cheaper one (``Machine.saw_trip``): ~13 µs median on the 2-core
 # VM, more for a probe's first call of a function.

@@ -194,12 +194,16 @@ class Profile:
     spread: int = 0  # worker processes its waiting calls were spread over (``_spread``)
     warmed: bool = False  # the workers were sent the function to load
     warming: bool = False  # the probe out is the warm-up probe (``AutoLane._warm``)
+    # Where calls submitted while the warm-up probe is out go: the lane the model picks
+    # from what it has measured so far (``best_known``); None: they wait in the backlog.
+    guess: str | None = None
     draining: bool = False  # a thread (or a map's caller) runs the backlog meanwhile
     no_pair: bool = False  # calls come one at a time: two cannot be run at once
     # (future, fn, args, kwargs, options) per call
     backlog: deque = field(default_factory=deque)
     bulk: deque[Segment] = field(default_factory=deque)  # the rest of maps, undecided
     calls: int = 0
+    coming: int = 0  # calls of maps probed in their caller, not counted in ``calls`` yet
     early: bool = False  # sent to threads while its first call was still waiting
     # Decided before a process probe fit the exploration budget: explore again once it
     # has had this many calls (0: never, see ``Decision.revisit``).

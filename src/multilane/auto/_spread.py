@@ -21,7 +21,7 @@ from ._params import MAX_THREADS, PROCESS_START_S, SPREAD_MIN_GAIN_S
 from ._profile import Profile
 from ._segments import Segment, bounds, copy_outcome, run_at_once, run_chunk, settle_chunk
 from ._state import AutoState
-from ._verdict import spread_gain, waiting_concurrency
+from ._verdict import shipping, spread_gain, waiting_concurrency
 
 __all__ = ["Spreading", "run_into"]
 
@@ -42,7 +42,7 @@ class Spreading(AutoState):
         # Workers not started yet would first have to be (PROCESS_START_S).
         wanted = SPREAD_MIN_GAIN_S + (0.0 if self._router.ready("process") else PROCESS_START_S)
         return spread_gain(p.basis, p.basis_cpu, calls, threads, self._cores,
-                           p.shipped_bytes, self._machine, p.pickle_s) >= wanted
+                           shipping(p, self._machine), self._machine) >= wanted
 
     def _send_spread(self, p: Profile, calls: list, segments: list[Segment]) -> None:
         """Sends a released backlog (per-call entries) and segments spread over the

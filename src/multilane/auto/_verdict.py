@@ -27,9 +27,10 @@ machine's, optimistically.
 The choice: inline, unless the thread estimate is MIN_GAIN lower; then process, if it is
 MIN_GAIN lower than that. Exploration: the pair probe (thread), then the process probe,
 each only while its lane's bound beats the choice by MIN_GAIN, and a process probe only if
-its cost (a round trip, and the call's bytes) is within EXPLORE_BUDGET of the time the
-profile's calls are estimated to take (its calls so far, and as many to come); if not,
-the decision says after how many calls the probe would fit (``Decision.revisit``).
+its cost (a round trip, the call's bytes, and the workers' first load of the function
+while not loaded: SETUP_S) is within EXPLORE_BUDGET of the time the profile's calls are
+estimated to take (its calls so far, and as many to come); if not, the decision says after
+how many calls the probe would fit (``Decision.revisit``).
 
 Two gates come first: a call alone is timed (twice, unless the first settles it:
 ``Profile.solo_wanted``), and a call under TINY_S runs inline, as no hand-off costs less.
@@ -50,13 +51,15 @@ from ._params import (
     PARALLEL_CORES,
     PROCESS_OUTLIER,
     PROCESS_PROBES,
+    SETUP_S,
     TINY_S,
     TRANSPORT_OUTLIER,
     WAITING,
 )
 from ._profile import Profile
 
-__all__ = ["Decision", "Estimate", "chunk_gain", "choose", "estimates", "shipping",
+__all__ = ["Decision", "Estimate", "best_known", "chunk_gain", "choose", "chunks_pay", "estimates",
+           "shipping",
            "spread_gain", "verdict", "waiting_concurrency"]
 
 
@@ -173,10 +176,7 @@ def choose(p: Profile, m: Machine, calls: int | None = None) -> Decision | str:
     if wall < TINY_S:
         return Decision("inline", "tiny: shipping it costs more", wall)
     found = estimates(p, m)
-    best = "inline"
-    for lane in ("thread", "process"):
-        if lane in found and found[lane].seconds < found[best].seconds * (1 - MIN_GAIN):
-            best = lane
+    best = _best(found)
     target = found[best].seconds * (1 - MIN_GAIN)
     thread, process = found["thread"], found.get("process")
     if thread.bound < min(target, thread.seconds):
@@ -184,12 +184,30 @@ def choose(p: Profile, m: Machine, calls: int | None = None) -> Decision | str:
     revisit = 0
     if (process is not None and best != "process"
             and process.bound < min(target, process.seconds)):
-        cost = m.process_trip_s + shipping(p, m)
+        # The probe's cost: a round trip, the call's bytes, and, if the workers have not
+        # loaded the function yet, their load (SETUP_S: not yet measured).
+        cost = m.process_trip_s + shipping(p, m) + (0.0 if p.warmed else SETUP_S)
         if calls is None or cost <= EXPLORE_BUDGET * 2 * calls * found[best].seconds:
             return "process"
         revisit = math.ceil(cost / (EXPLORE_BUDGET * 2 * found[best].seconds))
     basis = (p.process_work or wall) if best == "process" else wall
     return Decision(best, _reason(p, m, found, best, revisit), basis, revisit)
+
+
+def _best(found: dict[str, Estimate]) -> str:
+    """The lane of the lowest measured estimate: inline, unless the thread estimate is
+    MIN_GAIN lower; then process, if it is MIN_GAIN lower than that."""
+    best = "inline"
+    for lane in ("thread", "process"):
+        if lane in found and found[lane].seconds < found[best].seconds * (1 - MIN_GAIN):
+            best = lane
+    return best
+
+
+def best_known(p: Profile, m: Machine) -> str:
+    """The lane ``choose`` would pick for ``p`` from what is measured so far, its probes
+    still to come (needs a call timed alone): where calls go while a long probe is out."""
+    return _best(estimates(p, m))
 
 
 def _reason(p: Profile, m: Machine, found: dict[str, Estimate], best: str,
@@ -263,28 +281,35 @@ def shipping(p: Profile, m: Machine) -> float:
     return max(p.shipped_bytes * m.ship_byte_s, p.pickle_s)
 
 
-def chunk_gain(work: float, shipped: int, cores: int, m: Machine = _REFERENCE,
-               pickled: float = 0.0) -> float:
+def chunk_gain(work: float, shipped_s: float, cores: int) -> float:
     """Seconds a call gains in process chunks over running here: its work shared by
-    ``cores`` processes, against shipping its ``shipped`` bytes there and back, which
-    this process does one call after another (pickling and copying, ``ship_byte_s`` a
-    byte, or ``pickled`` seconds if more, see ``shipping``; a chunk shares its round trip
-    between its calls, not the bytes). Positive: chunks."""
-    return work - max(work / cores, shipped * m.ship_byte_s, pickled)
+    ``cores`` processes, against ``shipped_s``, what shipping it there and back costs this
+    process, one call after another (``shipping``; a chunk shares its round trip between
+    its calls, not the bytes). Chunks replace a loop here only if this is MIN_GAIN of the
+    work or more (``chunks_pay``)."""
+    return work - max(work / cores, shipped_s)
+
+
+def chunks_pay(work: float, shipped_s: float, cores: int) -> bool:
+    """Whether calls decided inline go to process chunks: ``chunk_gain``, by the margin
+    any lane needs to replace a simpler one (MIN_GAIN). Without it, 12 calls of 70 ms
+    with 70 MiB arguments, whose shipping was estimated 1 ms under their work, went to
+    processes and took 3.2 s against 0.6 s here."""
+    return chunk_gain(work, shipped_s, cores) > MIN_GAIN * work
 
 
 def spread_gain(wall: float, cpu: float, calls: int, threads: int, cores: int,
-                shipped: int = 0, m: Machine = _REFERENCE, pickled: float = 0.0) -> float:
+                shipped_s: float = 0.0, m: Machine = _REFERENCE) -> float:
     """Seconds that ``calls`` waiting calls gain spread over ``cores`` worker processes,
     ``threads`` at once in each, over ``threads`` at once on this process's threads. On
     threads, a call holds this process's GIL for its CPU time (and ``thread_call_s`` of the
     lane's own): past ``wall / cpu`` calls at once the GIL is the limit, and each worker
     has a GIL of its own. Spread, each call also costs this process ``spread_call_s`` and
-    its bytes (``ship_byte_s`` each) to send, one after another."""
+    ``shipped_s`` (its bytes, see ``shipping``) to send, one after another."""
     held = cpu + m.thread_call_s
     rounds = math.ceil(calls / max(threads, 1))
     here = max(rounds * wall, calls * held)
     spread_rounds = math.ceil(calls / max(threads * cores, 1))
     spread = (max(spread_rounds * wall, calls * held / cores)
-              + calls * (m.spread_call_s + max(shipped * m.ship_byte_s, pickled)))
+              + calls * (m.spread_call_s + shipped_s))
     return here - spread
