@@ -175,18 +175,23 @@ class Executor(_BaseExecutor):
         return self._direct.submit(fn, *args, **kwargs)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
-            timeout: float | None = None, chunksize: int | None = None) -> Iterator[Any]:
+            timeout: float | None = None, chunksize: int | None = None,
+            buffersize: int | None = None, ordered: bool = True) -> Iterator[Any]:
         """Like the built-in ``map``, on the default lane; see :meth:`Options.map`."""
-        return self._direct.map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+        return self._direct.map(fn, *iterables, timeout=timeout, chunksize=chunksize,
+                                buffersize=buffersize, ordered=ordered)
 
     async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """``await ex.run(fn, *args, **kwargs)``: the result, without blocking the loop."""
         return await self._direct.run(fn, *args, **kwargs)
 
     def map_async(self, fn: Callable[..., Any], *iterables: Iterable[Any],
-                  chunksize: int | None = None) -> AsyncIterator[Any]:
-        """``async for result in ex.map_async(fn, items)``: results in order."""
-        return self._direct.map_async(fn, *iterables, chunksize=chunksize)
+                  chunksize: int | None = None, buffersize: int | None = None,
+                  ordered: bool = True) -> AsyncIterator[Any]:
+        """``async for result in ex.map_async(fn, items)``: results in order; see
+        :meth:`Options.map_async`."""
+        return self._direct.map_async(fn, *iterables, chunksize=chunksize,
+                                      buffersize=buffersize, ordered=ordered)
 
     def cancel(self, future: Future, force: bool = False) -> bool:
         """``future.cancel()``; with ``force=True``, also stop the call if it is running.

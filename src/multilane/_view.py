@@ -24,6 +24,7 @@ from typing import Any
 from ._calls import sliceable
 from ._future import iterate_results, partial_results
 from ._options import KEEP, TaskOptions, changed_options
+from ._streams import Window, checked_buffersize, iterate_window, iterate_window_async
 from .lanes import Lanes
 
 __all__ = ["Options"]
@@ -113,16 +114,25 @@ class Options:
         return lanes.lane(lanes.resolve(fn, self._lane)).submit(fn, args, kwargs, self._task)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
-            timeout: float | None = None, chunksize: int | None = None) -> Iterator[Any]:
+            timeout: float | None = None, chunksize: int | None = None,
+            buffersize: int | None = None, ordered: bool = True) -> Iterator[Any]:
         """Like the built-in ``map``; results come back in order.
 
-        Every item is submitted at once, as ``concurrent.futures`` does. ``timeout``
+        Every item is submitted at once, as ``concurrent.futures`` does, unless
+        ``buffersize`` is given: then the input is read as results are consumed, with at
+        most ``buffersize`` items in flight or done and not yet consumed (Python 3.14's
+        ``Executor.map(buffersize=)``; a map over an endless generator runs in constant
+        memory). ``ordered=False`` yields results as their calls complete. ``timeout``
         bounds the whole iteration (``TimeoutError`` if a result is not ready by then);
         the view's own timeout applies to each call. ``chunksize`` is the number of items
         a process task takes (the lane picks one when it is None); other lanes run each
         item alone.
         """
         end_time = None if timeout is None else timeout + time.monotonic()
+        buffersize = checked_buffersize(buffersize)
+        if buffersize is not None or not ordered:
+            window = self._window(fn, iterables, chunksize, buffersize, ordered, True)
+            return iterate_window(window, end_time)
         futures, chunked = self._map_futures(fn, iterables, chunksize, caller_waits=True)
         if chunked and all(future.done() for future in futures):
             # All run in the caller (a map decided inline): one list. Chaining the pieces
@@ -150,12 +160,20 @@ class Options:
         return await lane.run(fn, args, kwargs, self._task)
 
     async def map_async(self, fn: Callable[..., Any], *iterables: Iterable[Any],
-                        chunksize: int | None = None) -> AsyncIterator[Any]:
+                        chunksize: int | None = None, buffersize: int | None = None,
+                        ordered: bool = True) -> AsyncIterator[Any]:
         """``async for result in view.map_async(fn, items)``: results in order.
 
-        Every item is submitted at once; leaving the loop early cancels what has not
-        started.
+        Every item is submitted at once, unless ``buffersize`` bounds the items in flight
+        or done and not yet consumed (see ``map``); ``ordered=False`` yields results as
+        they complete. Leaving the loop early cancels what has not started.
         """
+        buffersize = checked_buffersize(buffersize)
+        if buffersize is not None or not ordered:
+            window = self._window(fn, iterables, chunksize, buffersize, ordered, False)
+            async for value in iterate_window_async(window):
+                yield value
+            return
         futures, chunked = self._map_futures(fn, iterables, chunksize)
         try:
             for index, future in enumerate(futures):
@@ -175,6 +193,20 @@ class Options:
             for future in futures:
                 if future is not None:
                     future.cancel()
+
+    def _window(self, fn: Any, iterables: tuple[Iterable[Any], ...], chunksize: int | None,
+                buffersize: int | None, ordered: bool, caller_waits: bool) -> Window:
+        """A map's lazily read input (see ``_streams``), its first batch submitted."""
+        if chunksize is not None and chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        lanes = self._lanes
+        lane = lanes.lane(lanes.resolve(fn, self._lane))
+        single, task = len(iterables) == 1, self._task
+
+        def submit(batch: list) -> tuple[list[Future], bool]:
+            return lane.map_calls(fn, batch, single, chunksize, task, caller_waits)
+
+        return Window(submit, iterables, buffersize, ordered)
 
     def _map_futures(self, fn: Any, iterables: tuple[Iterable[Any], ...],
                      chunksize: int | None, caller_waits: bool = False,

@@ -235,7 +235,7 @@ def outband_call(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
             {name: outband(value) for name, value in kwargs.items()})
 
 
-def outband_items(items: list, single: bool = True) -> list:
+def outband_items(items: Sequence[Any], single: bool = True) -> Sequence[Any]:
     """A chunk's items (single values, or argument tuples unless ``single``), with large
     bytes-like ones wrapped to travel out of band as a call's do (``outband``), if its
     first item holds one: a map's items are mostly alike, and looking at each would cost

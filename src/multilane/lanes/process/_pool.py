@@ -46,6 +46,7 @@ from ..._calls import describe, sliceable
 from ..._cores import native_threads, usable_cores
 from ..._future import LaneFuture, interrupted, iterate_results
 from ..._options import TaskOptions
+from ..._streams import Window, checked_buffersize, iterate_window
 from ...buffers import _regions
 from ...buffers._serialize import (
     RAW_TYPES,
@@ -227,16 +228,30 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
         return self._enqueue(fn, fid, fn_payload, payload, 0, attachments, regions, options)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
-            chunksize: int | None = None) -> Iterator[Any]:
+            chunksize: int | None = None, buffersize: int | None = None) -> Iterator[Any]:
         """Like the built-in ``map``, in the pool; results come back in order.
 
-        All items are submitted at once, as the standard library does. Without
-        ``chunksize`` the pool chooses one (about four chunks per worker, like
-        ``multiprocessing.Pool.map``); ``chunksize=1`` sends each item alone.
-        ``timeout`` bounds the whole iteration: ``TimeoutError`` if a result is not
-        ready by then.
+        All items are submitted at once, as the standard library does, unless
+        ``buffersize`` is given: then, as in Python 3.14, the input is read as results
+        are consumed, with at most ``buffersize`` tasks (chunks of ``chunksize`` items)
+        in flight or done and not yet consumed. Without ``chunksize`` the pool chooses
+        one (about four chunks per worker, like ``multiprocessing.Pool.map``);
+        ``chunksize=1`` sends each item alone. ``timeout`` bounds the whole iteration:
+        ``TimeoutError`` if a result is not ready by then.
         """
         end_time = None if timeout is None else timeout + time.monotonic()
+        buffersize = checked_buffersize(buffersize)
+        if buffersize is not None:
+            if chunksize is not None and chunksize < 1:
+                raise ValueError("chunksize must be >= 1.")
+            self._check_open()
+            single = len(iterables) == 1
+
+            def submit(batch: list) -> tuple[list[Future], bool]:
+                return self.map_calls(fn, batch, single, chunksize, None)
+
+            window = Window(submit, iterables, buffersize * (chunksize or 1), True)
+            return iterate_window(window, end_time)
         futures, chunked = self.map_calls(fn, sliceable(iterables), len(iterables) == 1,
                                           chunksize, None)
         if not chunked:

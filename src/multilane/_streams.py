@@ -1,0 +1,212 @@
+"""Maps that read their input as they go: ``buffersize`` and ``ordered=False``.
+
+``map(fn, items, buffersize=N)`` has the semantics of Python 3.14's ``Executor.map``: the
+input is read lazily, and at most N items are in flight or done but not yet consumed; a
+full window pauses the reading until the consumer takes a result. A map over an endless
+generator then runs in constant memory. ``ordered=False`` yields each result as its call
+completes instead of in input order, so one slow item holds back no result behind it.
+
+The window is refilled in batches of about half of it, each submitted as one map to the
+lane (which may cut it into process chunks): a window of 10,000 tiny items costs two
+submissions per 10,000 results, not one per item. Closing the iterator (or dropping it)
+cancels what has not started; the rest of the input is never read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import queue
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+from ._future import partial_results
+
+__all__ = ["Window", "checked_buffersize", "iterate_window", "iterate_window_async"]
+
+# Submits a batch of items (single arguments, or argument tuples): (futures in order,
+# whether each future's result is a list of results for a chunk of items).
+Submit = Callable[[list], tuple[list[Future], bool]]
+
+
+def checked_buffersize(buffersize: Any) -> int | None:
+    """``buffersize`` as ``Executor.map`` takes it: None, or an int of at least 1."""
+    if buffersize is None:
+        return None
+    if not isinstance(buffersize, int):
+        raise TypeError("buffersize must be an integer or None")
+    if buffersize < 1:
+        raise ValueError("buffersize must be None or > 0")
+    return buffersize
+
+
+class Window:
+    """The map's input, read into a window of at most ``limit`` items (None: all of it
+    at once, as ``concurrent.futures`` reads it) that are in flight or done and not yet
+    consumed. Each submitted future comes with whether its result is a chunk's list of
+    results; ``ordered``: they are taken in submission order (``pending``), else in any
+    order (``pending`` is then a set)."""
+
+    def __init__(self, submit: Submit, iterables: tuple[Iterable[Any], ...],
+                 limit: int | None, ordered: bool) -> None:
+        self._submit = submit
+        self._source: Iterator[Any] = (iter(iterables[0]) if len(iterables) == 1
+                                       else zip(*iterables, strict=False))
+        self._limit = limit
+        self._batch = max(1, limit // 2) if limit is not None else 0
+        self.ordered = ordered
+        self.pending: Any = deque() if ordered else set()
+        self.open = 0  # items submitted and not yet consumed
+        self.exhausted = False
+        self.fill()
+
+    def fill(self) -> list[tuple[Future, bool]]:
+        """Reads and submits batches while the window has room for one (for any items at
+        all if it is empty); returns what it submitted."""
+        added: list[tuple[Future, bool]] = []
+        while not self.exhausted:
+            if self._limit is None:
+                batch = list(self._source)
+                self.exhausted = True
+            else:
+                room = self._limit - self.open
+                wanted = min(room, self._batch)
+                if wanted < self._batch and self.open:
+                    break  # wait for room for a whole batch
+                batch = list(itertools.islice(self._source, wanted))
+                self.exhausted = len(batch) < wanted
+            if not batch:
+                break
+            futures, chunked = self._submit(batch)
+            self.open += len(batch)
+            added.extend((future, chunked) for future in futures)
+        if self.ordered:
+            self.pending.extend(added)
+        else:
+            self.pending.update(added)
+        return added
+
+    def consumed(self, n: int) -> list[tuple[Future, bool]]:
+        """``n`` results were taken: room for more input; returns what was submitted."""
+        self.open -= n
+        return self.fill() if not self.exhausted else []
+
+    def cancel(self) -> None:
+        """Cancels what has not started, and reads no more input."""
+        self.exhausted = True
+        for future, _ in self.pending:
+            future.cancel()
+
+
+def _values(future: Future, chunked: bool, timeout: float | None) -> list:
+    """The results ``future`` stands for (a chunk's list, or one result). A chunk that
+    failed part way raises ``_Partial`` with its results before the failure."""
+    try:
+        value = future.result(timeout)
+    except Exception as exc:
+        done = partial_results(exc)
+        if done:
+            raise _Partial(done, exc) from exc
+        raise
+    return value if chunked else [value]
+
+
+class _Partial(Exception):
+    """A chunk failed after ``done`` results: yield them, then raise ``error``."""
+
+    def __init__(self, done: list, error: BaseException) -> None:
+        super().__init__(error)
+        self.done, self.error = done, error
+
+
+def _finished(put: Callable[[Any], Any], chunked: bool, future: Future) -> None:
+    """A future's done-callback for unordered maps: hands it to the consumer."""
+    put((future, chunked))
+
+
+def _remaining(end_time: float | None) -> float | None:
+    return None if end_time is None else max(0.0, end_time - time.monotonic())
+
+
+def iterate_window(window: Window, end_time: float | None) -> Iterator[Any]:
+    """The results of ``window``'s map: in input order, or as they complete; cancels what
+    is left if the consumer stops early, a call fails or ``end_time`` passes."""
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+
+    def watch(added: Iterable[tuple[Future, bool]]) -> None:
+        for future, chunked in added:
+            future.add_done_callback(functools.partial(_finished, finished.put, chunked))
+
+    if not window.ordered:
+        watch(list(window.pending))
+    try:
+        while window.pending:
+            if window.ordered:
+                future, chunked = window.pending[0]
+            else:
+                try:
+                    future, chunked = finished.get(timeout=_remaining(end_time))
+                except queue.Empty:
+                    raise TimeoutError from None
+            try:
+                values = _values(future, chunked, _remaining(end_time))
+            except _Partial as failed:
+                yield from failed.done
+                raise failed.error from None
+            if window.ordered:
+                window.pending.popleft()
+            else:
+                window.pending.discard((future, chunked))
+            del future
+            yield from values
+            added = window.consumed(len(values))
+            if not window.ordered:
+                watch(added)
+    finally:
+        window.cancel()
+
+
+async def iterate_window_async(window: Window) -> AsyncIterator[Any]:
+    """``iterate_window`` for ``async for``, without blocking the loop."""
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Queue = asyncio.Queue()
+
+    def post(item: tuple[Future, bool]) -> None:  # on whichever thread settled it
+        loop.call_soon_threadsafe(finished.put_nowait, item)
+
+    def watch(added: Iterable[tuple[Future, bool]]) -> None:
+        for future, chunked in added:
+            future.add_done_callback(functools.partial(_finished, post, chunked))
+
+    if not window.ordered:
+        watch(list(window.pending))
+    try:
+        while window.pending:
+            if window.ordered:
+                future, chunked = window.pending[0]
+                if not future.done():
+                    await asyncio.wait({asyncio.wrap_future(future)})
+            else:
+                future, chunked = await finished.get()
+            try:
+                values = _values(future, chunked, 0)
+            except _Partial as failed:
+                for value in failed.done:
+                    yield value
+                raise failed.error from None
+            if window.ordered:
+                window.pending.popleft()
+            else:
+                window.pending.discard((future, chunked))
+            del future
+            for value in values:
+                yield value
+            added = window.consumed(len(values))
+            if not window.ordered:
+                watch(added)
+    finally:
+        window.cancel()
