@@ -62,7 +62,13 @@ class Window:
         self.pending: Any = deque() if ordered else set()
         self.open = 0  # items submitted and not yet consumed
         self.exhausted = False
+        self._watcher: Callable[[list[tuple[Future, bool]]], None] | None = None
         self.fill()
+
+    def watch(self, watcher: Callable[[list[tuple[Future, bool]]], None]) -> None:
+        """Has ``watcher`` see every future submitted, from those pending now on."""
+        self._watcher = watcher
+        watcher(list(self.pending))
 
     def fill(self) -> list[tuple[Future, bool]]:
         """Reads and submits batches while the window has room for one (for any items at
@@ -88,12 +94,25 @@ class Window:
             self.pending.extend(added)
         else:
             self.pending.update(added)
+        if self._watcher is not None:
+            self._watcher(added)
         return added
 
-    def consumed(self, n: int) -> list[tuple[Future, bool]]:
-        """``n`` results were taken: room for more input; returns what was submitted."""
+    def take(self, future: Future, chunked: bool, timeout: float | None) -> list:
+        """The results of ``future``, settled (or within ``timeout``), out of the window's
+        pending futures. A chunk that failed part way raises ``_Partial``."""
+        values = _values(future, chunked, timeout)
+        if self.ordered:
+            self.pending.popleft()
+        else:
+            self.pending.discard((future, chunked))
+        return values
+
+    def consumed(self, n: int) -> None:
+        """``n`` results were taken: room for more input."""
         self.open -= n
-        return self.fill() if not self.exhausted else []
+        if not self.exhausted:
+            self.fill()
 
     def cancel(self) -> None:
         """Cancels what has not started, and reads no more input."""
@@ -136,13 +155,8 @@ def iterate_window(window: Window, end_time: float | None) -> Iterator[Any]:
     """The results of ``window``'s map: in input order, or as they complete; cancels what
     is left if the consumer stops early, a call fails or ``end_time`` passes."""
     finished: queue.SimpleQueue = queue.SimpleQueue()
-
-    def watch(added: Iterable[tuple[Future, bool]]) -> None:
-        for future, chunked in added:
-            future.add_done_callback(functools.partial(_finished, finished.put, chunked))
-
     if not window.ordered:
-        watch(list(window.pending))
+        window.watch(functools.partial(_watch, finished.put))
     try:
         while window.pending:
             if window.ordered:
@@ -153,19 +167,13 @@ def iterate_window(window: Window, end_time: float | None) -> Iterator[Any]:
                 except queue.Empty:
                     raise TimeoutError from None
             try:
-                values = _values(future, chunked, _remaining(end_time))
+                values = window.take(future, chunked, _remaining(end_time))
             except _Partial as failed:
                 yield from failed.done
                 raise failed.error from None
-            if window.ordered:
-                window.pending.popleft()
-            else:
-                window.pending.discard((future, chunked))
             del future
             yield from values
-            added = window.consumed(len(values))
-            if not window.ordered:
-                watch(added)
+            window.consumed(len(values))
     finally:
         window.cancel()
 
@@ -178,12 +186,8 @@ async def iterate_window_async(window: Window) -> AsyncIterator[Any]:
     def post(item: tuple[Future, bool]) -> None:  # on whichever thread settled it
         loop.call_soon_threadsafe(finished.put_nowait, item)
 
-    def watch(added: Iterable[tuple[Future, bool]]) -> None:
-        for future, chunked in added:
-            future.add_done_callback(functools.partial(_finished, post, chunked))
-
     if not window.ordered:
-        watch(list(window.pending))
+        window.watch(functools.partial(_watch, post))
     try:
         while window.pending:
             if window.ordered:
@@ -193,20 +197,20 @@ async def iterate_window_async(window: Window) -> AsyncIterator[Any]:
             else:
                 future, chunked = await finished.get()
             try:
-                values = _values(future, chunked, 0)
+                values = window.take(future, chunked, 0)
             except _Partial as failed:
                 for value in failed.done:
                     yield value
                 raise failed.error from None
-            if window.ordered:
-                window.pending.popleft()
-            else:
-                window.pending.discard((future, chunked))
             del future
             for value in values:
                 yield value
-            added = window.consumed(len(values))
-            if not window.ordered:
-                watch(added)
+            window.consumed(len(values))
     finally:
         window.cancel()
+
+
+def _watch(put: Callable[[Any], Any], added: list[tuple[Future, bool]]) -> None:
+    """For unordered maps: each future, once done, goes to the consumer through ``put``."""
+    for future, chunked in added:
+        future.add_done_callback(functools.partial(_finished, put, chunked))
