@@ -8,8 +8,9 @@ PY           := $(VENV)/bin/python
 PIP          := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DEPS   := scikit-build-core nanobind cmake ninja
 TEST_DEPS    := cloudpickle pytest hypothesis pytest-timeout numpy
-# The main venv also tests the async lane on uvloop; the other interpreters test plain asyncio.
-EXTRA_DEPS   ?= uvloop
+# The main venv also tests the async lane on uvloop and the progress bars on tqdm and rich;
+# the other interpreters test plain asyncio and the plain progress line.
+EXTRA_DEPS   ?= uvloop tqdm rich
 BENCH_DEPS   := loky joblib mpire aiohttp uvloop
 CPP_BUILD    := build/cpp
 JOBS         ?= 2

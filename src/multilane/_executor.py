@@ -176,10 +176,11 @@ class Executor(_BaseExecutor):
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
             timeout: float | None = None, chunksize: int | None = None,
-            buffersize: int | None = None, ordered: bool = True) -> Iterator[Any]:
+            buffersize: int | None = None, ordered: bool = True,
+            progress: bool | str = False) -> Iterator[Any]:
         """Like the built-in ``map``, on the default lane; see :meth:`Options.map`."""
         return self._direct.map(fn, *iterables, timeout=timeout, chunksize=chunksize,
-                                buffersize=buffersize, ordered=ordered)
+                                buffersize=buffersize, ordered=ordered, progress=progress)
 
     async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """``await ex.run(fn, *args, **kwargs)``: the result, without blocking the loop."""
@@ -187,11 +188,12 @@ class Executor(_BaseExecutor):
 
     def map_async(self, fn: Callable[..., Any], *iterables: Iterable[Any],
                   chunksize: int | None = None, buffersize: int | None = None,
-                  ordered: bool = True) -> AsyncIterator[Any]:
+                  ordered: bool = True, progress: bool | str = False) -> AsyncIterator[Any]:
         """``async for result in ex.map_async(fn, items)``: results in order; see
         :meth:`Options.map_async`."""
         return self._direct.map_async(fn, *iterables, chunksize=chunksize,
-                                      buffersize=buffersize, ordered=ordered)
+                                      buffersize=buffersize, ordered=ordered,
+                                      progress=progress)
 
     def cancel(self, future: Future, force: bool = False) -> bool:
         """``future.cancel()``; with ``force=True``, also stop the call if it is running.

@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ._future import partial_results
+from ._progress import Bar
 
 __all__ = ["Window", "checked_buffersize", "iterate_window", "iterate_window_async"]
 
@@ -52,8 +53,9 @@ class Window:
     order (``pending`` is then a set)."""
 
     def __init__(self, submit: Submit, iterables: tuple[Iterable[Any], ...],
-                 limit: int | None, ordered: bool) -> None:
+                 limit: int | None, ordered: bool, bar: Bar | None = None) -> None:
         self._submit = submit
+        self._bar = bar
         self._source: Iterator[Any] = (iter(iterables[0]) if len(iterables) == 1
                                        else zip(*iterables, strict=False))
         self._limit = limit
@@ -90,6 +92,9 @@ class Window:
             futures, chunked = self._submit(batch)
             self.open += len(batch)
             added.extend((future, chunked) for future in futures)
+            if self._bar is not None:
+                for future in futures:
+                    self._bar.watch(future, chunked)
         if self.ordered:
             self.pending.extend(added)
         else:
@@ -114,11 +119,13 @@ class Window:
         if not self.exhausted:
             self.fill()
 
-    def cancel(self) -> None:
-        """Cancels what has not started, and reads no more input."""
+    def close(self) -> None:
+        """Cancels what has not started, reads no more input, and ends the bar."""
         self.exhausted = True
         for future, _ in self.pending:
             future.cancel()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _values(future: Future, chunked: bool, timeout: float | None) -> list:
@@ -175,7 +182,7 @@ def iterate_window(window: Window, end_time: float | None) -> Iterator[Any]:
             yield from values
             window.consumed(len(values))
     finally:
-        window.cancel()
+        window.close()
 
 
 async def iterate_window_async(window: Window) -> AsyncIterator[Any]:
@@ -207,7 +214,7 @@ async def iterate_window_async(window: Window) -> AsyncIterator[Any]:
                 yield value
             window.consumed(len(values))
     finally:
-        window.cancel()
+        window.close()
 
 
 def _watch(put: Callable[[Any], Any], added: list[tuple[Future, bool]]) -> None:

@@ -21,9 +21,10 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from ._calls import sliceable
+from ._calls import describe, sliceable
 from ._future import iterate_results, partial_results
 from ._options import KEEP, TaskOptions, changed_options
+from ._progress import Bar, checked_progress, closing, open_bar, total_of
 from ._streams import Window, checked_buffersize, iterate_window, iterate_window_async
 from .lanes import Lanes
 
@@ -115,7 +116,8 @@ class Options:
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
             timeout: float | None = None, chunksize: int | None = None,
-            buffersize: int | None = None, ordered: bool = True) -> Iterator[Any]:
+            buffersize: int | None = None, ordered: bool = True,
+            progress: bool | str = False) -> Iterator[Any]:
         """Like the built-in ``map``; results come back in order.
 
         Every item is submitted at once, as ``concurrent.futures`` does, unless
@@ -126,14 +128,31 @@ class Options:
         bounds the whole iteration (``TimeoutError`` if a result is not ready by then);
         the view's own timeout applies to each call. ``chunksize`` is the number of items
         a process task takes (the lane picks one when it is None); other lanes run each
-        item alone.
+        item alone. ``progress=True`` draws a bar on stderr if it is a terminal
+        (``"always"``: even if not), counting items as their calls complete.
         """
         end_time = None if timeout is None else timeout + time.monotonic()
         buffersize = checked_buffersize(buffersize)
-        if buffersize is not None or not ordered:
-            window = self._window(fn, iterables, chunksize, buffersize, ordered, True)
-            return iterate_window(window, end_time)
-        futures, chunked = self._map_futures(fn, iterables, chunksize, caller_waits=True)
+        bar = open_bar(checked_progress(progress), total_of(iterables), describe(fn))
+        try:
+            if buffersize is not None or not ordered:
+                window = self._window(fn, iterables, chunksize, buffersize, ordered, True, bar)
+                return iterate_window(window, end_time)
+            futures, chunked = self._map_futures(fn, iterables, chunksize, caller_waits=True)
+        except BaseException:
+            if bar is not None:
+                bar.close()
+            raise
+        if bar is not None:
+            for future in futures:
+                bar.watch(future, chunked)
+            return closing(self._results(futures, chunked, end_time), bar)
+        return self._results(futures, chunked, end_time)
+
+    @staticmethod
+    def _results(futures: list[Future], chunked: bool, end_time: float | None,
+                 ) -> Iterator[Any]:
+        """A map's results, in order, from its futures (see ``_map_futures``)."""
         if chunked and all(future.done() for future in futures):
             # All run in the caller (a map decided inline): one list. Chaining the pieces
             # costs a frame per item where list() copies at C speed.
@@ -161,20 +180,34 @@ class Options:
 
     async def map_async(self, fn: Callable[..., Any], *iterables: Iterable[Any],
                         chunksize: int | None = None, buffersize: int | None = None,
-                        ordered: bool = True) -> AsyncIterator[Any]:
+                        ordered: bool = True, progress: bool | str = False,
+                        ) -> AsyncIterator[Any]:
         """``async for result in view.map_async(fn, items)``: results in order.
 
         Every item is submitted at once, unless ``buffersize`` bounds the items in flight
         or done and not yet consumed (see ``map``); ``ordered=False`` yields results as
-        they complete. Leaving the loop early cancels what has not started.
+        they complete; ``progress`` as ``map`` has it. Leaving the loop early cancels what
+        has not started.
         """
         buffersize = checked_buffersize(buffersize)
+        bar = open_bar(checked_progress(progress), total_of(iterables), describe(fn))
+        try:
+            if buffersize is not None or not ordered:
+                window = self._window(fn, iterables, chunksize, buffersize, ordered, False,
+                                      bar)
+            else:
+                futures, chunked = self._map_futures(fn, iterables, chunksize)
+        except BaseException:
+            if bar is not None:
+                bar.close()
+            raise
         if buffersize is not None or not ordered:
-            window = self._window(fn, iterables, chunksize, buffersize, ordered, False)
             async for value in iterate_window_async(window):
                 yield value
             return
-        futures, chunked = self._map_futures(fn, iterables, chunksize)
+        if bar is not None:
+            for future in futures:
+                bar.watch(future, chunked)
         try:
             for index, future in enumerate(futures):
                 try:
@@ -193,9 +226,12 @@ class Options:
             for future in futures:
                 if future is not None:
                     future.cancel()
+            if bar is not None:
+                bar.close()
 
     def _window(self, fn: Any, iterables: tuple[Iterable[Any], ...], chunksize: int | None,
-                buffersize: int | None, ordered: bool, caller_waits: bool) -> Window:
+                buffersize: int | None, ordered: bool, caller_waits: bool,
+                bar: Bar | None) -> Window:
         """A map's lazily read input (see ``_streams``), its first batch submitted."""
         if chunksize is not None and chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
@@ -206,7 +242,7 @@ class Options:
         def submit(batch: list) -> tuple[list[Future], bool]:
             return lane.map_calls(fn, batch, single, chunksize, task, caller_waits)
 
-        return Window(submit, iterables, buffersize, ordered)
+        return Window(submit, iterables, buffersize, ordered, bar)
 
     def _map_futures(self, fn: Any, iterables: tuple[Iterable[Any], ...],
                      chunksize: int | None, caller_waits: bool = False,

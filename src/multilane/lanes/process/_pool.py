@@ -242,9 +242,8 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
         end_time = None if timeout is None else timeout + time.monotonic()
         buffersize = checked_buffersize(buffersize)
         if buffersize is not None:
-            if chunksize is not None and chunksize < 1:
+            if chunksize is not None and chunksize < 1:  # (map_calls says it too, if called)
                 raise ValueError("chunksize must be >= 1.")
-            self._check_open()
             single = len(iterables) == 1
 
             def submit(batch: list) -> tuple[list[Future], bool]:

@@ -1,0 +1,162 @@
+"""Progress bars for maps: ``map(fn, items, progress=True)``.
+
+Off by default. ``progress=True`` draws a bar on stderr when stderr is a terminal (a log
+file or a pipe gets nothing); ``progress="always"`` draws it anyway. The bar is tqdm's when
+tqdm is installed, else rich's, else a plain line redrawn at most ten times a second.
+
+It counts items as their calls complete, not as the consumer takes them, and counts a
+chunk's items, not the chunk: a process chunk of 500 items moves the bar by 500 (tqdm's
+own ``process_map`` counted chunks, tqdm#1791). Callbacks come from the lanes' threads;
+every backend is updated under one lock.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+__all__ = ["Bar", "checked_progress", "closing", "open_bar", "total_of"]
+
+REDRAW_S = 0.1  # the plain bar redraws at most this often
+
+
+class _Backend(Protocol):
+    def advance(self, n: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def checked_progress(progress: Any) -> bool | str:
+    """``progress`` as ``map`` takes it: False, True or "always"."""
+    if progress is False or progress is True or progress == "always":
+        return progress
+    raise ValueError(f"progress must be False, True or 'always', not {progress!r}")
+
+
+def total_of(iterables: tuple[Iterable[Any], ...]) -> int | None:
+    """How many items a map of ``iterables`` has, if they say (the shortest one's)."""
+    try:
+        return min((len(iterable) for iterable in iterables), default=0)  # type: ignore[arg-type]
+    except TypeError:  # a generator, say: not known
+        return None
+
+
+class Bar:
+    """A map's progress: ``count`` is a done-callback for each of its futures."""
+
+    def __init__(self, backend: _Backend) -> None:
+        self._backend = backend
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def watch(self, future: Future, chunked: bool) -> None:
+        future.add_done_callback(functools.partial(self._count, chunked))
+
+    def _count(self, chunked: bool, future: Future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        n = len(future.result()) if chunked else 1
+        with self._lock:
+            if not self._closed:
+                self._backend.advance(n)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._backend.close()
+
+
+def open_bar(progress: bool | str, total: int | None, label: str) -> Bar | None:
+    """A bar for a map of ``total`` items (None: not known), or None if there is none to
+    draw (``progress`` False, or True while stderr is not a terminal)."""
+    if not progress:
+        return None
+    stream = sys.stderr
+    if progress is True and not (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    for backend in (_tqdm, _rich, _Plain):
+        found = backend(total, label, stream)
+        if found is not None:
+            return Bar(found)
+    return None
+
+
+def _tqdm(total: int | None, label: str, stream: Any) -> _Backend | None:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    bar = tqdm(total=total, desc=label, unit="item", file=stream, disable=False,
+               dynamic_ncols=True)
+
+    class Tqdm:
+        def advance(self, n: int) -> None:
+            bar.update(n)
+
+        def close(self) -> None:
+            bar.close()
+
+    return Tqdm()
+
+
+def _rich(total: int | None, label: str, stream: Any) -> _Backend | None:
+    try:
+        from rich.console import Console
+        from rich.progress import Progress
+    except ImportError:
+        return None
+    bar = Progress(console=Console(file=stream, force_terminal=True))
+    task = bar.add_task(label, total=total)
+    bar.start()
+
+    class Rich:
+        def advance(self, n: int) -> None:
+            bar.update(task, advance=n)
+
+        def close(self) -> None:
+            bar.stop()
+
+    return Rich()
+
+
+class _Plain:
+    """One line, redrawn in place: ``label: 1234/5000 items, 850 items/s``."""
+
+    def __init__(self, total: int | None, label: str, stream: Any) -> None:
+        self._total, self._label, self._stream = total, label, stream
+        self._n = 0
+        self._start = self._drawn = time.monotonic()
+        self._draw()
+
+    def advance(self, n: int) -> None:
+        self._n += n
+        now = time.monotonic()
+        if now - self._drawn >= REDRAW_S:
+            self._drawn = now
+            self._draw()
+
+    def close(self) -> None:
+        self._draw()
+        self._stream.write("\n")
+        self._stream.flush()
+
+    def _draw(self) -> None:
+        elapsed = max(time.monotonic() - self._start, 1e-9)
+        of = f"/{self._total}" if self._total is not None else ""
+        self._stream.write(f"\r{self._label}: {self._n}{of} items, "
+                           f"{self._n / elapsed:,.0f} items/s")
+        self._stream.flush()
+
+
+def closing(results: Iterator[Any], bar: Bar) -> Iterator[Any]:
+    """``results``, then the bar closed (also if the consumer stops early)."""
+    try:
+        yield from results
+    finally:
+        bar.close()
