@@ -27,7 +27,7 @@ SCENARIOS = {
                   ["multilane", "floor", "stdlib", "mp_pool_apply", "loky"]),
     "pipelined_submit": ("tasks/s", True, 100_000, 10_000, ["multilane", "stdlib", "loky"]),
     "map": ("s for the map", False, 1_000_000, 50_000,
-            ["multilane", "mp_pool", "stdlib", "joblib", "mpire"]),
+            ["multilane", "multilane_buffered", "mp_pool", "stdlib", "joblib", "mpire"]),
     "cpu_scaling": ("s for 4 countdowns", False, 10**7, 10**5,
                     ["sequential", "bare_fork", "multilane"]),
     "startup": ("s until ready", False, 1, 1, ["multilane", "stdlib"]),
@@ -90,6 +90,10 @@ def targets(all_results: dict[str, dict[str, float | None]],
         out.append(("map at least as fast as Pool.map", f"{mp_pool / mp:.2f}x", mp <= mp_pool))
         out.append(("map >= 10x stdlib map (chunksize=1)", f"{mp_std / mp:.0f}x",
                     mp_std / mp >= 10))
+    buffered = get("map", "multilane_buffered")
+    if mp and buffered:
+        out.append(("map with buffersize=10,000 within 1.5x of the unbounded map",
+                    f"{buffered / mp:.2f}x", buffered <= 1.5 * mp))
     cs, cs_fork = get("cpu_scaling", "multilane"), get("cpu_scaling", "bare_fork")
     if cs and cs_fork:
         out.append(("countdown x 4 within 5% of bare fork", f"{(cs / cs_fork - 1) * 100:+.1f}%",
