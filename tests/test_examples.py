@@ -40,3 +40,12 @@ def test_zero_copy_example():
     assert "the worker saw the array as sent: True" in out.stdout
     assert "the result is an ordinary array: ndarray [1.0, 1.0, 1.0]" in out.stdout
     assert "copied because written since: 1" in out.stdout
+
+
+def test_pipeline_example():
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "pipeline.py")],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    assert "pipeline: 200 pages fetched, scored and written in" in out.stdout
+    assert "page 7: {'url': 'http://127.0.0.1:" in out.stdout
+    assert "'words': 3000, 'top': 'lane'" in out.stdout

@@ -31,6 +31,8 @@ from concurrent.futures.process import BrokenProcessPool as BrokenProcessPool
 
 from ._executor import LANES as LANES
 from ._executor import Executor as Executor
+from ._pipeline import Failed as Failed
+from ._pipeline import Pipeline as Pipeline
 from ._task import TaskFunction as TaskFunction
 from ._task import default_executor as default_executor
 from ._task import task as task
@@ -59,10 +61,12 @@ __all__ = [
     "CancelledError",
     "Error",
     "Executor",
+    "Failed",
     "Future",
     "LANES",
     "LaneError",
     "Options",
+    "Pipeline",
     "PoolStatistics",
     "ProcessPoolExecutor",
     "RemoteTraceback",

@@ -244,6 +244,13 @@ class Options:
 
         return Window(submit, iterables, buffersize, ordered, bar)
 
+    def _map_batch(self, fn: Any, batch: list) -> tuple[list[Future], bool]:
+        """A batch of single-argument calls as one map to the lane, nobody waiting for it
+        in this thread (a ``Pipeline`` stage's): (futures, whether each is a chunk's)."""
+        lanes = self._lanes
+        lane = lanes.lane(lanes.resolve(fn, self._lane))
+        return lane.map_calls(fn, batch, True, None, self._task, False)
+
     def _map_futures(self, fn: Any, iterables: tuple[Iterable[Any], ...],
                      chunksize: int | None, caller_waits: bool = False,
                      ) -> tuple[list[Future], bool]:
