@@ -9,37 +9,21 @@ Runs against a small HTTP server it starts on 127.0.0.1 and stops at the end.
 from __future__ import annotations
 
 import asyncio
-import http.server
 import re
-import threading
 import time
 import urllib.request
 from collections import Counter
+
+from _pages import serving
 
 import multilane
 
 WORDS = "lane thread process loop queue future worker ring".split()
 
 
-class Pages(http.server.BaseHTTPRequestHandler):
+def page(n: int) -> str:
     """Page N is 2,000 words, chosen deterministically from N."""
-
-    def do_GET(self) -> None:  # noqa: N802 -- the http.server API
-        n = int(self.path.rsplit("/", 1)[-1] or 0)
-        body = " ".join(WORDS[(n * i) % len(WORDS)] for i in range(2000)).encode()
-        time.sleep(0.01)  # a slow server: waiting dominates the download
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128  # the default 5 drops connections: clients retry after 1 s
-    daemon_threads = True
+    return " ".join(WORDS[(n * i) % len(WORDS)] for i in range(2000))
 
 
 def download(url: str) -> str:
@@ -70,10 +54,8 @@ def fetch_status(url: str) -> int:
 
 
 def main() -> None:
-    server = Server(("127.0.0.1", 0), Pages)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    urls = [f"http://127.0.0.1:{server.server_port}/{n}" for n in range(40)]
-    try:
+    with serving(page, delay_s=0.01) as base:  # a slow server: waiting dominates
+        urls = [f"{base}{n}" for n in range(40)]
         with multilane.Executor(threads=16) as ex:
             start = time.perf_counter()
             pages = list(ex.options(lane="thread").map(download, urls))
@@ -96,9 +78,6 @@ def main() -> None:
             print(f"lanes started: {', '.join(ex.lanes())}")
         print(f"@multilane.task: status {fetch_status.submit(urls[0]).result()}, "
               f"plain call {fetch_status(urls[1])}")
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The article's pipeline end to end: fetch pages (async), parse and score them (processes),
 write the results to files (threads), each stage on its own lane, joined by bounded queues.
 
-Runs against a small HTTP server it starts on 127.0.0.1 (each page answered after 20 ms)
-and stops at the end; the files go to a temporary directory that is removed after.
+Runs against a small HTTP server it starts on 127.0.0.1 (``_pages.py``: each page answered
+after 20 ms) and stops at the end; the files go to a temporary directory removed after.
 
     python examples/pipeline.py
 """
@@ -10,14 +10,14 @@ and stops at the end; the files go to a temporary directory that is removed afte
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import os
 import re
 import tempfile
-import threading
 import time
 from collections import Counter
+
+from _pages import serving
 
 import multilane
 
@@ -25,25 +25,9 @@ WORDS = "lane thread process loop queue future worker ring stage batch".split()
 PAGES = 200
 
 
-class Pages(http.server.BaseHTTPRequestHandler):
-    """Page N is 3,000 words chosen deterministically from N, sent after 20 ms."""
-
-    def do_GET(self) -> None:  # noqa: N802 -- the http.server API
-        n = int(self.path.rsplit("/", 1)[-1] or 0)
-        body = " ".join(WORDS[(n * i + i // 7) % len(WORDS)] for i in range(3000)).encode()
-        time.sleep(0.02)  # a slow server: waiting dominates the fetch
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 256
-    daemon_threads = True
+def page(n: int) -> str:
+    """Page N is 3,000 words, chosen deterministically from N."""
+    return " ".join(WORDS[(n * i + i // 7) % len(WORDS)] for i in range(3000))
 
 
 async def fetch(url: str) -> tuple[str, str]:
@@ -78,11 +62,9 @@ def write(result: dict, folder: str) -> str:
 
 
 def main() -> None:
-    server = Server(("127.0.0.1", 0), Pages)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    urls = [f"http://127.0.0.1:{server.server_address[1]}/p/{n}" for n in range(PAGES)]
-    try:
-        with multilane.Executor() as ex, tempfile.TemporaryDirectory() as folder:
+    with serving(page, delay_s=0.02) as base, tempfile.TemporaryDirectory() as folder:
+        urls = [f"{base}p/{n}" for n in range(PAGES)]
+        with multilane.Executor() as ex:
             pipe = (multilane.Pipeline(ex)
                     .map(fetch, lane="async", concurrency=64)
                     .map(score, lane="process")
@@ -95,16 +77,11 @@ def main() -> None:
             with open(written[7]) as f:
                 print(f"page 7: {json.load(f)}")
 
-            start = time.perf_counter()
-            for name in written:
-                os.remove(name)
-            sequential = [write(score(asyncio.run(fetch(url))), folder) for url in urls[:20]]
-            per_page = (time.perf_counter() - start) / len(sequential)
-            print(f"one page at a time: {per_page * 1000:.0f} ms a page, so "
-                  f"{per_page * PAGES:.1f} s for all {PAGES}")
-    finally:
-        server.shutdown()
-        server.server_close()
+        start = time.perf_counter()
+        sequential = [write(score(asyncio.run(fetch(url))), folder) for url in urls[:20]]
+        per_page = (time.perf_counter() - start) / len(sequential)
+        print(f"one page at a time: {per_page * 1000:.0f} ms a page, so "
+              f"{per_page * PAGES:.1f} s for all {PAGES}")
 
 
 if __name__ == "__main__":

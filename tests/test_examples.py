@@ -11,19 +11,22 @@ from conftest import TIMEOUT
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 
 
-def test_drop_in_example():
-    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "drop_in.py")],
+def _run(example: str) -> subprocess.CompletedProcess:
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, example)],
                          capture_output=True, text=True, timeout=TIMEOUT)
     assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_drop_in_example():
+    out = _run("drop_in.py")
     assert "lambda: 42" in out.stdout
     assert "crashed as expected:" in out.stdout and "was killed by SIGKILL" in out.stdout
     assert "the other tasks: [0, 1, 4, 9, 16, 25, 36, 49]" in out.stdout
 
 
 def test_lanes_example():
-    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "lanes.py")],
-                         capture_output=True, text=True, timeout=TIMEOUT)
-    assert out.returncode == 0, out.stderr
+    out = _run("lanes.py")
     assert "thread lane: 40 pages" in out.stdout
     assert "process lane: top words [('lane', 40)]" in out.stdout
     assert "async lane: 5 pages from a coroutine" in out.stdout
@@ -33,9 +36,7 @@ def test_lanes_example():
 
 
 def test_zero_copy_example():
-    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "zero_copy.py")],
-                         capture_output=True, text=True, timeout=TIMEOUT)
-    assert out.returncode == 0, out.stderr
+    out = _run("zero_copy.py")
     assert "summed in a worker, made under zero_copy (no copy)" in out.stdout
     assert "the worker saw the array as sent: True" in out.stdout
     assert "the result is an ordinary array: ndarray [1.0, 1.0, 1.0]" in out.stdout
@@ -43,9 +44,7 @@ def test_zero_copy_example():
 
 
 def test_pipeline_example():
-    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "pipeline.py")],
-                         capture_output=True, text=True, timeout=TIMEOUT)
-    assert out.returncode == 0, out.stderr
+    out = _run("pipeline.py")
     assert "pipeline: 200 pages fetched, scored and written in" in out.stdout
     assert "page 7: {'url': 'http://127.0.0.1:" in out.stdout
     assert "'words': 3000, 'top': 'lane'" in out.stdout
