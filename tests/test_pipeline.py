@@ -184,3 +184,16 @@ def test_fan_out_by_a_generator_function(ex):
     pipe = multilane.Pipeline(ex).flat_map(words, lane="thread").map(str.upper)
     assert list(pipe.run(["a b", "", "c d e"])) == ["A", "B", "C", "D", "E"]
     assert list(itertools.islice(pipe.run(itertools.repeat("x y")), 5)) == ["X", "Y"] * 2 + ["X"]
+
+
+def test_progress_counts_the_results_and_each_stage_s_throughput(ex, capsys, monkeypatch):
+    from multilane import _progress
+
+    monkeypatch.setattr(_progress, "_tqdm", lambda *_: None)  # the plain line, here
+    monkeypatch.setattr(_progress, "_rich", lambda *_: None)
+    pipe = (multilane.Pipeline(ex, progress="always").map(_tasks.square, lane="process")
+            .flat_map(_pairs, lane="thread"))
+    assert len(list(pipe.run(range(500)))) == 1000
+    last = capsys.readouterr().err.rstrip("\n").rsplit("\r", 1)[-1]
+    assert last.startswith("pipeline: 1000 items, "), last  # fanned out: no total known
+    assert "(square " in last and "/s, _pairs " in last, last

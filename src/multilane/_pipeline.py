@@ -17,7 +17,8 @@ complete. ``errors="raise"`` ends the run at the first failed call (its error is
 to the consumer, after the results before it in order) and cancels the rest;
 ``errors="collect"`` yields a ``Failed(item, error)`` in place of each failed item and
 goes on (later stages pass it through). Closing the iterator mid-stream stops every
-stage, cancels what has not started, and reads no more of the source.
+stage, cancels what has not started, and reads no more of the source. ``progress=True``
+draws a bar of the results with each stage's throughput beside it (see ``_progress``).
 
 How it runs: a thread reads the source into batches (one item while the first stage is
 idle, up to MAX_BATCH while it is busy: no latency added to a slow source, no per-item
@@ -34,11 +35,13 @@ import asyncio
 import functools
 import queue
 import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from concurrent import futures as cf
 from typing import Any, NamedTuple
 
 from ._calls import is_coroutine_function
+from ._progress import Bar, checked_progress, open_bar, total_of
 
 __all__ = ["Failed", "Pipeline"]
 
@@ -104,7 +107,9 @@ class Pipeline:
     one can be built once and run many times."""
 
     def __init__(self, executor: Any = None, *, ordered: bool = True, errors: str = "raise",
-                 buffer: int = BUFFER, stages: tuple[_Stage, ...] = ()) -> None:
+                 buffer: int = BUFFER, progress: bool | str = False,
+                 stages: tuple[_Stage, ...] = ()) -> None:
+        checked_progress(progress)
         if errors not in ("raise", "collect"):
             raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
         if not isinstance(buffer, int) or buffer < 1:
@@ -113,6 +118,7 @@ class Pipeline:
         self._ordered = ordered
         self._errors = errors
         self._buffer = buffer
+        self._progress = progress
         self._stages = stages
 
     def _with(self, fn: Any, kind: str, lane: str | None, concurrency: int | None) -> Pipeline:
@@ -122,7 +128,8 @@ class Pipeline:
             raise ValueError(f"concurrency must be an int of at least 1, not {concurrency!r}")
         stage = _Stage(fn, kind, lane, concurrency or CONCURRENCY)
         return Pipeline(self._executor, ordered=self._ordered, errors=self._errors,
-                        buffer=self._buffer, stages=(*self._stages, stage))
+                        buffer=self._buffer, progress=self._progress,
+                        stages=(*self._stages, stage))
 
     def map(self, fn: Callable[[Any], Any], *, lane: str | None = None,
             concurrency: int | None = None) -> Pipeline:
@@ -148,7 +155,8 @@ class Pipeline:
     def run(self, source: Iterable[Any] | AsyncIterable[Any]) -> Iterator[Any]:
         """The results for ``source``'s items (an async iterable is read on a loop of the
         source's thread); closing the iterator stops the run."""
-        return _results(self._run(source))
+        run = self._run(source)
+        return _results(run, self._bar(run, source))
 
     async def run_async(self, source: Iterable[Any] | AsyncIterable[Any],
                         ) -> AsyncIterator[Any]:
@@ -156,17 +164,30 @@ class Pipeline:
         (an async iterable source is read on the running loop)."""
         loop = asyncio.get_running_loop()
         run = self._run(source, loop)
+        bar = self._bar(run, source)
         try:
             while True:
                 message = await loop.run_in_executor(None, run.results.get)
-                if message is _END:
+                if message is _END or message is _STOP:
                     return
                 if isinstance(message, _Error):
                     raise message.error
+                if bar is not None:
+                    bar.add(len(message))
                 for value in message:
                     yield value
         finally:
             run.close()
+            if bar is not None:
+                bar.close()
+
+    def _bar(self, run: _Run, source: Any) -> Bar | None:
+        """The run's progress bar, if asked for: results, and each stage's throughput."""
+        names = [getattr(stage.fn, "__name__", "stage") for stage in self._stages]
+        total = None if isinstance(source, AsyncIterable) else total_of((source,))
+        return open_bar(self._progress, total if not self._stages or all(
+            stage.kind == "map" for stage in self._stages) else None, "pipeline",
+            functools.partial(run.throughput, names))
 
     def _run(self, source: Any, loop: asyncio.AbstractEventLoop | None = None) -> _Run:
         from ._task import default_executor
@@ -245,6 +266,8 @@ class _Run:
         self._credits = [_Credits(stage.concurrency, self) for stage in stages]
         self._pending: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in stages]
         self._outstanding = [0] * len(stages)  # unordered: futures not yet passed on
+        self._passed = [0] * len(stages)  # items each stage has passed on (progress)
+        self._started = time.monotonic()
         self._futures: set[cf.Future] = set()
         self._threads: list[threading.Thread] = []
         self._source_thread: threading.Thread | None = None
@@ -397,8 +420,15 @@ class _Run:
             if values := _passed_on(kind, values):
                 self._put(outbound, values)
             credits.give(taken)
+            self._passed[i] += taken  # (this thread's alone: read without the lock)
             entry = carry
         self._put(outbound, end)
+
+    def throughput(self, names: list[str]) -> str:
+        """Each stage's items per second so far, for the progress bar."""
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        return ", ".join(f"{name} {passed / elapsed:,.0f}/s"
+                         for name, passed in zip(names, self._passed, strict=True))
 
     # ------------------------------------------------------------------ waiting, closing
 
@@ -496,7 +526,7 @@ def _submitter(executor: Any, stage: _Stage, collect: bool) -> Callable[[list], 
     return functools.partial(view._map_batch, fn)  # noqa: SLF001 -- the package's own
 
 
-def _results(run: _Run) -> Iterator[Any]:
+def _results(run: _Run, bar: Bar | None) -> Iterator[Any]:
     try:
         while True:
             message = run.results.get()
@@ -504,6 +534,10 @@ def _results(run: _Run) -> Iterator[Any]:
                 return
             if isinstance(message, _Error):
                 raise message.error
+            if bar is not None:
+                bar.add(len(message))
             yield from message
     finally:
         run.close()
+        if bar is not None:
+            bar.close()

@@ -16,7 +16,7 @@ import functools
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ REDRAW_S = 0.1  # the plain bar redraws at most this often
 
 
 class _Backend(Protocol):
-    def advance(self, n: int) -> None: ...
+    def advance(self, n: int, detail: str | None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -47,12 +47,16 @@ def total_of(iterables: tuple[Iterable[Any], ...]) -> int | None:
 
 
 class Bar:
-    """A map's progress: ``count`` is a done-callback for each of its futures."""
+    """A map's progress: ``watch`` counts a future's items once it is done; ``add``
+    counts items directly. ``detail``, if given, says more beside the count (a
+    pipeline's throughput per stage), read when the bar is redrawn."""
 
-    def __init__(self, backend: _Backend) -> None:
+    def __init__(self, backend: _Backend, detail: Callable[[], str] | None = None) -> None:
         self._backend = backend
+        self._detail = detail
         self._lock = threading.Lock()
         self._closed = False
+        self._told = 0.0  # when ``detail`` was last read
 
     def watch(self, future: Future, chunked: bool) -> None:
         future.add_done_callback(functools.partial(self._count, chunked))
@@ -60,19 +64,29 @@ class Bar:
     def _count(self, chunked: bool, future: Future) -> None:
         if future.cancelled() or future.exception() is not None:
             return
-        n = len(future.result()) if chunked else 1
+        self.add(len(future.result()) if chunked else 1)
+
+    def add(self, n: int) -> None:
         with self._lock:
-            if not self._closed:
-                self._backend.advance(n)
+            if self._closed:
+                return
+            detail = None
+            now = time.monotonic()
+            if self._detail is not None and now - self._told >= REDRAW_S:
+                self._told, detail = now, self._detail()
+            self._backend.advance(n, detail)
 
     def close(self) -> None:
         with self._lock:
             if not self._closed:
                 self._closed = True
+                if self._detail is not None:
+                    self._backend.advance(0, self._detail())
                 self._backend.close()
 
 
-def open_bar(progress: bool | str, total: int | None, label: str) -> Bar | None:
+def open_bar(progress: bool | str, total: int | None, label: str,
+             detail: Callable[[], str] | None = None) -> Bar | None:
     """A bar for a map of ``total`` items (None: not known), or None if there is none to
     draw (``progress`` False, or True while stderr is not a terminal)."""
     if not progress:
@@ -83,7 +97,7 @@ def open_bar(progress: bool | str, total: int | None, label: str) -> Bar | None:
     for backend in (_tqdm, _rich, _Plain):
         found = backend(total, label, stream)
         if found is not None:
-            return Bar(found)
+            return Bar(found, detail)
     return None
 
 
@@ -96,7 +110,9 @@ def _tqdm(total: int | None, label: str, stream: Any) -> _Backend | None:
                dynamic_ncols=True)
 
     class Tqdm:
-        def advance(self, n: int) -> None:
+        def advance(self, n: int, detail: str | None) -> None:
+            if detail is not None:
+                bar.set_postfix_str(detail, refresh=False)
             bar.update(n)
 
         def close(self) -> None:
@@ -116,8 +132,11 @@ def _rich(total: int | None, label: str, stream: Any) -> _Backend | None:
     bar.start()
 
     class Rich:
-        def advance(self, n: int) -> None:
-            bar.update(task, advance=n)
+        def advance(self, n: int, detail: str | None) -> None:
+            if detail is None:
+                bar.update(task, advance=n)
+            else:
+                bar.update(task, advance=n, description=f"{label} ({detail})")
 
         def close(self) -> None:
             bar.stop()
@@ -131,11 +150,14 @@ class _Plain:
     def __init__(self, total: int | None, label: str, stream: Any) -> None:
         self._total, self._label, self._stream = total, label, stream
         self._n = 0
+        self._detail = ""
         self._start = self._drawn = time.monotonic()
         self._draw()
 
-    def advance(self, n: int) -> None:
+    def advance(self, n: int, detail: str | None) -> None:
         self._n += n
+        if detail is not None:
+            self._detail = f" ({detail})"
         now = time.monotonic()
         if now - self._drawn >= REDRAW_S:
             self._drawn = now
@@ -150,7 +172,7 @@ class _Plain:
         elapsed = max(time.monotonic() - self._start, 1e-9)
         of = f"/{self._total}" if self._total is not None else ""
         self._stream.write(f"\r{self._label}: {self._n}{of} items, "
-                           f"{self._n / elapsed:,.0f} items/s")
+                           f"{self._n / elapsed:,.0f} items/s{self._detail}")
         self._stream.flush()
 
 
