@@ -36,3 +36,15 @@ def shm_apply(fn, name, shape, dtype, out=None):
     finally:
         for block in blocks:
             block.close()
+
+
+def add_one(x):
+    return x + 1
+
+
+def double(x):
+    return x * 2
+
+
+def minus_three(x):
+    return x - 3

@@ -35,6 +35,7 @@ SCENARIOS = {
                     ["multilane_async", "multilane_thread", "asyncio_aiohttp", "threadpool",
                      "sequential"]),
     "thread_overhead": ("µs per call", False, 100_000, 10_000, ["multilane", "threadpool"]),
+    "pipeline": ("items/s", True, 300_000, 10_000, ["multilane"]),
     # 800 pages: long enough that a round's start and tail do not dominate (at 400 they
     # cost ~10% of the hybrid lane's time, which alone uses both cores).
     "hybrid": ("pages/s", True, 800, 40,
@@ -94,6 +95,10 @@ def targets(all_results: dict[str, dict[str, float | None]],
     if mp and buffered:
         out.append(("map with buffersize=10,000 within 1.5x of the unbounded map",
                     f"{buffered / mp:.2f}x", buffered <= 1.5 * mp))
+    pl = get("pipeline", "multilane")
+    if pl:
+        out.append(("3-stage pipeline of tiny functions >= 100,000 items/s", f"{pl:,.0f}/s",
+                    pl >= 100_000))
     cs, cs_fork = get("cpu_scaling", "multilane"), get("cpu_scaling", "bare_fork")
     if cs and cs_fork:
         out.append(("countdown x 4 within 5% of bare fork", f"{(cs / cs_fork - 1) * 100:+.1f}%",

@@ -23,12 +23,14 @@ import run as bench_run  # noqa: E402
 def test_quick_run_writes_tables_and_targets(tmp_path):
     out = tmp_path / "BENCH.md"
     done = subprocess.run([sys.executable, RUN, "--quick", "--scenario", "roundtrip",
-                           "--scenario", "startup", "--output", str(out)],
+                           "--scenario", "startup", "--scenario", "pipeline",
+                           "--output", str(out)],
                           capture_output=True, text=True, timeout=TIMEOUT * 2)
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert "## roundtrip" in text and "## startup" in text
     assert "| round trip >= 10x faster than stdlib |" in text
+    assert "| 3-stage pipeline of tiny functions >= 100,000 items/s |" in text
     assert ("PASS" in text) or ("MISS" in text)
     assert "Python " in text and "cores" in text
 
