@@ -85,7 +85,7 @@ def is_coroutine_function(fn: Any) -> bool:
     return inspect.iscoroutinefunction(call)
 
 
-_SLICEABLE = (list, tuple, range)
+SLICEABLE = (list, tuple, range)  # sliced as they are, never copied first
 
 
 def sliceable(iterables: tuple[Iterable[Any], ...]) -> Sequence[Any]:
@@ -93,7 +93,7 @@ def sliceable(iterables: tuple[Iterable[Any], ...]) -> Sequence[Any]:
     as it is, else copied to a list), argument tuples for several."""
     if len(iterables) == 1:
         first = iterables[0]
-        return cast(Sequence[Any], first) if type(first) in _SLICEABLE else list(first)
+        return cast(Sequence[Any], first) if type(first) in SLICEABLE else list(first)
     return list(zip(*iterables, strict=False))
 
 

@@ -20,18 +20,20 @@ import itertools
 import queue
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, cast
 
+from ._calls import SLICEABLE
 from ._future import partial_results
 from ._progress import Bar
 
-__all__ = ["Window", "checked_buffersize", "iterate_window", "iterate_window_async"]
+__all__ = ["Results", "Window", "checked_buffersize", "chunk_for", "iterate_window",
+           "iterate_window_async"]
 
 # Submits a batch of items (single arguments, or argument tuples): (futures in order,
 # whether each future's result is a list of results for a chunk of items).
-Submit = Callable[[list], tuple[list[Future], bool]]
+Submit = Callable[[Sequence[Any]], tuple[list[Future], bool]]
 
 
 def checked_buffersize(buffersize: Any) -> int | None:
@@ -45,6 +47,17 @@ def checked_buffersize(buffersize: Any) -> int | None:
     return buffersize
 
 
+def chunk_for(limit: int | None, workers: int) -> int | None:
+    """The chunk size of a process task in a window of ``limit`` items (None: the lane's
+    own): each batch (half the window) in two chunks per worker. The lane's choice for
+    an unbounded map (four chunks per worker of the whole map) cut each batch of a
+    bounded one into chunks four times smaller: 1,000,000 tiny calls in a window of
+    10,000 took 0.34 s, against 0.18 s with this."""
+    if limit is None:
+        return None
+    return max(1, (limit // 2) // (2 * max(1, workers)))
+
+
 class Window:
     """The map's input, read into a window of at most ``limit`` items (None: all of it
     at once, as ``concurrent.futures`` reads it) that are in flight or done and not yet
@@ -56,6 +69,12 @@ class Window:
                  limit: int | None, ordered: bool, bar: Bar | None = None) -> None:
         self._submit = submit
         self._bar = bar
+        # A list, tuple or range is sliced, not read item by item: a slice of a range is a
+        # range, a few bytes to pickle for a process chunk.
+        self._sequence: Sequence[Any] | None = (
+            cast(Sequence[Any], iterables[0])
+            if len(iterables) == 1 and type(iterables[0]) in SLICEABLE else None)
+        self._next = 0  # the sequence's first item not yet read
         self._source: Iterator[Any] = (iter(iterables[0]) if len(iterables) == 1
                                        else zip(*iterables, strict=False))
         self._limit = limit
@@ -78,14 +97,14 @@ class Window:
         added: list[tuple[Future, bool]] = []
         while not self.exhausted:
             if self._limit is None:
-                batch = list(self._source)
+                batch = self._read(None)
                 self.exhausted = True
             else:
                 room = self._limit - self.open
                 wanted = min(room, self._batch)
                 if wanted < self._batch and self.open:
                     break  # wait for room for a whole batch
-                batch = list(itertools.islice(self._source, wanted))
+                batch = self._read(wanted)
                 self.exhausted = len(batch) < wanted
             if not batch:
                 break
@@ -102,6 +121,14 @@ class Window:
         if self._watcher is not None:
             self._watcher(added)
         return added
+
+    def _read(self, n: int | None) -> Any:
+        """Up to ``n`` more items of the input (None: all the rest)."""
+        if self._sequence is not None:
+            start = self._next
+            self._next = len(self._sequence) if n is None else start + n
+            return self._sequence[start:self._next]
+        return list(self._source if n is None else itertools.islice(self._source, n))
 
     def take(self, future: Future, chunked: bool, timeout: float | None) -> list:
         """The results of ``future``, settled (or within ``timeout``), out of the window's
@@ -158,9 +185,33 @@ def _remaining(end_time: float | None) -> float | None:
     return None if end_time is None else max(0.0, end_time - time.monotonic())
 
 
+class Results(itertools.chain):
+    """A map's results: the window's result lists chained, item by item at C speed (a
+    generator's frame per item cost a bounded map of tiny calls half its time).
+    ``close()`` ends the map: what has not started is cancelled, and no more input is
+    read (the items of the list in hand, already done, still come if asked for)."""
+
+    pieces: Generator[list, None, None]  # the lists chained
+
+    @classmethod
+    def chained(cls, pieces: Generator[list, None, None]) -> Results:
+        results = cast(Results, cls.from_iterable(pieces))
+        results.pieces = pieces
+        return results
+
+    def close(self) -> None:
+        self.pieces.close()
+
+
 def iterate_window(window: Window, end_time: float | None) -> Iterator[Any]:
     """The results of ``window``'s map: in input order, or as they complete; cancels what
     is left if the consumer stops early, a call fails or ``end_time`` passes."""
+    return Results.chained(_pieces(window, end_time))
+
+
+def _pieces(window: Window, end_time: float | None) -> Generator[list, None, None]:
+    """``iterate_window``'s results, a list at a time: the window counts a list's items
+    consumed once the next one is asked for."""
     finished: queue.SimpleQueue = queue.SimpleQueue()
     if not window.ordered:
         window.watch(functools.partial(_watch, finished.put))
@@ -176,11 +227,13 @@ def iterate_window(window: Window, end_time: float | None) -> Iterator[Any]:
             try:
                 values = window.take(future, chunked, _remaining(end_time))
             except _Partial as failed:
-                yield from failed.done
+                yield failed.done
                 raise failed.error from None
             del future
-            yield from values
-            window.consumed(len(values))
+            n = len(values)
+            yield values
+            del values
+            window.consumed(n)
     finally:
         window.close()
 

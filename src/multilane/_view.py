@@ -17,15 +17,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from ._calls import describe, sliceable
+from ._cores import usable_cores
 from ._future import iterate_results, partial_results
 from ._options import KEEP, TaskOptions, changed_options
 from ._progress import Bar, checked_progress, closing, open_bar, total_of
-from ._streams import Window, checked_buffersize, iterate_window, iterate_window_async
+from ._streams import (
+    Window,
+    checked_buffersize,
+    chunk_for,
+    iterate_window,
+    iterate_window_async,
+)
 from .lanes import Lanes
 
 __all__ = ["Options"]
@@ -238,8 +245,9 @@ class Options:
         lanes = self._lanes
         lane = lanes.lane(lanes.resolve(fn, self._lane))
         single, task = len(iterables) == 1, self._task
+        chunksize = chunksize or chunk_for(buffersize, usable_cores())
 
-        def submit(batch: list) -> tuple[list[Future], bool]:
+        def submit(batch: Sequence[Any]) -> tuple[list[Future], bool]:
             return lane.map_calls(fn, batch, single, chunksize, task, caller_waits)
 
         return Window(submit, iterables, buffersize, ordered, bar)

@@ -46,7 +46,7 @@ from ..._calls import describe, sliceable
 from ..._cores import native_threads, usable_cores
 from ..._future import LaneFuture, interrupted, iterate_results
 from ..._options import TaskOptions
-from ..._streams import Window, checked_buffersize, iterate_window
+from ..._streams import Window, checked_buffersize, chunk_for, iterate_window
 from ...buffers import _regions
 from ...buffers._serialize import (
     RAW_TYPES,
@@ -244,12 +244,13 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
         if buffersize is not None:
             if chunksize is not None and chunksize < 1:  # (map_calls says it too, if called)
                 raise ValueError("chunksize must be >= 1.")
-            single = len(iterables) == 1
+            single, limit = len(iterables) == 1, buffersize * (chunksize or 1)
+            size = chunksize or chunk_for(limit, self._max_workers)
 
-            def submit(batch: list) -> tuple[list[Future], bool]:
-                return self.map_calls(fn, batch, single, chunksize, None)
+            def submit(batch: Sequence[Any]) -> tuple[list[Future], bool]:
+                return self.map_calls(fn, batch, single, size, None)
 
-            window = Window(submit, iterables, buffersize * (chunksize or 1), True)
+            window = Window(submit, iterables, limit, True)
             return iterate_window(window, end_time)
         futures, chunked = self.map_calls(fn, sliceable(iterables), len(iterables) == 1,
                                           chunksize, None)
