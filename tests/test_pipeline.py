@@ -197,3 +197,30 @@ def test_progress_counts_the_results_and_each_stage_s_throughput(ex, capsys, mon
     last = capsys.readouterr().err.rstrip("\n").rsplit("\r", 1)[-1]
     assert last.startswith("pipeline: 1000 items, "), last  # fanned out: no total known
     assert "(square " in last and "/s, _pairs " in last, last
+
+
+def test_a_failing_source_ends_the_run_after_the_items_before_it(ex):
+    def source():
+        yield from range(5)
+        raise OSError("the source broke")
+
+    async def async_source():
+        for i in range(5):
+            yield i
+        raise OSError("the async source broke")
+
+    pipe = multilane.Pipeline(ex).map(_tasks.square, lane="thread")
+    seen = []
+    with pytest.raises(OSError, match="the source broke"):
+        for value in pipe.run(source()):
+            seen.append(value)
+    assert seen == [0, 1, 4, 9, 16]
+
+    async def main():
+        got = []
+        with pytest.raises(OSError, match="the async source broke"):
+            async for value in pipe.run_async(async_source()):
+                got.append(value)
+        return got
+
+    assert asyncio.run(main()) == [0, 1, 4, 9, 16]

@@ -271,11 +271,11 @@ class _Run:
         self._futures: set[cf.Future] = set()
         self._threads: list[threading.Thread] = []
         self._source_thread: threading.Thread | None = None
+        self._pump: cf.Future | None = None  # an async source read on the caller's loop
         collect = errors == "collect"
         for i, stage in enumerate(stages):
             self._start(self._feed, i, stage.concurrency, _submitter(executor, stage, collect))
             self._start(self._emit, i, stage.kind)
-        self._pump: cf.Future | None = None  # an async source read on the caller's loop
         if loop is not None and isinstance(source, AsyncIterable):
             self._pump = asyncio.run_coroutine_threadsafe(self._read_async(source), loop)
             self._pump.add_done_callback(self._pumped)
@@ -316,6 +316,8 @@ class _Run:
                 if len(batch) >= MAX_BATCH or first.empty():
                     self._put(first, batch)
                     batch = []
+        except _Stopped:
+            raise
         except Exception as exc:  # the source failed: after the items before it
             end = _Error(exc)
         if batch:
@@ -344,6 +346,8 @@ class _Run:
                 if len(batch) >= MAX_BATCH or first.empty():
                     await put(batch)
                     batch = []
+        except _Stopped:
+            raise
         except Exception as exc:  # the source failed: after the items before it
             end = _Error(exc)
         if batch:
