@@ -129,3 +129,28 @@ def test_a_map_left_early_closes_its_bar(capsys, monkeypatch):
     # Each bar ended its line when its map was closed: two lines, then nothing.
     assert len(lines) == 3 and lines[-1] == "", lines
     assert all("/100 items" in line for line in lines[:2]), lines
+
+
+def test_the_bar_ends_at_what_the_consumer_took_even_before_the_last_callbacks():
+    """A future wakes its waiter before it runs its done-callbacks: the consumer can take
+    the last result, and close the bar, before the bar has counted it (it ended at
+    199/200 once on CI)."""
+    from multilane import _progress
+
+    class Recorder:
+        def __init__(self):
+            self.n, self.closed = 0, False
+
+        def advance(self, n, detail):
+            self.n += n
+
+        def close(self):
+            self.closed = True
+
+    backend = Recorder()
+    bar = _progress.Bar(backend)
+    bar.add(199)
+    bar.close(200)
+    assert backend.n == 200 and backend.closed
+    bar.add(1)  # the late callback: the bar is closed, nothing counts twice
+    assert backend.n == 200

@@ -56,6 +56,7 @@ class Bar:
         self._detail = detail
         self._lock = threading.Lock()
         self._closed = False
+        self._counted = 0
         self._told = 0.0  # when ``detail`` was last read
 
     def watch(self, future: Future, chunked: bool) -> None:
@@ -70,18 +71,23 @@ class Bar:
         with self._lock:
             if self._closed:
                 return
+            self._counted += n
             detail = None
             now = time.monotonic()
             if self._detail is not None and now - self._told >= REDRAW_S:
                 self._told, detail = now, self._detail()
             self._backend.advance(n, detail)
 
-    def close(self) -> None:
+    def close(self, done: int = 0) -> None:
+        """Ends the bar; ``done``: the items the consumer took, which the bar counts if
+        it has not yet (a future wakes its waiter before it runs its done-callbacks, so
+        the consumer can finish before the last count arrives)."""
         with self._lock:
             if not self._closed:
                 self._closed = True
-                if self._detail is not None:
-                    self._backend.advance(0, self._detail())
+                missing = max(0, done - self._counted)
+                if missing or self._detail is not None:
+                    self._backend.advance(missing, self._detail() if self._detail else None)
                 self._backend.close()
 
 
@@ -178,7 +184,9 @@ class _Plain:
 
 def closing(results: Iterator[Any], bar: Bar) -> Iterator[Any]:
     """``results``, then the bar closed (also if the consumer stops early)."""
+    taken = 0
     try:
-        yield from results
+        for taken, value in enumerate(results, 1):  # noqa: B007 -- counted for the bar
+            yield value
     finally:
-        bar.close()
+        bar.close(taken)

@@ -82,6 +82,7 @@ class Window:
         self.ordered = ordered
         self.pending: Any = deque() if ordered else set()
         self.open = 0  # items submitted and not yet consumed
+        self.taken = 0  # items consumed
         self.exhausted = False
         self._watcher: Callable[[list[tuple[Future, bool]]], None] | None = None
         self.fill()
@@ -143,6 +144,7 @@ class Window:
     def consumed(self, n: int) -> None:
         """``n`` results were taken: room for more input."""
         self.open -= n
+        self.taken += n
         if not self.exhausted:
             self.fill()
 
@@ -152,7 +154,7 @@ class Window:
         for future, _ in self.pending:
             future.cancel()
         if self._bar is not None:
-            self._bar.close()
+            self._bar.close(self.taken)
 
 
 def _values(future: Future, chunked: bool, timeout: float | None) -> list:

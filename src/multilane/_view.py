@@ -215,6 +215,7 @@ class Options:
         if bar is not None:
             for future in futures:
                 bar.watch(future, chunked)
+        taken = 0
         try:
             for index, future in enumerate(futures):
                 try:
@@ -227,14 +228,16 @@ class Options:
                 if chunked:
                     for item in value:
                         yield item
+                    taken += len(value)
                 else:
                     yield value
+                    taken += 1
         finally:
             for future in futures:
                 if future is not None:
                     future.cancel()
             if bar is not None:
-                bar.close()
+                bar.close(taken)
 
     def _window(self, fn: Any, iterables: tuple[Iterable[Any], ...], chunksize: int | None,
                 buffersize: int | None, ordered: bool, caller_waits: bool,
