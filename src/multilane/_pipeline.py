@@ -167,14 +167,10 @@ class Pipeline:
         bar = self._bar(run, source)
         try:
             while True:
-                message = await loop.run_in_executor(None, run.results.get)
-                if message is _END or message is _STOP:
+                batch = _batch(await loop.run_in_executor(None, run.results.get), bar)
+                if batch is None:
                     return
-                if isinstance(message, _Error):
-                    raise message.error
-                if bar is not None:
-                    bar.add(len(message))
-                for value in message:
+                for value in batch:
                     yield value
         finally:
             run.close()
@@ -532,16 +528,21 @@ def _submitter(executor: Any, stage: _Stage, collect: bool) -> Callable[[list], 
 
 def _results(run: _Run, bar: Bar | None) -> Iterator[Any]:
     try:
-        while True:
-            message = run.results.get()
-            if message is _END or message is _STOP:
-                return
-            if isinstance(message, _Error):
-                raise message.error
-            if bar is not None:
-                bar.add(len(message))
-            yield from message
+        while (batch := _batch(run.results.get(), bar)) is not None:
+            yield from batch
     finally:
         run.close()
         if bar is not None:
             bar.close()
+
+
+def _batch(message: Any, bar: Bar | None) -> list[Any] | None:
+    """The results a message from the run's last stage carries, counted on the bar; None
+    at the end of the run; raises the error that failed it."""
+    if message is _END or message is _STOP:
+        return None
+    if isinstance(message, _Error):
+        raise message.error
+    if bar is not None:
+        bar.add(len(message))
+    return message
