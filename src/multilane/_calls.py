@@ -6,10 +6,9 @@ Shared by the lanes and by the workers, which run calls the same way.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, cast
 
 from ._options import TaskOptions
@@ -45,7 +44,9 @@ def is_coroutine(value: Any) -> bool:
         return True
     if kind in _plain_types:
         return False
-    if asyncio.iscoroutine(value):  # e.g. a Cython coroutine: a Coroutine, not CoroutineType
+    # asyncio.iscoroutine's test, without importing asyncio (a worker may never need it):
+    # e.g. a Cython coroutine, a Coroutine but not a CoroutineType.
+    if isinstance(value, Coroutine):
         return True
     _plain_types.add(kind)
     return False
@@ -54,7 +55,11 @@ def is_coroutine(value: Any) -> bool:
 def settle(value: Any) -> Any:
     """``value``, or what it returns when run if it is a coroutine (a coroutine function
     sent to the thread lane runs on a loop of its own, in that thread)."""
-    return asyncio.run(value) if is_coroutine(value) else value
+    if not is_coroutine(value):
+        return value
+    import asyncio
+
+    return asyncio.run(value)
 
 
 def describe(fn: Any) -> str:

@@ -8,7 +8,6 @@ thread here also exits the process when the parent's lifeline pipe reaches EOF.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 import os
@@ -24,7 +23,6 @@ from ._calls import is_coroutine, is_coroutine_function
 from ._core import settle_kept_mappings
 from ._future import run_items
 from .buffers._serialize import dumps, dumps_oob, loads, loads_oob, outband, outband_items
-from .lanes.loop import new_event_loop, start_loop_thread
 
 _LIFELINE_EXIT = 70
 # How long an idle worker spins for its next frame before it sleeps on the futex. Longer
@@ -75,6 +73,10 @@ class _Loop:
         self._lock = threading.Lock()
 
     def get(self) -> Any:
+        # asyncio is imported here, with the first coroutine: most workers never run one,
+        # and it is a third of a worker's start-up imports.
+        from .lanes.loop import new_event_loop, start_loop_thread
+
         with self._lock:
             if self._loop is None:
                 if self._threaded:
@@ -88,6 +90,8 @@ class _Loop:
         if not is_coroutine(value):
             return value
         if self._threaded:
+            import asyncio
+
             return asyncio.run_coroutine_threadsafe(value, self.get()).result()
         return self.get().run_until_complete(value)
 
@@ -311,6 +315,8 @@ def _run_hybrid(endpoint: Any, concurrency: int, over_limit: Any) -> int:
                 reply(task_id, start, error=exc, decode=P.ERROR_DECODE)
                 continue
             if not flags & P.CALL_CHUNK and is_coroutine_function(fn):
+                import asyncio
+
                 asyncio.run_coroutine_threadsafe(
                     run_on_loop(task_id, start, fn, args, kwargs), loop.get())
             else:

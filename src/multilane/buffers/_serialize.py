@@ -15,7 +15,8 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import _core
+import multilane._core as _core
+
 from .._calls import describe
 from ..errors import SerializationError
 from . import _regions

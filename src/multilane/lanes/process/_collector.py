@@ -13,7 +13,8 @@ import time
 from concurrent.futures import Future
 from typing import Any, cast
 
-from ... import _core
+import multilane._core as _core
+
 from ... import _protocol as P
 from ..._future import LaneFuture
 from ._completion import blocks_received, cancel_all, complete, decode_error

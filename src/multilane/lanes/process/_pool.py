@@ -39,7 +39,8 @@ from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
-from ... import _core
+import multilane._core as _core
+
 from ... import _interrupts as interrupts
 from ... import _protocol as P
 from ..._calls import describe, sliceable
