@@ -148,7 +148,10 @@ def test_python_work_holding_the_gil_goes_to_processes(ex):
     explained = ex.explain(_tasks.python_work)
     assert explained.profiles[0]["lane"] == "process", f"{explained}\n{explained.profiles!r}"
     evidence = explained.profiles[0]
-    assert evidence["transport_s"] is not None and evidence["transport_s"] < evidence["solo_wall_s"]
+    # Estimated there from the machine's round trip (a call this long needs no process
+    # probe: KNOWN_TRIPS), or from a probe's.
+    assert evidence["estimated_s"]["process"] < evidence["solo_wall_s"], explained
+    assert evidence["transport_s"] is None or evidence["transport_s"] < evidence["solo_wall_s"]
 
 
 @pytest.mark.skipif(not MANY_CORES, reason="a process only pays off with a second core")
@@ -188,7 +191,9 @@ def test_a_map_whose_first_call_waits_goes_on_without_it(ex, threads_up):
     _tasks.company.clear()
     assert list(ex.map(_tasks.wait_for_company, range(20))) == [True] * 20
     (profile,) = ex.explain(_tasks.wait_for_company).profiles
-    assert profile["lane"] == "thread" and profile["verdict"] == "mostly waiting", profile
+    # Decided once its first call ends ("mostly waiting"), or before, from the calls
+    # behind it, when the machine is slow to start them ("waiting (seen while ...)").
+    assert profile["lane"] == "thread" and "waiting" in profile["verdict"], profile
 
 
 @pytest.mark.parametrize("submitted", [False, True])
@@ -225,7 +230,9 @@ def test_submitted_calls_behind_a_waiting_first_call_go_on_without_it(ex):
     futures = [ex.submit(_tasks.wait_for_company, i) for i in range(20)]
     assert [f.result(TIMEOUT) for f in futures] == [True] * 20
     (profile,) = ex.explain(_tasks.wait_for_company).profiles
-    assert profile["lane"] == "thread" and profile["verdict"] == "mostly waiting", profile
+    # Decided once its first call ends ("mostly waiting"), or before, from the calls
+    # behind it, when the machine is slow to start them ("waiting (seen while ...)").
+    assert profile["lane"] == "thread" and "waiting" in profile["verdict"], profile
 
 
 def test_tiny_calls_with_many_bytes_stay_here(ex):
@@ -669,11 +676,12 @@ def test_a_function_found_holding_the_gil_is_never_run_in_pairs(ex, monkeypatch)
     assert list(ex.map(_tasks.python_work, [n] * 24)) == [_tasks.python_work(n)] * 24
     (profile,) = ex._lanes.get("auto")._profiles.values()
     assert profile.gil == "held" and profile.pair_tries == 0, profile
-    # The process probe judges it next. A worker that took 1.5x the time of the call here,
-    # twice (a core busy elsewhere), rightly leaves it inline: that is the process
-    # probe's verdict too. (A clean-clone run found it inline once; which verdict was not
-    # kept.)
-    assert profile.process_work is not None, profile
+    # The process lane judges it next: at ~10 ms a call, from the machine's round trip
+    # once the workers have loaded it (KNOWN_TRIPS), else from a process probe. A worker
+    # that took 1.5x the time of the call here, twice (a core busy elsewhere), rightly
+    # leaves it inline: that is the process probe's verdict too. (A clean-clone run found
+    # it inline once; which verdict was not kept.)
+    assert profile.warmed and (profile.process_work is not None or profile.lane == "process")
     if profile.lane == "process":
         assert "the watcher waited" in profile.verdict
     else:
@@ -699,8 +707,8 @@ def test_a_gil_wait_probe_misread_as_released_is_overruled_by_its_pair(ex, monke
         # either way, and the GIL-wait probes stand, misread or not (docs/architecture.md:
         # "the price of trusting them").
         assert profile.lane == "thread", (profile.verdict, profile)
-    else:
-        assert profile.process_probes >= 1, (profile.verdict, profile)
+    else:  # judged on a process: by its probe, or from the machine's trip (KNOWN_TRIPS)
+        assert profile.warmed, (profile.verdict, profile)
         assert profile.lane in ("process", "inline"), (profile.verdict, profile)
 
 

@@ -6,10 +6,13 @@ figures are of the kind the probes record (seconds; cores used by a pair; GIL-wa
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from multilane.auto._machine import Machine
 from multilane.auto._params import (
+    PROCESS_START_S,
     PROCESS_TRIP_S,
     SHIP_BYTE_S,
     THREAD_CALL_S,
@@ -162,6 +165,16 @@ CHOICES = [
      {"solo": (0.1 * MS, 0.1 * MS), "gil_held": 2}, 2, 200, "inline"),
     ("once they have loaded it, two hundred pay for a round trip",
      {"solo": (0.1 * MS, 0.1 * MS), "gil_held": 2, "warmed": True}, 2, 200, "process"),
+    # A call KNOWN_TRIPS times its round trip needs no process probe once the workers
+    # have loaded its function: the machine's trip is estimate enough.
+    ("held, a long call, loaded by the workers: processes without a probe",
+     {**HELD, "warmed": True}, 2, 4, "process"),
+    ("held, a long call, not loaded yet: the probe loads it first", HELD, 2, 4, "process"),
+    ("held, a call under KNOWN_TRIPS round trips, loaded: the probe is still wanted",
+     {"solo": (1 * MS, 1 * MS), "gil_held": 2, "gil_longest": 5 * MS, "warmed": True}, 2,
+     1000, "process"),
+    ("held, a long call whose bytes cost more to ship: no shortcut",
+     {**HELD, "warmed": True, "arg_bytes": 64 << 20}, 2, 4, "inline"),
 ]
 
 
@@ -170,6 +183,31 @@ CHOICES = [
 def test_choose(name, evidence, cores, calls, expected):
     found = choose(profile(**evidence), Machine(cores), calls)
     assert (found.lane if isinstance(found, Decision) else found) == expected, found
+
+
+def test_workers_not_up_are_started_only_for_calls_that_could_pay_for_it():
+    machine = Machine(2)
+    # 10 ms calls, at best 5 ms a call on two processes: 24 of them gain at most 0.12 s,
+    # less than starting the workers (PROCESS_START_S); 100 gain enough.
+    few = choose(profile(**HELD), machine, 24, started=False)
+    assert isinstance(few, Decision) and few.lane == "inline"
+    assert few.revisit == math.ceil(PROCESS_START_S / (5 * MS)) and "starting the workers" \
+        in few.reason
+    assert choose(profile(**HELD), machine, 100, started=False) == "process"
+    assert choose(profile(**HELD), machine, 24, started=True) == "process"
+    # Four calls of a quarter of a second gain half a second at best: enough.
+    long = {**HELD, "solo": (250 * MS, 250 * MS)}
+    assert choose(profile(**long), machine, 4, started=False) == "process"
+
+
+def test_a_long_call_is_estimated_on_a_process_from_the_machine_once_loaded():
+    machine = Machine(2)
+    assert estimates(profile(**HELD), machine)["process"].seconds == float("inf")
+    loaded = estimates(profile(**HELD, warmed=True), machine)["process"]
+    assert loaded.seconds == pytest.approx((10 * MS + machine.process_trip_s) / 2)
+    # Under KNOWN_TRIPS round trips, only a probe tells.
+    short = profile(solo=(1 * MS, 1 * MS), gil_held=2, warmed=True)
+    assert estimates(short, machine)["process"].seconds == float("inf")
 
 
 def test_too_few_calls_for_a_probe_say_when_it_would_pay():

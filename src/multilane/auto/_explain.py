@@ -41,9 +41,11 @@ class Explanation:
                 at_once += f"; spread over {p['spread']} worker processes (the GIL held them)"
             lines.append(f"  {size}: {p['calls']} calls -> {p['lane'] or 'deciding'}{at_once} "
                          f"({p['verdict']})")
+            transport = (us(p["transport_s"]) if p["transport_s"] is not None else
+                         "not probed (the call is long: the machine's round trip is "
+                         "estimate enough)" if p["lane"] == "process" else "?")
             lines.append(f"    alone on a thread: wall {us(p['solo_wall_s'])}, "
-                         f"CPU {us(p['solo_cpu_s'])}; transport to a process "
-                         f"{us(p['transport_s'])}")
+                         f"CPU {us(p['solo_cpu_s'])}; transport to a process {transport}")
             if p["no_process"] and p["no_process"] not in p["verdict"]:
                 lines.append(f"    no process: {p['no_process']}")
             if p["setup_s"]:

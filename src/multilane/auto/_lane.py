@@ -484,7 +484,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
     def _choose_locked(self, p: Profile) -> Decision | str:
         """The model's choice for ``p`` (``choose``), on this machine's parameters: a
         decision, or the probe to run first."""
-        return choose(p, self._machine, p.calls + p.coming)
+        return choose(p, self._machine, p.calls + p.coming, self._router.ready("process"))
 
     def _read_machine_locked(self) -> None:
         """This machine's parameters as the store's calibration scales them, read once,

@@ -8,6 +8,7 @@ __all__ = [
     "CALLER_SLICE_S", "CHUNKS_MIN_S", "CLEARLY_WAITING_INTERVALS", "COMPUTED_ALL_ALONG",
     "CONTENDED", "CROWDED", "DRIFT", "EARLY_CPU", "EARLY_PROCESS_CPU", "EARLY_S",
     "EXACT_OTHERS_S", "EXPLORE_BUDGET", "GIL_HELD", "GIL_RELEASED", "GIL_SAMPLES", "HEAD",
+    "KNOWN_TRIPS",
     "MAX_THREADS", "MEASURED_CALLS", "MEASURED_RUN_S", "MIN_GAIN", "PAIRS", "PAIR_TRIES",
     "PAIR_WAIT_S", "PARALLEL_CORES", "PICKLE_TIMED_BYTES", "PROCESS_OUTLIER", "PROCESS_PROBES",
     "PROCESS_START_S",
@@ -124,7 +125,8 @@ WAIT_SLOWED = 2.0
 SPREAD_CALL_S = 10e-6
 SPREAD_MIN_GAIN_S = 0.02
 # Starting the process lane's workers, when they are not up yet (two workers, from the
-# first submit to its result: 0.19-0.21 s here): spreading must gain that too.
+# first submit to its result: 0.19-0.21 s here): spreading must gain that too, and so
+# must processes over a profile's calls before its first process probe starts them.
 PROCESS_START_S = 0.2
 
 # The choice (``_verdict.choose``): a lane replaces a simpler one (inline, then thread, then
@@ -142,6 +144,13 @@ EXPLORE_BUDGET = 0.05
 # on fewer free cores: 4,600 NumPy sums of 20 µs took 50 µs each while two workers
 # imported NumPy.
 SETUP_S = 0.003
+# A call this many times longer than its round trip to a process (the machine's trip and
+# its bytes shipped) is estimated there without a process probe once the workers have
+# loaded its function (their set-up measured): a probe would only add its own small
+# overheads, and cost a short map of such calls a whole call's time. 4 countdowns of
+# 0.12 s took 0.52 s with the probe (3 here, 1 in a worker), against 0.48 s in a row.
+# Calls DRIFT times slower in a worker than here are explored again, as any decided call.
+KNOWN_TRIPS = 200
 # A round trip to a worker process for a call of a few bytes, until a process probe of
 # this machine measures a cheaper one (``Machine.saw_trip``): ~13 µs median on the 2-core
 # VM, more for a probe's first call of a function.

@@ -29,8 +29,10 @@ MIN_GAIN lower than that. Exploration: the pair probe (thread), then the process
 each only while its lane's bound beats the choice by MIN_GAIN, and a process probe only if
 its cost (a round trip, the call's bytes, and the workers' first load of the function
 while not loaded: SETUP_S) is within EXPLORE_BUDGET of the time the profile's calls are
-estimated to take (its calls so far, and as many to come); if not, the decision says after
-how many calls the probe would fit (``Decision.revisit``).
+estimated to take (its calls so far, and as many to come), and, while the workers are not
+up, only if the most processes could gain over those calls pays for starting them
+(PROCESS_START_S); if not, the decision says after how many calls the probe would fit
+(``Decision.revisit``).
 
 Two gates come first: a call alone is timed (twice, unless the first settles it:
 ``Profile.solo_wanted``), and a call under TINY_S runs inline, as no hand-off costs less.
@@ -46,11 +48,13 @@ from ._explain import nbytes, us
 from ._machine import Machine
 from ._params import (
     EXPLORE_BUDGET,
+    KNOWN_TRIPS,
     MAX_THREADS,
     MIN_GAIN,
     PARALLEL_CORES,
     PROCESS_OUTLIER,
     PROCESS_PROBES,
+    PROCESS_START_S,
     SETUP_S,
     TINY_S,
     TRANSPORT_OUTLIER,
@@ -113,7 +117,12 @@ def estimates(p: Profile, m: Machine,
         floor = thread.seconds if gil_free else 0.0  # processes run it no better at once
         if p.transport_seen is None:
             bound = max(wall / cores, shipping(p, m), floor)
-            found["process"] = Estimate(math.inf, bound)
+            trip = m.process_trip_s + shipping(p, m)
+            # A long call, its function loaded by the workers: known well enough without
+            # a probe (KNOWN_TRIPS).
+            known = p.warmed and p.unpicklable is None and wall >= KNOWN_TRIPS * trip
+            found["process"] = Estimate(max((wall + trip) / cores, shipping(p, m), floor)
+                                        if known else math.inf, bound)
         else:
             work = p.process_work or wall
             seconds = max(_process_estimate(p, cores, wall), floor)
@@ -163,10 +172,12 @@ def _at_once(p: Profile, m: Machine, wall: float, cpu: float) -> tuple[float, fl
     return 1.0, (m.cores if not waiting and p.pair_wanted() else 1.0), why, False
 
 
-def choose(p: Profile, m: Machine, calls: int | None = None) -> Decision | str:
+def choose(p: Profile, m: Machine, calls: int | None = None,
+           started: bool = True) -> Decision | str:
     """Where the calls of ``p`` go, or the probe to run first: "solo", "pair" or "process".
     ``calls``: how many calls the profile has had (the exploration budget counts as many
-    to come); None: no budget."""
+    to come); None: no budget. ``started``: whether the process lane's workers are up
+    (if not, a process probe must also be worth starting them: PROCESS_START_S)."""
     if p.solo is None:
         return "solo"
     wall, cpu = p.solo
@@ -187,9 +198,15 @@ def choose(p: Profile, m: Machine, calls: int | None = None) -> Decision | str:
         # The probe's cost: a round trip, the call's bytes, and, if the workers have not
         # loaded the function yet, their load (SETUP_S: not yet measured).
         cost = m.process_trip_s + shipping(p, m) + (0.0 if p.warmed else SETUP_S)
-        if calls is None or cost <= EXPLORE_BUDGET * 2 * calls * found[best].seconds:
+        # Workers not up yet must first start: worth it only if processes could gain that
+        # much over the calls (as many again to come), at best.
+        start = 0.0 if started else PROCESS_START_S
+        gain = found[best].seconds - process.bound
+        if calls is None or (cost <= EXPLORE_BUDGET * 2 * calls * found[best].seconds
+                             and start <= calls * gain):
             return "process"
-        revisit = math.ceil(cost / (EXPLORE_BUDGET * 2 * found[best].seconds))
+        revisit = max(math.ceil(cost / (EXPLORE_BUDGET * 2 * found[best].seconds)),
+                      math.ceil(start / gain))
     basis = (p.process_work or wall) if best == "process" else wall
     return Decision(best, _reason(p, m, found, best, revisit), basis, revisit)
 
@@ -240,7 +257,7 @@ def _reason(p: Profile, m: Machine, found: dict[str, Estimate], best: str,
         return f"computing; {p.unpicklable}"
     if revisit:
         return (f"computing; {p.calls} calls are too few to pay for a process probe "
-                f"(explored again at {revisit})")
+                f"or for starting the workers (explored again at {revisit})")
     work = p.process_work or wall
     if math.isinf(process.seconds) and shipping(p, m) >= work / cores:
         return (f"computing, no faster on {cores} processes: shipping its "
