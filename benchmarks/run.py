@@ -36,6 +36,8 @@ SCENARIOS = {
                      "sequential"]),
     "thread_overhead": ("µs per call", False, 100_000, 10_000, ["multilane", "threadpool"]),
     "pipeline": ("items/s", True, 300_000, 10_000, ["multilane"]),
+    "progress": ("s for the map", False, 100_000, 10_000,
+                 ["multilane", "multilane_progress"]),
     # fetch (20 ms) -> parse (~4.5 ms of Python) -> write, as the article's pipeline
     "pipeline_article": ("pages/s", True, 800, 40, ["multilane", "handwritten"]),
     # 800 pages: long enough that a round's start and tail do not dominate (at 400 they
@@ -93,6 +95,10 @@ def targets(all_results: dict[str, dict[str, float | None]],
         out.append(("map at least as fast as Pool.map", f"{mp_pool / mp:.2f}x", mp <= mp_pool))
         out.append(("map >= 10x stdlib map (chunksize=1)", f"{mp_std / mp:.0f}x",
                     mp_std / mp >= 10))
+    plain, with_bar = get("progress", "multilane"), get("progress", "multilane_progress")
+    if plain and with_bar:
+        out.append(("progress=True adds under 2% to a 10^5-item map",
+                    f"{with_bar / plain - 1:+.1%}", with_bar <= 1.02 * plain))
     buffered = get("map", "multilane_buffered")
     if mp and buffered:
         out.append(("map with buffersize=10,000 within 1.5x of the unbounded map",

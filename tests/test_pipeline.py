@@ -191,6 +191,7 @@ def test_progress_counts_the_results_and_each_stage_s_throughput(ex, capsys, mon
 
     monkeypatch.setattr(_progress, "_tqdm", lambda *_: None)  # the plain line, here
     monkeypatch.setattr(_progress, "_rich", lambda *_: None)
+    monkeypatch.setattr(_progress, "DELAY_S", 0.0)
     pipe = (multilane.Pipeline(ex, progress="always").map(_tasks.square, lane="process")
             .flat_map(_pairs, lane="thread"))
     assert len(list(pipe.run(range(500)))) == 1000

@@ -25,7 +25,9 @@ for name in {blocked!r}:
 sys.path.insert(0, {tests!r})
 import _tasks
 import multilane
+from multilane import _progress
 
+_progress.DELAY_S = {delay!r}  # a bar at once: the map is shorter than the usual delay
 with multilane.Executor(processes=2, threads=4) as ex:
     view = ex.options(lane={lane!r})
     got = list(view.map(_tasks.square, range(200), chunksize={chunksize!r},
@@ -36,12 +38,12 @@ print("done", flush=True)
 
 
 def _run(terminal: bool, blocked=(), lane="thread", chunksize=None, buffersize=None,
-         progress=True) -> tuple[str, str]:
+         progress=True, delay=0.0) -> tuple[str, str]:
     """Runs a map with a bar in a child whose stderr is a pseudo-terminal (or a pipe):
     (what it wrote to stderr, to stdout)."""
     code = textwrap.dedent(CHILD).format(
         blocked=tuple(blocked), tests=os.path.dirname(__file__), lane=lane,
-        chunksize=chunksize, buffersize=buffersize, progress=progress)
+        chunksize=chunksize, buffersize=buffersize, progress=progress, delay=delay)
     env = {**os.environ, "COLUMNS": "100"}
     if not terminal:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -119,6 +121,7 @@ def test_a_map_left_early_closes_its_bar(capsys, monkeypatch):
 
     monkeypatch.setattr(_progress, "_tqdm", lambda *_: None)  # the plain line, here
     monkeypatch.setattr(_progress, "_rich", lambda *_: None)
+    monkeypatch.setattr(_progress, "DELAY_S", 0.0)
     with multilane.Executor(processes=1, threads=2) as ex:
         for buffersize in (None, 4):
             results = ex.options(lane="thread").map(abs, range(100), buffersize=buffersize,
@@ -148,9 +151,55 @@ def test_the_bar_ends_at_what_the_consumer_took_even_before_the_last_callbacks()
             self.closed = True
 
     backend = Recorder()
-    bar = _progress.Bar(backend)
+    bar = _progress.Bar(lambda: backend)
     bar.add(199)
     bar.close(200)
     assert backend.n == 200 and backend.closed
     bar.add(1)  # the late callback: the bar is closed, nothing counts twice
     assert backend.n == 200
+
+
+def test_a_map_shorter_than_the_delay_draws_no_bar():
+    err, out = _run(True, delay=60.0)
+    assert out.strip() == "done" and "items" not in err, err
+
+
+def test_the_bar_appears_after_the_delay_with_the_count_so_far(monkeypatch):
+    from multilane import _progress
+
+    class Recorder:
+        def __init__(self):
+            self.n, self.closed = 0, False
+
+        def advance(self, n, detail):
+            self.n += n
+
+        def close(self):
+            self.closed = True
+
+    made: list[Recorder] = []
+
+    def make():
+        made.append(Recorder())
+        return made[-1]
+
+    now = [100.0]
+    monkeypatch.setattr(_progress.time, "monotonic", lambda: now[0])
+    early = _progress.Bar(make, delay=0.2)
+    early.add(5)
+    now[0] += 0.1
+    early.close(5)  # before the delay: nothing was ever drawn
+    assert made == []
+    bar = _progress.Bar(make, delay=0.2)
+    bar.add(7)  # counted before the bar appears
+    assert made == []
+    now[0] += 0.3
+    bar.add(3)  # the first count after the delay: the bar, with all ten
+    assert len(made) == 1 and made[0].n == 10
+    bar.close(12)  # the consumer took two more than the callbacks had counted
+    assert made[0].n == 12 and made[0].closed
+    # A map that ran past the delay with no count in between still ends with its bar.
+    quiet = _progress.Bar(make, delay=0.2)
+    now[0] += 5.0
+    quiet.close(4)
+    assert len(made) == 2 and made[1].n == 4 and made[1].closed

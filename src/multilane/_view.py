@@ -25,8 +25,9 @@ from ._calls import describe, sliceable
 from ._cores import usable_cores
 from ._future import iterate_results, partial_results
 from ._options import KEEP, TaskOptions, changed_options
-from ._progress import Bar, checked_progress, closing, open_bar, total_of
+from ._progress import Bar, checked_progress, closing, closing_pieces, open_bar, total_of
 from ._streams import (
+    Results,
     Window,
     checked_buffersize,
     chunk_for,
@@ -153,6 +154,12 @@ class Options:
         if bar is not None:
             for future in futures:
                 bar.watch(future, chunked)
+            if chunked and all(future.done() for future in futures):
+                bar.close()  # run here, all of it: counted already, and one list to copy
+                return self._results(futures, chunked, end_time)
+            if chunked:  # lists of results: counted a list at a time
+                return Results.chained(closing_pieces(iterate_results(futures, end_time),
+                                                      bar))
             return closing(self._results(futures, chunked, end_time), bar)
         return self._results(futures, chunked, end_time)
 
