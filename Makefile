@@ -8,9 +8,10 @@ PY           := $(VENV)/bin/python
 PIP          := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DEPS   := scikit-build-core nanobind cmake ninja
 TEST_DEPS    := cloudpickle pytest hypothesis pytest-timeout numpy
-# The main venv also tests the async lane on uvloop and the progress bars on tqdm and rich;
-# the other interpreters test plain asyncio and the plain progress line.
-EXTRA_DEPS   ?= uvloop tqdm rich
+# The main venv also tests the async lane on uvloop, the progress bars on tqdm and rich and
+# the showdown's plot on matplotlib; the other interpreters test plain asyncio, the plain
+# progress line and the showdown's message that --plot needs matplotlib.
+EXTRA_DEPS   ?= uvloop tqdm rich matplotlib
 BENCH_DEPS   := loky joblib mpire aiohttp uvloop
 CPP_BUILD    := build/cpp
 JOBS         ?= 2

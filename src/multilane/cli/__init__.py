@@ -7,22 +7,40 @@ import sys
 
 __all__ = ["main"]
 
+EXPERIMENTS = ("computing", "waiting", "many", "mixed")  # as _experiments names them
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="multilane", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     showdown = commands.add_parser(
-        "showdown", help="replay the classic GIL experiment on this machine",
-        description="Runs CPU-bound countdown tasks sequentially, on threads, on "
-                    "multiprocessing.Pool and on multilane, and prints times and speedups.")
-    showdown.add_argument("--n", type=_positive, default=None,
-                          help="countdown length per task (default: about 0.3 s of work each)")
-    showdown.add_argument("--tasks", type=_positive, default=4, help="number of tasks (default 4)")
-    showdown.add_argument("--workers", type=_positive, default=None,
-                          help="threads / processes (default: CPU count)")
-    showdown.add_argument("--repeat", type=_positive, default=3,
-                          help="runs per lane; the best counts (default 3)")
+        "showdown", help="replay the GIL experiments on this machine",
+        description="Runs four experiments (computing, waiting on a slow local server, "
+                    "thousands of requests at once, and fetching then scoring pages) "
+                    "sequentially, on threads, on a process pool, with asyncio where it "
+                    "applies and on multilane's auto lane; prints times, speedups, bars "
+                    "and a sentence per result.")
+    showdown.add_argument("--quick", action="store_true",
+                          help="smaller experiments, one run each (under 30 s on 2 cores)")
+    showdown.add_argument("--only", type=_experiment_names, default=None,
+                          help=f"run only these experiments, comma-separated "
+                               f"({', '.join(EXPERIMENTS)})")
+    showdown.add_argument("--plot", metavar="FILE", default=None,
+                          help="also draw the speedups as a grouped bar chart in FILE "
+                               "(.png, .svg...; needs matplotlib)")
     showdown.add_argument("--json", action="store_true", help="print the figures as JSON")
+    showdown.add_argument("--repeat", type=_positive, default=None,
+                          help="runs per contender; the best counts (default 3, 1 with "
+                               "--quick)")
+    showdown.add_argument("--scale", type=_fraction, default=1.0,
+                          help="multiply every experiment's size by this (default 1)")
+    showdown.add_argument("--n", type=_positive, default=None,
+                          help="countdown length per task (default: about 0.5 s of work, "
+                               "0.1 s with --quick)")
+    showdown.add_argument("--tasks", type=_positive, default=None,
+                          help="countdowns (default: two per CPU)")
+    showdown.add_argument("--workers", type=_positive, default=None,
+                          help="processes in the pools (default: CPU count)")
     advise = commands.add_parser(
         "advise", help="time a function in every lane and recommend one",
         description="Runs module:function (or file.py:function) with the given arguments "
@@ -38,10 +56,15 @@ def main(argv: list[str] | None = None) -> int:
             from ._advise import run as advise_run
 
             return advise_run(args.target, args.args, args.calls)
-        from ._showdown import run
+        from ._showdown import PlotUnavailable, run
 
-        return run(n=args.n, tasks=args.tasks, workers=args.workers, as_json=args.json,
-                   repeat=args.repeat)
+        try:
+            return run(quick=args.quick, n=args.n, tasks=args.tasks, workers=args.workers,
+                       repeat=args.repeat, scale=args.scale, only=args.only,
+                       as_json=args.json, plot=args.plot)
+        except PlotUnavailable as exc:
+            print(f"multilane showdown: {exc}", file=sys.stderr)
+            return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
@@ -56,3 +79,23 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _experiment_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in EXPERIMENTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown experiment {', '.join(map(repr, unknown or [text]))}: expected some "
+            f"of {', '.join(EXPERIMENTS)}")
+    return names
