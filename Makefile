@@ -15,6 +15,7 @@ EXTRA_DEPS   ?= uvloop tqdm rich matplotlib
 BENCH_DEPS   := loky joblib mpire aiohttp uvloop
 CPP_BUILD    := build/cpp
 JOBS         ?= 2
+PYTEST_ARGS  ?=
 # Other interpreters that must build and pass (pyenv provides them here).
 OTHER_PYTHONS ?= 3.12 3.13
 
@@ -45,10 +46,12 @@ test-cpp: system-deps $(VENV)/.ready
 
 # pytest exits 5 when it collects nothing: make treats that as the failure it is.
 test-python: build
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# The same suite on the other supported interpreters, each in its own venv. One that is
-# not installed is reported loudly, not failed: CI has them all (pyenv), users may not.
+# The same suite on the other supported interpreters, each in its own venv, but for the
+# tests marked heavy (soaks, a 2 GiB array, the benchmark harness: ~1 min, nothing in them
+# about the Python version). One that is not installed is reported loudly, not failed:
+# CI has them all (pyenv), users may not.
 test-pythons:
 	@for v in $(OTHER_PYTHONS); do \
 	  py=$$(pyenv prefix $$v 2>/dev/null)/bin/python; \
@@ -58,7 +61,8 @@ test-pythons:
 	    continue; \
 	  fi; \
 	  echo "=== Python $$v ($$py)"; \
-	  $(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py EXTRA_DEPS= test-python || exit 1; \
+	  $(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py EXTRA_DEPS= \
+	    PYTEST_ARGS='-m "not heavy"' test-python || exit 1; \
 	done
 
 bench: build

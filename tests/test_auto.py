@@ -625,6 +625,7 @@ def test_a_tiny_call_is_timed_over_a_run_before_its_map_goes_to_processes(ex, mo
     where = set(ex.map(_tasks.where, range(2_000)))
     (profile,) = ex.explain(_tasks.where).profiles
     assert where == {here}, profile
+    assert profile["run"] is not None, profile
     calls, each = profile["run"]
     # (twice as many or more if an interruption made the first run look long)
     assert profile["lane"] == "inline" and calls >= params.MEASURED_CALLS, profile

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import TIMEOUT
 
 BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
@@ -20,6 +21,7 @@ import _eval_homes  # noqa: E402
 import run as bench_run  # noqa: E402
 
 
+@pytest.mark.heavy
 def test_quick_run_writes_tables_and_targets(tmp_path):
     out = tmp_path / "BENCH.md"
     done = subprocess.run([sys.executable, RUN, "--quick", "--scenario", "roundtrip",
@@ -50,6 +52,7 @@ def test_generated_workloads_are_reproducible_and_split_in_every_family():
         json.dumps(w.to_json())
 
 
+@pytest.mark.heavy
 def test_auto_eval_times_every_lane_and_reports_targets(tmp_path):
     out = tmp_path / "eval.json"
     done = subprocess.run([sys.executable, AUTO_EVAL, "--quick", "--count", "2", "--family",

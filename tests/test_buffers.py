@@ -133,6 +133,7 @@ def test_a_crash_with_a_buffer_in_flight_loses_nothing(no_leaks, tmp_path):
     assert _shmem_kib() - shmem_before < BIG * 256 * 8 // 1024 // 2  # 64 MiB sent
 
 
+@pytest.mark.heavy
 def test_soak_of_10000_large_tasks_keeps_memory_and_descriptors_flat(no_leaks):
     array = np.ones(BIG)  # 256 KiB: out of band, each way
     with multilane.ProcessPoolExecutor(2) as ex:
@@ -165,6 +166,7 @@ def test_without_shared_memory_buffers_are_copied_inline(monkeypatch, no_leaks):
         assert ex.submit(_tasks.array_sum, np.ones(BIG)).result(TIMEOUT) == BIG
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") < 16 * 2**30,
                     reason="needs 16 GiB of memory")
 def test_an_array_over_2_gib(no_leaks):

@@ -37,6 +37,19 @@ print("done", flush=True)
 """
 
 
+class _Recorder:
+    """A backend that counts what the bar tells it."""
+
+    def __init__(self):
+        self.n, self.closed = 0, False
+
+    def advance(self, n, detail):
+        self.n += n
+
+    def close(self):
+        self.closed = True
+
+
 def _run(terminal: bool, blocked=(), lane="thread", chunksize=None, buffersize=None,
          progress=True, delay=0.0) -> tuple[str, str]:
     """Runs a map with a bar in a child whose stderr is a pseudo-terminal (or a pipe):
@@ -140,17 +153,7 @@ def test_the_bar_ends_at_what_the_consumer_took_even_before_the_last_callbacks()
     199/200 once on CI)."""
     from multilane import _progress
 
-    class Recorder:
-        def __init__(self):
-            self.n, self.closed = 0, False
-
-        def advance(self, n, detail):
-            self.n += n
-
-        def close(self):
-            self.closed = True
-
-    backend = Recorder()
+    backend = _Recorder()
     bar = _progress.Bar(lambda: backend)
     bar.add(199)
     bar.close(200)
@@ -167,20 +170,10 @@ def test_a_map_shorter_than_the_delay_draws_no_bar():
 def test_the_bar_appears_after_the_delay_with_the_count_so_far(monkeypatch):
     from multilane import _progress
 
-    class Recorder:
-        def __init__(self):
-            self.n, self.closed = 0, False
-
-        def advance(self, n, detail):
-            self.n += n
-
-        def close(self):
-            self.closed = True
-
-    made: list[Recorder] = []
+    made: list[_Recorder] = []
 
     def make():
-        made.append(Recorder())
+        made.append(_Recorder())
         return made[-1]
 
     now = [100.0]

@@ -245,6 +245,7 @@ def test_killing_workers_during_a_map_loses_and_duplicates_nothing(no_leaks, ret
 # ---------------------------------------------------------------- soak (short)
 
 
+@pytest.mark.heavy
 def test_soak_tiny_tasks_and_pool_cycles_leave_nothing_behind(no_leaks):
     fds = len(os.listdir("/proc/self/fd"))
     threads = threading.active_count()

@@ -271,6 +271,7 @@ def test_a_crash_with_an_uncopied_buffer_in_flight_loses_nothing(settled, tmp_pa
     assert _shmem_kib() - shmem_before < 32 * 1024  # 64 MiB were sent
 
 
+@pytest.mark.heavy
 def test_soak_of_2000_uncopied_tasks_keeps_memory_and_descriptors_flat(settled):
     with multilane.ProcessPoolExecutor(2) as ex:
         def round_of(n: int) -> None:

@@ -13,7 +13,6 @@ from _work import identity
 
 import multilane
 
-
 PAIRS = 150  # at least: a map takes ~10 ms, and the target is a 2% difference
 
 

@@ -301,40 +301,37 @@ def explain_computing(t: dict[str, Timing]) -> dict[str, str]:
     }
 
 
-def explain_waiting(t: dict[str, Timing]) -> dict[str, str]:
-    workers = t["processes"].details["workers"]
-    return {
-        "sequential": "one request at a time: each wait adds up",
-        "threads": f"{THREADS} threads wait at once: waiting releases the GIL",
-        "processes": f"only {workers} processes, so {workers} requests at a time, and a "
-                     "pool to start",
-        "asyncio": "one thread, every request in flight at once",
-        "multilane": _auto_line(t["multilane"], _speedups(t)["multilane"]),
-    }
+def _sentences(templates: dict[str, str], prefix: str = "",
+               ) -> Callable[[dict[str, Timing]], dict[str, str]]:
+    """An experiment's sentences: ``templates`` filled in with the pool sizes, and the
+    auto lane's decisions for multilane's row (after ``prefix``)."""
+    def explain(t: dict[str, Timing]) -> dict[str, str]:
+        facts = {"workers": t["processes"].details["workers"], "threads": THREADS}
+        why = {name: text.format(**facts) for name, text in templates.items()}
+        why["multilane"] = _auto_line(t["multilane"], _speedups(t)["multilane"], prefix)
+        return why
+    return explain
 
 
-def explain_many(t: dict[str, Timing]) -> dict[str, str]:
-    workers = t["processes"].details["workers"]
-    return {
-        "sequential": "one request at a time",
-        "threads": f"{THREADS} threads take the requests {THREADS} at a time",
-        "processes": f"{workers} requests at a time",
-        "asyncio": "one event loop keeps every connection open at once, for little memory",
-        "multilane": _auto_line(t["multilane"], _speedups(t)["multilane"]),
-    }
-
-
-def explain_mixed(t: dict[str, Timing]) -> dict[str, str]:
-    workers = t["processes"].details["workers"]
-    return {
-        "sequential": "fetch, score, fetch, score...",
-        "threads": "the fetches overlap, but the scoring holds the GIL: one page at a time",
-        "processes": f"{workers} processes score in parallel, but each waits for its own "
-                     "fetches",
-        "asyncio": f"the article's hybrid by hand: asyncio fetches, {workers} processes score",
-        "multilane": _auto_line(t["multilane"], _speedups(t)["multilane"],
-                                prefix="a Pipeline of two stages; "),
-    }
+explain_waiting = _sentences({
+    "sequential": "one request at a time: each wait adds up",
+    "threads": "{threads} threads wait at once: waiting releases the GIL",
+    "processes": "only {workers} processes, so {workers} requests at a time, and a pool to "
+                 "start",
+    "asyncio": "one thread, every request in flight at once",
+})
+explain_many = _sentences({
+    "sequential": "one request at a time",
+    "threads": "{threads} threads take the requests {threads} at a time",
+    "processes": "{workers} requests at a time",
+    "asyncio": "one event loop keeps every connection open at once, for little memory",
+})
+explain_mixed = _sentences({
+    "sequential": "fetch, score, fetch, score...",
+    "threads": "the fetches overlap, but the scoring holds the GIL: one page at a time",
+    "processes": "{workers} processes score in parallel, but each waits for its own fetches",
+    "asyncio": "the article's hybrid by hand: asyncio fetches, {workers} processes score",
+}, prefix="a Pipeline of two stages; ")
 
 
 def _auto_line(timing: Timing, speedup: float, prefix: str = "") -> str:
