@@ -1,20 +1,22 @@
-"""Calls and callables: naming a callable, telling a coroutine function, and running one
-call in this thread (its coroutine settled, retried as its options say).
+"""Calls and callables: naming a callable, telling a coroutine function, running one call
+in this thread (its coroutine settled, retried as its options say), and a chunk's calls
+in order (a failure carrying the results before it).
 
 Shared by the lanes and by the workers, which run calls the same way.
 """
 
 from __future__ import annotations
 
-import inspect
+import itertools
 import types
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, cast
 
 from ._options import TaskOptions
 
-__all__ = ["args_at", "call_retrying", "calls_of", "describe", "is_coroutine",
-           "is_coroutine_function", "settle", "sliceable"]
+__all__ = ["DONE", "args_at", "call_retrying", "calls_of", "describe", "is_coroutine",
+           "is_coroutine_function", "keep_partial_results", "partial_results", "run_items",
+           "settle", "sliceable"]
 
 
 def call_retrying(fn: Any, args: tuple, kwargs: dict, options: TaskOptions | None,
@@ -73,14 +75,19 @@ def describe(fn: Any) -> str:
     return f"{module}.{name}()" if module else f"{name}()"
 
 
+CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE, without importing inspect (in every worker)
+
+
 def is_coroutine_function(fn: Any) -> bool:
     """True for ``async def`` functions, partials of them, objects whose ``__call__`` is
     one, and ``@multilane.task`` functions that wrap one."""
     if type(fn) is types.FunctionType:
-        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
+        return bool(fn.__code__.co_flags & CO_COROUTINE)
     marked = getattr(fn, "_multilane_async", None)
     if marked is not None:
         return bool(marked)
+    import inspect
+
     if inspect.iscoroutinefunction(fn):
         return True
     try:
@@ -111,3 +118,34 @@ def calls_of(items: Sequence[Any], start: int, stop: int, single: bool) -> Any:
     """The argument tuples of ``items[start:stop]``."""
     part = items[start:stop]
     return ((item,) for item in part) if single else part
+
+
+DONE = "_multilane_done"  # where a failed chunk's exception keeps the results before it
+
+
+def run_items(fn: Any, items: Iterable[Any], single: bool,
+              settle: Callable[[Any], Any] | None = None) -> list:
+    """``fn`` over a chunk's items (single arguments or argument tuples), in order.
+
+    If a call raises, the exception carries the results of the calls before it, so that
+    a map yields those before raising, exactly as if each item were its own task.
+    """
+    results: list = []
+    try:  # extend keeps what it appended before an exception
+        calls = map(fn, items) if single else itertools.starmap(fn, items)
+        results.extend(calls if settle is None else map(settle, calls))
+    except Exception as exc:
+        keep_partial_results(exc, results)  # pickled with it, from a worker
+        raise
+    return results
+
+
+def keep_partial_results(exc: BaseException, results: list) -> None:
+    """Has ``exc`` carry ``results``, those of the calls before it (see run_items)."""
+    if results:
+        exc.__dict__[DONE] = results
+
+
+def partial_results(exc: BaseException) -> list | None:
+    """The results a failed chunk had before ``exc`` (taken: once only), or None."""
+    return exc.__dict__.pop(DONE, None)

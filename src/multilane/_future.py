@@ -17,17 +17,19 @@ anything unusual (cancelled, already finished) to the base implementation.
 from __future__ import annotations
 
 import collections
-import itertools
 import sys
 import threading
 import time
 from _thread import RLock as _RLock
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from typing import Any
 
-__all__ = ["LaneFuture", "gather", "interrupted", "iterate_results", "keep_partial_results",
-           "note_interrupt", "partial_results", "run_items", "settle_quietly"]
+from ._calls import DONE as _DONE
+from ._calls import keep_partial_results, partial_results
+
+__all__ = ["LaneFuture", "gather", "interrupted", "iterate_results", "note_interrupt",
+           "settle_quietly"]
 
 
 _interrupted = False  # a KeyboardInterrupt reached a caller waiting on one of our futures
@@ -270,37 +272,6 @@ def iterate_results(futures: list[Future], end_time: float | None) -> Iterator[A
 def _outcome_is(future: Future, exc: BaseException) -> bool:
     """Whether ``exc`` is what ``future``'s task raised."""
     return future.done() and not future.cancelled() and future.exception(0) is exc
-
-
-_DONE = "_multilane_done"
-
-
-def run_items(fn: Any, items: Iterable[Any], single: bool,
-              settle: Callable[[Any], Any] | None = None) -> list:
-    """``fn`` over a chunk's items (single arguments or argument tuples), in order.
-
-    If a call raises, the exception carries the results of the calls before it, so that
-    a map yields those before raising, exactly as if each item were its own task.
-    """
-    results: list = []
-    try:  # extend keeps what it appended before an exception
-        calls = map(fn, items) if single else itertools.starmap(fn, items)
-        results.extend(calls if settle is None else map(settle, calls))
-    except Exception as exc:
-        keep_partial_results(exc, results)  # pickled with it, from a worker
-        raise
-    return results
-
-
-def keep_partial_results(exc: BaseException, results: list) -> None:
-    """Has ``exc`` carry ``results``, those of the calls before it (see run_items)."""
-    if results:
-        exc.__dict__[_DONE] = results
-
-
-def partial_results(exc: BaseException) -> list | None:
-    """The results a failed chunk had before ``exc`` (taken: once only), or None."""
-    return exc.__dict__.pop(_DONE, None)
 
 
 def settle_quietly(future: Future, result: Any = None, error: BaseException | None = None) -> None:

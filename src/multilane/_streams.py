@@ -24,8 +24,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterat
 from concurrent.futures import Future
 from typing import Any, cast
 
-from ._calls import SLICEABLE
-from ._future import partial_results
+from ._calls import SLICEABLE, partial_results
 from ._progress import Bar
 
 __all__ = ["Results", "Window", "checked_buffersize", "chunk_for", "iterate_window",

@@ -21,9 +21,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from concurrent.futures import Future
 from typing import Any
 
-from ._calls import describe, sliceable
+from ._calls import describe, partial_results, sliceable
 from ._cores import usable_cores
-from ._future import iterate_results, partial_results
+from ._future import iterate_results
 from ._options import KEEP, TaskOptions, changed_options
 from ._progress import Bar, checked_progress, closing, closing_pieces, open_bar, total_of
 from ._streams import (

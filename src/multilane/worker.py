@@ -8,20 +8,17 @@ thread here also exits the process when the parent's lifeline pipe reaches EOF.
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-import traceback
 from typing import Any
 
 from . import _protocol as P
-from ._calls import is_coroutine, is_coroutine_function
+from ._calls import is_coroutine, is_coroutine_function, run_items
 from ._core import settle_kept_mappings
-from ._future import run_items
 from .buffers._serialize import dumps, dumps_oob, loads, loads_oob, outband, outband_items
 
 _LIFELINE_EXIT = 70
@@ -44,6 +41,8 @@ def _watch_lifeline(fd: int) -> None:
 
 def _error_payload(exc: BaseException) -> tuple[int, bytes]:
     """(flags, payload) for an exception: pickled with its traceback text, or described."""
+    import traceback  # on the first failure: most workers never need it
+
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     exc.__traceback__ = None  # tracebacks do not pickle; the text carries them
     try:
@@ -134,6 +133,8 @@ def _start(endpoint: Any) -> dict | None:
             initializer(*initargs)
         except BaseException as exc:
             # As the standard pool's worker does: a handler the initializer set up sees it.
+            import logging
+
             logging.getLogger("concurrent.futures").critical("Exception in initializer:",
                                                              exc_info=True)
             # Flushes multiprocessing queues the initializer wrote to (what multiprocessing's

@@ -10,11 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._calls import calls_of
+from .._calls import calls_of, run_items
 from .._future import (
     LaneFuture,
     gather,
-    run_items,
     settle_quietly,
 )
 

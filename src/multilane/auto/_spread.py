@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .._calls import calls_of
-from .._future import LaneFuture, gather, keep_partial_results, settle_quietly
+from .._calls import calls_of, keep_partial_results
+from .._future import LaneFuture, gather, settle_quietly
 from ..buffers._serialize import dumps_function
 from ..errors import SerializationError, UnpicklingFailed
 from ._params import MAX_THREADS, PROCESS_START_S, SPREAD_MIN_GAIN_S

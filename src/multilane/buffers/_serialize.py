@@ -13,13 +13,15 @@ from __future__ import annotations
 import pickle
 import types
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import multilane._core as _core
 
 from .._calls import describe
-from ..errors import SerializationError
 from . import _regions
+
+if TYPE_CHECKING:
+    from ..errors import SerializationError
 
 PROTOCOL = 5
 # What plain pickle raises for objects it cannot handle (locks, lambdas, local classes...).
@@ -257,7 +259,7 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
     try:
         return dumps(fn)
     except Exception as exc:
-        raise SerializationError(
+        raise _serialization_error(
             f"cannot pickle the function {describe(fn)}: {type(exc).__name__}: {exc}"
         ) from exc
 
@@ -278,18 +280,18 @@ def _name_culprit(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict,
     for index, value in enumerate(args):
         reason = _why_unpicklable(value)
         if reason is not None:
-            return SerializationError(
+            return _serialization_error(
                 f"cannot pickle argument {index} ({type(value).__name__}) {where}: {reason}")
     for name, value in kwargs.items():
         reason = _why_unpicklable(value)
         if reason is not None:
-            return SerializationError(
+            return _serialization_error(
                 f"cannot pickle keyword argument {name!r} ({type(value).__name__}) {where}: "
                 f"{reason}")
     reason = _why_unpicklable(fn)
     if reason is not None:
-        return SerializationError(f"cannot pickle the function {describe(fn)}: {reason}")
-    return SerializationError(f"cannot pickle the call {where}: {type(exc).__name__}: {exc}")
+        return _serialization_error(f"cannot pickle the function {describe(fn)}: {reason}")
+    return _serialization_error(f"cannot pickle the call {where}: {type(exc).__name__}: {exc}")
 
 
 def name_unpicklable_item(fn: Callable[..., Any], chunk: Sequence[Any], start: int,
@@ -298,7 +300,7 @@ def name_unpicklable_item(fn: Callable[..., Any], chunk: Sequence[Any], start: i
     for offset, item in enumerate(chunk):
         reason = _why_unpicklable(item)
         if reason is not None:
-            return SerializationError(
+            return _serialization_error(
                 f"cannot pickle item {start + offset} ({type(item).__name__}) of the input to "
                 f"map({describe(fn)}): {reason}")
     return _name_culprit(fn, (), {}, exc)
@@ -368,3 +370,11 @@ def dumps_spawning(obj: Any) -> bytes:
         return buffer.getvalue()
     finally:
         context.set_spawning_popen(None)
+
+
+def _serialization_error(message: str) -> SerializationError:
+    # Imported on the first failure: the errors module imports concurrent.futures, which
+    # a worker would otherwise import at every start for nothing.
+    from ..errors import SerializationError
+
+    return SerializationError(message)

@@ -16,8 +16,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from .._calls import call_retrying, describe, is_coroutine_function, settle
-from .._future import LaneFuture, keep_partial_results
+from .._calls import call_retrying, describe, is_coroutine_function, keep_partial_results, settle
+from .._future import LaneFuture
 from .._options import TaskOptions
 from ..errors import LaneError
 from ._lane import LaneBase
