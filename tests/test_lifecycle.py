@@ -24,9 +24,16 @@ from multilane.lanes.process import _collector
 HERE = os.path.dirname(__file__)
 
 
+# A child inherits an ignored SIGINT (a test run started in the background of a script:
+# bash ignores SIGINT there), and Python then installs no KeyboardInterrupt handler: the
+# children here take Ctrl-C as a terminal's program does, whatever the test run inherited.
+DEFAULT_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+
 def _start(script: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+    return subprocess.Popen([sys.executable, "-c", DEFAULT_SIGINT + textwrap.dedent(script)],
+                            env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
