@@ -38,6 +38,8 @@ SCENARIOS = {
     "pipeline": ("items/s", True, 300_000, 10_000, ["multilane"]),
     "progress": ("s for the map", False, 100_000, 10_000,
                  ["multilane", "multilane_progress"]),
+    "joblib_parallel": ("s for Parallel", False, 10_000, 1_000,
+                        ["multilane_backend", "loky_backend"]),
     # fetch (20 ms) -> parse (~4.5 ms of Python) -> write, as the article's pipeline
     "pipeline_article": ("pages/s", True, 800, 40, ["multilane", "handwritten"]),
     # 800 pages: long enough that a round's start and tail do not dominate (at 400 they
@@ -45,12 +47,14 @@ SCENARIOS = {
     "hybrid": ("pages/s", True, 800, 40,
                ["multilane_hybrid", "threads", "processes", "asyncio_only"]),
     # n MB of float64 to one task (and back, for array_double)
-    "array_sum": ("ms per call", False, 256, 8, ARRAY_PEERS),
+    "array_sum": ("ms per call", False, 256, 8, [*ARRAY_PEERS, "joblib_multilane"]),
     "array_double": ("ms per call", False, 256, 8, ARRAY_PEERS),
     "array_memory": ("MB peak extra", False, 1024, 16,
                      [who for who in ARRAY_PEERS if who != "shared_memory"]),
 }
 PEER_MODULES = {"loky": "loky", "joblib": "joblib", "mpire": "mpire",
+                "joblib_multilane": "joblib", "multilane_backend": "joblib",
+                "loky_backend": "joblib",
                 "asyncio_aiohttp": "aiohttp", "multilane_async": "aiohttp",
                 "asyncio_only": "aiohttp", "ray": "ray"}
 QUICK_SKIP = {"ray"}  # seconds to start and stop: not for a smoke test
@@ -95,6 +99,15 @@ def targets(all_results: dict[str, dict[str, float | None]],
         out.append(("map at least as fast as Pool.map", f"{mp_pool / mp:.2f}x", mp <= mp_pool))
         out.append(("map >= 10x stdlib map (chunksize=1)", f"{mp_std / mp:.0f}x",
                     mp_std / mp >= 10))
+    ours, loky = get("joblib_parallel", "multilane_backend"), get("joblib_parallel",
+                                                                   "loky_backend")
+    if ours and loky:
+        out.append(("joblib Parallel of 10,000 tiny calls: multilane backend >= 5x loky",
+                    f"{loky / ours:.1f}x", loky >= 5 * ours))
+    ours, theirs = get("array_sum", "joblib_multilane"), get("array_sum", "joblib")
+    if ours and theirs:
+        out.append(("joblib Parallel, 256 MB argument: multilane backend >= 5x joblib's "
+                    "memmapping", f"{theirs / ours:.1f}x", theirs >= 5 * ours))
     plain, with_bar = get("progress", "multilane"), get("progress", "multilane_progress")
     if plain and with_bar:
         out.append(("progress=True adds under 2% to a 10^5-item map",

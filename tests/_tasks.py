@@ -453,3 +453,16 @@ def wait_then_compute(wait_s, compute_s):
     while time.thread_time() < end:
         pass
     return os.getpid()
+
+
+def native_threads_seen(_=None):
+    """The native thread cap this worker was started with (OMP_NUM_THREADS)."""
+    return os.environ.get("OMP_NUM_THREADS")
+
+
+def nested_squares(n):
+    """A joblib Parallel inside a task (joblib's nested backend: threads)."""
+    import joblib
+
+    return sum(joblib.Parallel(n_jobs=2)(joblib.delayed(square)(i) for i in range(n)))
+

@@ -27,8 +27,11 @@ NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_T
                            "NUMBA_NUM_THREADS")
 
 
-def native_threads(workers: int) -> dict[str, str]:
-    """The environment a worker sets before importing anything: its share of the cores
-    for every native thread pool, unless the parent's environment sets one."""
+def native_threads(workers: int, threads: int | None = None) -> dict[str, str]:
+    """The environment a worker sets before importing anything: ``threads`` for every
+    native thread pool if given; else its share of the cores, unless the parent's
+    environment sets one."""
+    if threads is not None:
+        return dict.fromkeys(NATIVE_THREAD_VARIABLES, str(threads))
     share = str(max(1, usable_cores() // workers))
     return {name: share for name in NATIVE_THREAD_VARIABLES if name not in os.environ}

@@ -88,11 +88,12 @@ class Executor(_BaseExecutor):
     none; coroutine functions go to ``"async"`` unless that lane is ``"auto"``, which
     places them itself. ``max_tasks_per_child`` and ``max_memory_per_child`` (bytes of
     resident memory, checked after each task) replace process workers without losing
-    queued work. The auto lane keeps what it learns of each function for the next run
-    (under ``$MULTILANE_CACHE_DIR``, else the user's cache directory); ``profiles=False``
-    (or the environment variable ``MULTILANE_PROFILES=off``) turns that off, and a path
-    puts it in a file of its own. Calls that mostly wait may run on more threads than
-    ``threads`` when it is not given (up to 256), never on more when it is.
+    queued work; ``native_threads`` caps each worker's native thread pools (OpenMP, BLAS:
+    default, its share of the cores). The auto lane keeps what it learns of each function
+    for the next run (under ``$MULTILANE_CACHE_DIR``, else the user's cache directory);
+    ``profiles=False`` (or the environment variable ``MULTILANE_PROFILES=off``) turns that
+    off, and a path puts it in a file of its own. Calls that mostly wait may run on more
+    threads than ``threads`` when it is not given (up to 256), never on more when it is.
 
     ``submit``, ``map``, ``run`` and ``map_async`` have ``concurrent.futures``' signatures:
     every keyword of a call goes to the function. The lane, a timeout and retries are
@@ -111,12 +112,13 @@ class Executor(_BaseExecutor):
                  hybrid_processes: int | None = None,
                  hybrid_concurrency: int = _HYBRID_CONCURRENCY,
                  lane: str = _AUTO, max_tasks_per_child: int | None = None,
-                 max_memory_per_child: int | None = None,
+                 max_memory_per_child: int | None = None, native_threads: int | None = None,
                  profiles: bool | str | os.PathLike[str] = True) -> None:
         _check_count("processes", processes)
         _check_count("threads", threads)
         _check_count("hybrid_processes", hybrid_processes)
         _check_count("hybrid_concurrency", hybrid_concurrency)
+        _check_count("native_threads", native_threads)
         # The auto lane widens the thread lane for calls that mostly wait, up to the
         # threads the user gave, else up to MAX_THREADS.
         ceiling = threads or MAX_THREADS
@@ -127,7 +129,8 @@ class Executor(_BaseExecutor):
         def pool(workers: int | None, concurrency: int) -> ProcessLane:
             return ProcessLane(ProcessPoolExecutor(
                 workers, max_tasks_per_child=max_tasks_per_child,
-                max_memory_per_child=max_memory_per_child, _concurrency=concurrency))
+                max_memory_per_child=max_memory_per_child, native_threads=native_threads,
+                _concurrency=concurrency))
 
         kinds = {
             "auto": LaneKind(lambda lanes: AutoLane(lanes, processes or usable_cores(), store,

@@ -44,7 +44,8 @@ import multilane._core as _core
 from ... import _interrupts as interrupts
 from ... import _protocol as P
 from ..._calls import describe, sliceable
-from ..._cores import native_threads, usable_cores
+from ..._cores import native_threads as _native_threads
+from ..._cores import usable_cores
 from ..._future import LaneFuture, interrupted, iterate_results
 from ..._options import TaskOptions
 from ..._streams import Window, checked_buffersize, chunk_for, iterate_window
@@ -88,7 +89,7 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
     - ``map`` chooses its chunk size unless you pass ``chunksize``, and an item that
       raises fails alone: the results of the items before it in its chunk come first;
     - workers limit native thread pools (BLAS, OpenMP) to their share of the cores,
-      unless the environment sets them;
+      unless the environment sets them, or to ``native_threads`` threads if given;
     - a worker that dies fails only the task it was running, with
       :class:`multilane.WorkerCrashed`; the pool replaces it and goes on;
     - Ctrl-C while waiting tears the pool down at once instead of waiting for every task.
@@ -108,7 +109,8 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
     def __init__(self, max_workers: int | None = None, mp_context: Any = None,
                  initializer: Callable[..., Any] | None = None, initargs: tuple = (),
                  max_tasks_per_child: int | None = None, *,
-                 max_memory_per_child: int | None = None, _concurrency: int = 1) -> None:
+                 max_memory_per_child: int | None = None, native_threads: int | None = None,
+                 _concurrency: int = 1) -> None:
         # _concurrency > 1 makes hybrid workers (for multilane.Executor's hybrid lane): each
         # runs that many tasks at once on inner threads and its own event loop.
         if max_workers is None:
@@ -127,6 +129,10 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
                 or max_memory_per_child <= 0):
             raise ValueError("max_memory_per_child must be a positive number of bytes, not "
                              f"{max_memory_per_child!r}")
+        if native_threads is not None and (isinstance(native_threads, bool) or not isinstance(
+                native_threads, int) or native_threads <= 0):
+            raise ValueError("native_threads must be a positive number of threads, not "
+                             f"{native_threads!r}")
         if mp_context is not None and not hasattr(mp_context, "get_start_method"):
             raise TypeError(f"mp_context must be a multiprocessing context, not {mp_context!r}")
         self._max_workers = max_workers
@@ -138,7 +144,7 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
             "authkey": bytes(multiprocessing.current_process().authkey),
             "concurrency": _concurrency,
             "max_rss": max_memory_per_child,
-            "native_threads": native_threads(max_workers)}
+            "native_threads": _native_threads(max_workers, native_threads)}
         try:
             self._init_payload = self._make_init_payload()
         except Exception as exc:
