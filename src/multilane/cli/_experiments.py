@@ -67,13 +67,14 @@ class Experiment:
     what: str
     contenders: dict[str, Callable[[], Timing]]
     explain: Callable[[dict[str, Timing]], dict[str, str]]
-    urls: list[str] = field(default_factory=list)  # pages the server builds before timing
+    # The experiment's pages, asked for with no delay: the server builds them before timing.
+    warm: list[str] = field(default_factory=list)
 
     def prepare(self) -> None:
         """Has the server build every page the experiment asks for, untimed: its first
         answer of a page builds it (~3 ms for 64 KiB), which would slow whichever
         contender came first."""
-        if not self.urls:
+        if not self.warm:
             return
 
         async def fetch_all() -> None:
@@ -81,9 +82,9 @@ class Experiment:
 
             async def one(url: str) -> None:
                 async with gate:
-                    await fetch_async(url.replace("delay_ms=", "was_delay_ms="))
+                    await fetch_async(url)
 
-            await asyncio.gather(*(one(url) for url in self.urls))
+            await asyncio.gather(*(one(url) for url in self.warm))
 
         run_loop(fetch_all())
 
@@ -180,7 +181,7 @@ def _waiting(sizes: Sizes, base_url: str, workers: int) -> Experiment:
     return Experiment("waiting", "Waiting",
                       f"{len(urls)} requests to a local server that answers each after "
                       f"{sizes.wait_ms:g} ms", _fetching(urls, sizes, workers, fetch),
-                      explain_waiting, urls)
+                      explain_waiting, _pages(base_url, sizes.waits, 0))
 
 
 def _many(sizes: Sizes, base_url: str, workers: int) -> Experiment:
@@ -188,7 +189,8 @@ def _many(sizes: Sizes, base_url: str, workers: int) -> Experiment:
     return Experiment("many", "High-volume waiting",
                       f"{len(urls):,} requests at once, each answered after "
                       f"{sizes.many_ms:g} ms (multilane given the async client)",
-                      _fetching(urls, sizes, workers, fetch_async), explain_many, urls)
+                      _fetching(urls, sizes, workers, fetch_async), explain_many,
+                      _pages(base_url, sizes.many, 0))
 
 
 def _fetching(urls: list[str], sizes: Sizes, workers: int,
@@ -239,7 +241,7 @@ def _mixed(sizes: Sizes, base_url: str, workers: int) -> Experiment:
     return Experiment("mixed", "Mixed",
                       f"{len(urls)} pages of {sizes.page_bytes // 1024} KiB, each fetched "
                       f"({sizes.page_ms:g} ms) then scored in pure Python", contenders,
-                      explain_mixed, urls)
+                      explain_mixed, _pages(base_url, sizes.pages, 0, sizes.page_bytes))
 
 
 # ------------------------------------------------------------------ one sentence a row
