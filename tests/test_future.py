@@ -144,3 +144,22 @@ def test_a_gathered_failure_carries_the_results_before_it():
     done.set_result(0)
     gather([done, failed])
     assert partial_results(chunk_error) == ["a", "b"]
+
+
+def test_a_wait_without_timeout_goes_in_slices_and_still_waits_to_the_end(monkeypatch):
+    # Slices of 10 ms: a result set 0.1 s later is waited for across several of them
+    # (a slice that times out must not end the wait, nor lose a notify).
+    from multilane import _future
+
+    monkeypatch.setattr(_future, "SLICE_S", 0.01)
+    future, other = _Future(), _Future()
+    timers = [threading.Timer(0.1, future.set_result, ("late",)),
+              threading.Timer(0.05, other.set_exception, (ValueError("late too"),))]
+    for timer in timers:
+        timer.start()
+    try:
+        assert future.result() == "late"
+        assert isinstance(other.exception(), ValueError)
+    finally:
+        for timer in timers:
+            timer.join()

@@ -27,6 +27,7 @@ from typing import Any
 
 from ._calls import DONE as _DONE
 from ._calls import keep_partial_results, partial_results
+from ._interrupts import SLICE_S
 
 __all__ = ["LaneFuture", "gather", "interrupted", "iterate_results", "note_interrupt",
            "settle_quietly"]
@@ -77,6 +78,17 @@ class _Condition(threading.Condition):
 
     def _is_owned(self) -> bool:
         return self._lock._is_owned()  # noqa: SLF001
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None:
+            return super().wait(timeout)
+        # Without a timeout, in slices: a Ctrl-C landing just before the sleep would
+        # otherwise be seen only when the future settles (see _interrupts; it hung a
+        # clean-clone run once, on 3.13, waiting on a thread-lane future). The lock is
+        # held between slices, so no notify can fall between them either.
+        while not super().wait(SLICE_S):
+            pass
+        return True
 
 
 # The base's attributes that this class makes lazily. If a CPython's Future.__init__ sets
