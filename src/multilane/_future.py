@@ -80,7 +80,6 @@ class _Condition(threading.Condition):
         return self._lock._is_owned()  # noqa: SLF001
 
 
-
 # The base's attributes that this class makes lazily. If a CPython's Future.__init__ sets
 # anything else, LaneFuture runs the standard constructor and only adds its own fields.
 _BASE_ATTRS = {"_condition", "_state", "_result", "_exception", "_waiters", "_done_callbacks"}

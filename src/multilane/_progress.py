@@ -20,7 +20,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-__all__ = ["Bar", "checked_progress", "closing", "open_bar", "total_of"]
+__all__ = ["Bar", "checked_progress", "closing", "closing_pieces", "open_bar", "total_of"]
 
 REDRAW_S = 0.1  # the plain bar redraws at most this often
 # A bar appears at the first count once its map has run this long (tqdm's ``delay``): a
