@@ -96,6 +96,8 @@ void bind_wait_watch(nb::module_& m) {
       .def("unwatch", &WaitWatch::unwatch, nb::arg("id"), nb::call_guard<nb::gil_scoped_release>(),
            "Ends a watch: True if its callback ran (waits for it if it is running), False if it never will.")
       .def("close", &WaitWatch::close, nb::call_guard<nb::gil_scoped_release>())
+      .def("end_if_idle", &WaitWatch::end_if_idle, nb::call_guard<nb::gil_scoped_release>(),
+           "Ends the watcher's thread now if nothing is watched (else it lingers a moment).")
       .def("stats", [](const WaitWatch& watch) {
         const WaitWatch::Stats s = watch.stats();
         nb::dict out;

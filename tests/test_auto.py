@@ -246,7 +246,7 @@ def test_tiny_calls_with_many_bytes_stay_here(ex):
 def test_a_first_call_that_computes_after_waiting_is_judged_again(ex):
     ex.options(lane="thread").submit(_tasks.identity, 0).result(TIMEOUT)
     _tasks.company.clear()
-    n = 1_000_000  # ~50 ms of work after the wait: not a waiting function after all
+    n = 3_000_000  # ~150 ms of work after the wait: not a waiting function after all
     assert list(ex.map(_tasks.wait_for_company, range(20), [n] * 20)) == [True] * 20
     (profile,) = ex.explain(_tasks.wait_for_company).profiles
     assert profile["verdict"] == "exploring: its first call computed"

@@ -41,7 +41,9 @@ void WaitWatch::after_fork(bool in_child) noexcept {
     // leave). The child gets new ones, and a watcher that is neither parked nor asleep.
     new (&wake_) std::condition_variable();
     new (&callback_done_) std::condition_variable();
+    new (&ended_) std::condition_variable();
     parked_ = false;
+    end_idle_ = false;
     woken_early_ = false;
     sleeping_until_ = {};
   }
@@ -149,6 +151,17 @@ void WaitWatch::close() {
   }
 }
 
+void WaitWatch::end_if_idle() {
+  std::unique_lock lock(mu_);
+  if (!running_thread_ || thread_pid_ != platform::current_pid() || !entries_.empty()) return;
+  end_idle_ = true;
+  wake_.notify_all();
+  ended_.wait(lock, [this] { return !running_thread_ || !entries_.empty() || closing_; });
+  if (!running_thread_ && thread_.joinable()) {
+    thread_.join();  // it has let go of the lock on its way out
+  }
+}
+
 WaitWatch::Stats WaitWatch::stats() const {
   std::lock_guard lock(mu_);
   Stats s = stats_;
@@ -209,12 +222,17 @@ void WaitWatch::run() {
       // Nothing to look at: sleep until a watch comes (it wakes this thread), and end
       // after `linger` without one (the next watch starts a new thread).
       parked_ = true;
-      const bool woken = wake_.wait_for(lock, linger_, [this] { return closing_ || !entries_.empty(); });
+      const bool woken =
+          wake_.wait_for(lock, linger_, [this] { return closing_ || end_idle_ || !entries_.empty(); });
       parked_ = false;
-      if (!woken) {
+      const bool asked_to_end = end_idle_ && entries_.empty() && !closing_;
+      end_idle_ = false;
+      if (!woken || asked_to_end) {
         running_thread_ = false;
+        ended_.notify_all();
         return;
       }
+      ended_.notify_all();  // a watch came: end_if_idle() stops waiting for the end
       continue;
     }
     // Sleep exactly until the earliest watch is due (no polling in between: a thread

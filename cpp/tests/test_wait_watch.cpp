@@ -150,6 +150,26 @@ TEST(WaitWatch, PollsOnlyWhileWatchesComeThenEndsItsThread) {
   EXPECT_EQ(watch.stats().threads_started, 2U);
 }
 
+TEST(WaitWatch, EndIfIdleEndsAParkedThreadAtOnceAndLeavesAWatchedOneUp) {
+  WaitWatch watch(10s);  // would linger for ten seconds
+  watch.end_if_idle();   // no thread yet: nothing to do
+  watch.unwatch(watch.watch(kAfter, 0.1, 0.5, [] {}));
+  ASSERT_TRUE(watch.stats().thread_up);
+  const auto start = std::chrono::steady_clock::now();
+  watch.end_if_idle();
+  EXPECT_FALSE(watch.stats().thread_up) << "it returns once the thread has ended";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, kBound);
+  const std::uint64_t on = watch.watch(10s, 0.1, 0.5, [] {});
+  watch.end_if_idle();
+  EXPECT_TRUE(watch.stats().thread_up) << "a watch is on: the thread stays";
+  watch.unwatch(on);
+  std::promise<void> told;
+  std::future<void> fired = told.get_future();
+  const std::uint64_t id = watch.watch(kAfter, 0.1, 0.5, [&] { told.set_value(); });
+  ASSERT_EQ(fired.wait_for(kBound), std::future_status::ready) << "the next watch starts it again";
+  EXPECT_TRUE(watch.unwatch(id));
+}
+
 TEST(WaitWatch, CloseLeavesPendingWatchesUnfiredAndIsIdempotent) {
   std::atomic<int> calls{0};
   {

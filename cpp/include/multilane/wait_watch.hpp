@@ -74,6 +74,10 @@ class WaitWatch final : private ForkHooks {
   bool unwatch(std::uint64_t id);
   /// Stops the watcher's thread (a callback running finishes first); watches left never fire.
   void close();
+  /// Ends the watcher's thread now if nothing is watched, rather than `linger` later, and
+  /// waits for its end: an executor that shuts down leaves no thread behind. The next
+  /// watch starts a new one. Does nothing while a watch is on.
+  void end_if_idle();
 
   struct Stats {
     std::uint64_t watches = 0;
@@ -133,6 +137,8 @@ class WaitWatch final : private ForkHooks {
   bool parked_ = false;       // sleeping with no watch: a new one wakes it
   bool running_thread_ = false;  // the watcher's thread is up (it may still be ending)
   bool closing_ = false;
+  bool end_idle_ = false;  // end_if_idle() asks the parked thread to end now
+  std::condition_variable ended_;  // the thread has ended, or a watch came (end_if_idle)
   std::thread thread_;
   pid_t thread_pid_ = 0;  // the process the thread runs in (none in a forked child)
   Stats stats_;

@@ -82,6 +82,7 @@ from ._params import (
     WAIT_SLOWED,
 )
 from ._probes import (
+    end_wait_watch_if_idle,
     loaded_probe,
     timed_call,
     timed_coroutine,
@@ -529,6 +530,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
             self._store.close()
         else:
             self._store.flush()
+        end_wait_watch_if_idle()
 
     def terminate(self) -> None:
         """Stops now: calls still waiting for a decision are cancelled."""

@@ -204,6 +204,13 @@ def wait_watch() -> Any:
     return _watcher
 
 
+def end_wait_watch_if_idle() -> None:
+    """Ends the watcher's thread now if nothing is watched, rather than a moment later:
+    an executor that shuts down leaves no thread behind (the next watch starts one)."""
+    if _watcher is not None:
+        _watcher.end_if_idle()
+
+
 def _others_cpu() -> float | None:
     from .._core import other_threads_cpu
 
