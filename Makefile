@@ -9,11 +9,11 @@ PIP          := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DEPS   := scikit-build-core nanobind cmake ninja
 TEST_DEPS    := cloudpickle pytest hypothesis pytest-timeout numpy joblib
 # The main venv also tests the async lane on uvloop, the progress bars on tqdm and rich,
-# the showdown's plot on matplotlib and the joblib backend under scikit-learn; the other
-# interpreters test plain asyncio, the plain progress line and the showdown's message
-# that --plot needs matplotlib.
-EXTRA_DEPS   ?= uvloop tqdm rich matplotlib scikit-learn
-BENCH_DEPS   := loky joblib mpire aiohttp uvloop
+# the showdown's plot on matplotlib, the joblib backend under scikit-learn and the cluster
+# lane on Dask and Ray; the other interpreters test plain asyncio, the plain progress line
+# and the showdown's message that --plot needs matplotlib.
+EXTRA_DEPS   ?= uvloop tqdm rich matplotlib scikit-learn dask[distributed] ray
+BENCH_DEPS   := loky joblib mpire aiohttp uvloop dask[distributed]
 CPP_BUILD    := build/cpp
 JOBS         ?= 2
 PYTEST_ARGS  ?=

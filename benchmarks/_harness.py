@@ -48,7 +48,8 @@ def machine() -> dict[str, str]:
     from importlib import metadata
 
     versions = []
-    for name in ("multilane", "loky", "joblib", "mpire", "aiohttp", "uvloop", "numpy", "ray"):
+    for name in ("multilane", "loky", "joblib", "mpire", "aiohttp", "uvloop", "numpy", "ray",
+                 "distributed"):
         try:
             versions.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:

@@ -186,7 +186,8 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:.1f}" if unit.startswith(("µs", "ms", "MB")) else f"{value:.3f}"
 
 
-EXTRAS = ("soak", "auto_eval")  # not competitor scenarios: their own tables and targets
+# Not competitor scenarios: each has its own tables and targets.
+EXTRAS = ("soak", "auto_eval", "cluster_overhead")
 
 
 def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
@@ -196,6 +197,10 @@ def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
 
         print("  soak ...", file=sys.stderr, flush=True)
         out["soak"] = soak.run(20_000 if quick else 1_000_000, 20 if quick else 1_000)
+    if "cluster_overhead" in names:
+        import cluster_overhead
+
+        out["cluster_overhead"] = cluster_overhead.measure(quick, 1 if quick else min(runs, 3))
     if "auto_eval" in names:
         import auto_eval
 
@@ -242,6 +247,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
     extra_targets = []
     if "soak" in extras:
         extra_targets += soak_targets(extras["soak"])
+    if "cluster_overhead" in extras:
+        import cluster_overhead
+
+        extra_targets += cluster_overhead.targets(extras["cluster_overhead"])
     if "auto_eval" in extras:
         import auto_eval
 
@@ -267,6 +276,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
         lines.append("")
     if "soak" in extras:
         lines += render_soak(extras["soak"])
+    if "cluster_overhead" in extras:
+        import cluster_overhead
+
+        lines += cluster_overhead.render(extras["cluster_overhead"])
     if "auto_eval" in extras:
         import auto_eval
 
@@ -306,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, one run: a smoke test")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS) + list(EXTRAS),
-                        help="run only these (soak and auto_eval run by default unless "
+                        help="run only these (the extras run by default unless "
                              "--quick or --scenario is given)")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--output", default=os.path.join(HERE, "..", "BENCHMARKS.md"))

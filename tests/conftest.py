@@ -126,6 +126,16 @@ def _process_wide_singletons():
     thread.join(TIMEOUT)
 
 
+# Threads a library keeps for the life of the process once used, by name: Dask's executor
+# for callbacks and its executor for work off its event loop (distributed.utils), never
+# shut down by Dask itself.
+PROCESS_WIDE_THREADS = ("Dask-Offload", "Dask-Callback-Thread")
+
+
+def _process_wide(thread: threading.Thread) -> bool:
+    return thread.name.startswith(PROCESS_WIDE_THREADS)
+
+
 @pytest.fixture
 def no_leaks():
     """Fails the test if it leaves child processes, descriptors, threads or shm names."""
@@ -135,8 +145,10 @@ def no_leaks():
     yield
     leaked_children = _children() - before_children
     leaked_fds = {fd for fd in _fds() - before_fds if os.path.exists(f"/proc/self/fd/{fd}")}
-    leaked_threads = [t.name for t in threading.enumerate() if t.ident not in before_threads]
-    leaked_tasks = _settled_tasks(before_tasks)
+    leaked_threads = [t.name for t in threading.enumerate()
+                      if t.ident not in before_threads and not _process_wide(t)]
+    leaked_tasks = _settled_tasks(before_tasks | {
+        str(t.native_id) for t in threading.enumerate() if _process_wide(t)})
     assert not leaked_children, f"leaked child processes: {leaked_children}"
     targets = [os.readlink(f"/proc/self/fd/{fd}") for fd in leaked_fds
                if os.path.exists(f"/proc/self/fd/{fd}")]

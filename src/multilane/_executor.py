@@ -14,6 +14,7 @@ async      on an event loop in a thread of its own (uvloop when installed); coro
 inline     in the caller, at once; the future is finished when ``submit`` returns
 hybrid     in a process worker that runs many tasks at once on inner threads and its
            own event loop: I/O waits overlap while sibling processes compute
+cluster    on a Dask or Ray cluster, when the executor is given one (``cluster=``)
 =========  ==============================================================================
 
 How a call travels::
@@ -94,6 +95,8 @@ class Executor(_BaseExecutor):
     ``profiles=False`` (or the environment variable ``MULTILANE_PROFILES=off``) turns that
     off, and a path puts it in a file of its own. Calls that mostly wait may run on more
     threads than ``threads`` when it is not given (up to 256), never on more when it is.
+    ``cluster`` (``"dask"``, ``"ray"`` or a :mod:`multilane.cluster` backend) adds the
+    lane ``"cluster"``.
 
     ``submit``, ``map``, ``run`` and ``map_async`` have ``concurrent.futures``' signatures:
     every keyword of a call goes to the function. The lane, a timeout and retries are
@@ -113,7 +116,8 @@ class Executor(_BaseExecutor):
                  hybrid_concurrency: int = _HYBRID_CONCURRENCY,
                  lane: str = _AUTO, max_tasks_per_child: int | None = None,
                  max_memory_per_child: int | None = None, native_threads: int | None = None,
-                 profiles: bool | str | os.PathLike[str] = True) -> None:
+                 profiles: bool | str | os.PathLike[str] = True,
+                 cluster: Any = None) -> None:
         _check_count("processes", processes)
         _check_count("threads", threads)
         _check_count("hybrid_processes", hybrid_processes)
@@ -142,6 +146,11 @@ class Executor(_BaseExecutor):
             "inline": LaneKind(lambda lanes: InlineLane(), stoppable=False),
             "hybrid": LaneKind(lambda lanes: pool(hybrid_processes, hybrid_concurrency)),
         }
+        if cluster is not None:
+            from .cluster import ClusterLane, backend
+
+            remote = backend(cluster)  # a bad name or a missing package fails here
+            kinds["cluster"] = LaneKind(lambda lanes: ClusterLane(remote))
         self._lanes = Lanes(kinds, default=lane, coroutine_lane="async")
         self._direct = Options(self._lanes)
         self._views: dict[tuple, Options] = {}  # see options()
