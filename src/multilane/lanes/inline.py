@@ -128,11 +128,13 @@ def _settled(results: list) -> list:
     if all(not issubclass(kind, _COROUTINES) for kind in set(map(type, results))):
         return results
     done: list = []
-    for value in results:  # a coroutine that raises ends the map there
+    values = iter(results)
+    for value in values:  # a coroutine that raises ends the map's results there...
         try:
             done.append(settle(value))
         except Exception as exc:
             keep_partial_results(exc, done)
+            _run_rest(values)  # ...but those after it still run, as their submits would
             raise
     return done
 
@@ -141,7 +143,8 @@ _COROUTINES = (types.CoroutineType, collections.abc.Coroutine)
 
 
 def _run_rest(calls: Any) -> None:
-    """Runs what is left of ``calls`` (an iterator of calls), their outcomes unseen."""
+    """Runs what is left of ``calls`` (an iterator of calls, or of their results), their
+    outcomes unseen: a coroutine among them is run to its end, never left unawaited."""
     while True:
         try:
             for result in calls:
