@@ -13,6 +13,7 @@ TEST_DEPS    := cloudpickle pytest hypothesis pytest-timeout numpy joblib
 # lane on Dask and Ray; the other interpreters test plain asyncio, the plain progress line
 # and the showdown's message that --plot needs matplotlib.
 EXTRA_DEPS   ?= uvloop tqdm rich matplotlib scikit-learn dask[distributed] ray
+LINT_DEPS    := ruff mypy
 BENCH_DEPS   := loky joblib mpire aiohttp uvloop dask[distributed]
 CPP_BUILD    := build/cpp
 JOBS         ?= 2
@@ -30,13 +31,19 @@ demo: build
 # mostly downloads, the builds compile: side by side, ~7 min of steps take ~4 on 2
 # cores). Then the suites run one after another, on a machine doing nothing else.
 test:
-	$(MAKE) --no-print-directory -j4 build builds-other build-cpp build-fuzz
-	$(MAKE) --no-print-directory lint test-cpp run-python run-pythons
+	$(MAKE) --no-print-directory -j5 build builds-other build-cpp build-fuzz lint
+	$(MAKE) --no-print-directory test-cpp run-python run-pythons
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
-$(VENV)/.ready: pyproject.toml Makefile
+# The venv in two steps: the build tools (the C++ builds start once they are there),
+# then what the tests need (mostly downloads: Ray, Dask and scikit-learn take a minute).
+$(VENV)/.tools: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install $(BUILD_DEPS) $(TEST_DEPS) $(EXTRA_DEPS)
+	$(PIP) install $(BUILD_DEPS)
+	touch $@
+
+$(VENV)/.ready: $(VENV)/.tools
+	$(PIP) install $(TEST_DEPS) $(LINT_DEPS) $(EXTRA_DEPS)
 	touch $@
 
 build: $(VENV)/.ready
@@ -64,7 +71,7 @@ system-deps:
 	@dpkg -s libgtest-dev libclang-rt-14-dev >/dev/null 2>&1 && command -v clang++ >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq libgtest-dev clang libclang-rt-14-dev; }
 
-build-cpp: system-deps $(VENV)/.ready
+build-cpp: system-deps $(VENV)/.tools
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cmake -S cpp -B $(CPP_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cmake --build $(CPP_BUILD) -j $(JOBS)
 
@@ -110,7 +117,7 @@ bench-compare: build
 # its input in build/cpp-fuzz/ and fails the target. `make test` runs them briefly.
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := fuzz_ring fuzz_attachment
-build-fuzz: system-deps $(VENV)/.ready
+build-fuzz: system-deps $(VENV)/.tools
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH CXX=clang++ cmake -S cpp -B build/cpp-fuzz -G Ninja \
 	  -DMULTILANE_FUZZ=ON -DMULTILANE_BUILD_TESTS=OFF
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cmake --build build/cpp-fuzz -j $(JOBS)
@@ -126,7 +133,7 @@ fuzz: build-fuzz
 	done
 
 # The C++ tests under ThreadSanitizer and AddressSanitizer (+UBSan), with a shorter stress.
-sanitize: system-deps $(VENV)/.ready
+sanitize: system-deps $(VENV)/.tools
 	@for s in thread address; do \
 	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH cmake -S cpp -B build/cpp-$$s -G Ninja -DMULTILANE_SANITIZE=$$s && \
 	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH cmake --build build/cpp-$$s -j $(JOBS) && \
@@ -134,7 +141,6 @@ sanitize: system-deps $(VENV)/.ready
 	done
 
 lint: $(VENV)/.ready
-	$(PIP) install ruff mypy
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src/multilane
 
