@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import concurrent.futures as cf
+import gc
 import os
 import pickle
 import signal
