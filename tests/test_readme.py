@@ -25,7 +25,9 @@ How a block runs (``test_readme_block``):
 
 Only ```python blocks run (```sh and others do not). A Python block that is deliberately
 not runnable carries ``<!-- readme-test: skip (reason) -->`` on the line before its fence;
-it is listed as skipped with that reason. Keep those to none if at all possible.
+it is listed as skipped with that reason. Keep those to none if at all possible. A block
+that needs an optional extra carries ``<!-- readme-test: needs (module ...) -->``: it runs
+wherever those modules are installed (the main venv) and is skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import ast
 import asyncio
 import builtins
 import gc
+import importlib.util
 import inspect
 import re
 import threading
@@ -53,7 +56,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 RUNNABLE = {"python", "py", "python3"}
 FENCE = re.compile(r"^(```+|~~~+)\s*([^\s`]*)")
 HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
-SKIP = re.compile(r"^<!--\s*readme-test:\s*skip\s*\((.+)\)\s*-->\s*$")
+SKIP = re.compile(r"^<!--\s*readme-test:\s*(skip|needs)\s*\((.+)\)\s*-->\s*$")
 MARKER = re.compile(r"<!--\s*readme-test")
 
 # README text -> what the test runs instead, and why. Each entry must still match some
@@ -111,7 +114,7 @@ def parse(text: str) -> tuple[list[Block], list[int]]:
             if pending is not None:
                 stray_markers.append(pending[0])
             skip = SKIP.match(line.strip())
-            pending = (i + 1, skip.group(1).strip() if skip else None)
+            pending = (i + 1, _reason(skip.group(1), skip.group(2).strip()) if skip else None)
             if skip is None:  # a malformed marker is reported, never silently ignored
                 stray_markers.append(i + 1)
                 pending = None
@@ -126,6 +129,15 @@ def parse(text: str) -> tuple[list[Block], list[int]]:
     if pending is not None:
         stray_markers.append(pending[0])
     return blocks, stray_markers
+
+
+def _reason(kind: str, text: str) -> str | None:
+    """Why a block is skipped: ``skip (reason)`` always; ``needs (modules)`` only where one
+    of those optional modules is not installed (the README's extras)."""
+    if kind == "skip":
+        return text
+    missing = [name for name in text.split() if importlib.util.find_spec(name) is None]
+    return f"needs {', '.join(missing)}, not installed here" if missing else None
 
 
 BLOCKS, STRAY_MARKERS = parse(README.read_text())
@@ -242,6 +254,10 @@ def test_parse_names_blocks_and_honours_skip_markers() -> None:
     assert blocks[1].id == "L10-some-section" and blocks[2].code == "x = 1\n"
     assert stray == [18]
     assert parse("<!-- readme-test: skip -->\n```python\npass\n```\n")[1] == [1]
+    needs = ("<!-- readme-test: needs (json no_such_module_here) -->\n```python\npass\n```\n"
+             "<!-- readme-test: needs (json) -->\n```python\npass\n```\n")
+    assert [b.skip for b in parse(needs)[0]] == [
+        "needs no_such_module_here, not installed here", None]
 
 
 def test_a_main_the_block_never_calls_is_run_and_one_it_calls_is_not() -> None:

@@ -44,15 +44,15 @@ class Dask:
 
     def __init__(self, address: str | None = None, *, workers: int | None = None,
                  window: int | None = None, **client_options: Any) -> None:
+        self.address = address
+        self.workers = workers
+        self.window = window
         if importlib.util.find_spec("distributed") is None:
             raise ImportError("the Dask cluster lane needs Dask distributed: "
                               "pip install 'multilane[dask]'")
         if address is not None and workers is not None:
             raise ValueError("workers= sizes the cluster Dask starts: it cannot be given "
                              "with the address of a running one")
-        self.address = address
-        self.workers = workers
-        self.window = window
         self._client_options = client_options
         self._client: Any = None
         self._local: Any = None

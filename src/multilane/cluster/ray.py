@@ -43,11 +43,11 @@ class Ray:
     def __init__(self, address: str | None = None, *, cpus: int | None = None,
                  object_store_bytes: int = _OBJECT_STORE_BYTES, window: int | None = None,
                  **init_options: Any) -> None:
-        if importlib.util.find_spec("ray") is None:
-            raise ImportError("the Ray cluster lane needs Ray: pip install 'multilane[ray]'")
         self.address = address
         self.cpus = cpus
         self.window = window
+        if importlib.util.find_spec("ray") is None:
+            raise ImportError("the Ray cluster lane needs Ray: pip install 'multilane[ray]'")
         self._object_store_bytes = object_store_bytes
         self._init_options = init_options
         self._owned = False
