@@ -27,11 +27,11 @@ OTHER_PYTHONS ?= 3.12 3.13
 demo: build
 	$(VENV)/bin/multilane showdown
 
-# First everything the tests need is installed and built, all at once (the venvs are
-# mostly downloads, the builds compile: side by side, ~7 min of steps take ~4 on 2
-# cores). Then the suites run one after another, on a machine doing nothing else.
+# First everything the tests need is installed and built, all at once: the venvs are
+# mostly downloads, the builds compile, and side by side they take about as long as the
+# compiles alone. Then the suites run one after another, on a machine doing nothing else.
 test:
-	$(MAKE) --no-print-directory -j5 build builds-other build-cpp build-fuzz lint
+	$(MAKE) --no-print-directory -j6 build builds-other build-cpp build-fuzz lint
 	$(MAKE) --no-print-directory test-cpp run-python run-pythons
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
@@ -49,20 +49,21 @@ $(VENV)/.ready: $(VENV)/.tools
 build: $(VENV)/.ready
 	$(PIP) install --no-build-isolation --no-deps .
 
-# The interpreter of Python version $$v: pyenv's, else pythonX.Y on the PATH (or none).
+# The interpreter of Python version $$v in $$py: pyenv's, else pythonX.Y on the PATH;
+# if there is none, says so and runs $(1) (continue, or exit 0).
 FIND_PYTHON = py=$$(pyenv prefix $$v 2>/dev/null)/bin/python; \
 	  test -x "$$py" || py=$$(command -v python$$v); \
 	  if [ -z "$$py" ] || ! [ -x "$$py" ]; then \
 	    echo "*** NOT TESTED on Python $$v: no interpreter found (pyenv install $$v) ***"; \
-	    continue; \
+	    $(1); \
 	  fi
 
-# The venvs of the other interpreters, built (see test-pythons).
-builds-other:
-	@for v in $(OTHER_PYTHONS); do \
-	  $(FIND_PYTHON); \
-	  $(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py EXTRA_DEPS= build || exit 1; \
-	done
+# The venvs of the other interpreters, built (see test-pythons); side by side under -j.
+builds-other: $(addprefix build-python-,$(OTHER_PYTHONS))
+
+build-python-%:
+	@v=$*; $(call FIND_PYTHON,exit 0); \
+	  $(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py EXTRA_DEPS= build
 
 # From Debian, when missing (CI and developers are root): GoogleTest for the C++ tests,
 # clang and its sanitizer runtime for the fuzzers. One apt-get: two at once would fight
@@ -94,7 +95,7 @@ test-pythons: builds-other
 
 run-pythons:
 	@for v in $(OTHER_PYTHONS); do \
-	  $(FIND_PYTHON); \
+	  $(call FIND_PYTHON,continue); \
 	  echo "=== Python $$v ($$py)"; \
 	  $(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py EXTRA_DEPS= \
 	    PYTEST_ARGS='-m "not heavy"' run-python || exit 1; \
