@@ -5,7 +5,9 @@ SHELL        := /bin/bash
 PYTHON       ?= python3
 VENV         := .venv
 PY           := $(VENV)/bin/python
-PIP          := $(PY) -m pip --disable-pip-version-check -q
+# --no-compile: Python compiles a module when it is first imported; compiling all of Ray,
+# SciPy and Matplotlib at install took a core for minutes while the builds needed it.
+PIP          := $(PY) -m pip --disable-pip-version-check -q --no-compile
 BUILD_DEPS   := scikit-build-core nanobind cmake ninja
 TEST_DEPS    := cloudpickle pytest hypothesis pytest-timeout numpy joblib
 # The main venv also tests the async lane on uvloop, the progress bars on tqdm and rich,
@@ -30,10 +32,10 @@ demo: build
 # First everything the tests need is installed and built, all at once: the venvs are
 # mostly downloads, the builds compile, and side by side they take about as long as the
 # compiles alone. Then the suites run one after another, on a machine doing nothing else.
+# The fuzzers run in the first phase: they stop after their time whatever the load.
 test:
-	$(MAKE) --no-print-directory -j6 build builds-other build-cpp build-fuzz lint
+	$(MAKE) --no-print-directory -j6 build builds-other build-cpp lint fuzz FUZZ_SECONDS=10
 	$(MAKE) --no-print-directory test-cpp run-python run-pythons
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
 # The venv in two steps: the build tools (the C++ builds start once they are there),
 # then what the tests need (mostly downloads: Ray, Dask and scikit-learn take a minute).
@@ -87,8 +89,9 @@ run-python:
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The same suite on the other supported interpreters, each in its own venv, but for the
-# tests marked heavy (soaks, a 2 GiB array, the benchmark harness: ~1 min, nothing in them
-# about the Python version). One that is not installed is reported loudly, not failed:
+# tests marked heavy (soaks, workers killed during a map, a 2 GiB array, the benchmark
+# harness, the examples end to end: ~1.5 min, about the OS or the whole program rather
+# than the Python version; pyproject.toml). One that is not installed is reported loudly, not failed:
 # CI has them all (pyenv), users may not.
 test-pythons: builds-other
 	$(MAKE) --no-print-directory run-pythons
