@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import TIMEOUT
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
@@ -25,6 +26,7 @@ def test_drop_in_example():
     assert "the other tasks: [0, 1, 4, 9, 16, 25, 36, 49]" in out.stdout
 
 
+@pytest.mark.heavy  # a whole program, seconds long: run on the main interpreter
 def test_lanes_example():
     out = _run("lanes.py")
     assert "thread lane: 40 pages" in out.stdout
@@ -35,6 +37,7 @@ def test_lanes_example():
     assert "@multilane.task: status 200, plain call 200" in out.stdout
 
 
+@pytest.mark.heavy  # a whole program, seconds long: run on the main interpreter
 def test_zero_copy_example():
     out = _run("zero_copy.py")
     assert "summed in a worker, made under zero_copy (no copy)" in out.stdout
@@ -43,6 +46,7 @@ def test_zero_copy_example():
     assert "copied because written since: 1" in out.stdout
 
 
+@pytest.mark.heavy  # a whole program, seconds long: run on the main interpreter
 def test_pipeline_example():
     out = _run("pipeline.py")
     assert "pipeline: 200 pages fetched, scored and written in" in out.stdout

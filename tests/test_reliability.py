@@ -192,6 +192,7 @@ def test_a_killed_worker_is_reported_with_its_signal_and_likely_cause(ex, sig, c
 # ---------------------------------------------------------------- fault injection
 
 
+@pytest.mark.heavy  # a fault soak (workers killed over seconds): about the OS, not Python
 @pytest.mark.parametrize("retries", [0, 20])
 def test_killing_workers_during_a_map_loses_and_duplicates_nothing(no_leaks, retries):
     """20 random workers are SIGKILLed while 20,000 short tasks run. With as many retries
