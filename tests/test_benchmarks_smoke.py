@@ -81,3 +81,26 @@ def test_auto_eval_times_every_lane_and_reports_targets(tmp_path):
     text = bench_run.render({}, {"cpu": "x", "cores": "2", "memory": "", "python": "3", "os": "",
                            "date": "", "packages": ""}, 1, True, {"auto_eval": results})
     assert "## auto_eval" in text and "| auto eval (held-out): worst within 2x" in text
+
+
+def test_cluster_overhead_measures_the_local_pool_and_reads_its_figures():
+    # The clusters take seconds to start: the measuring loop runs on the process lane
+    # alone here (PEERS narrowed), the table and the target on figures given.
+    import cluster_overhead
+
+    original = cluster_overhead.PEERS
+    cluster_overhead.PEERS = ("multilane process lane",)
+    try:
+        measured = cluster_overhead.measure(quick=True, runs=1)
+    finally:
+        cluster_overhead.PEERS = original
+    assert len(measured) == 9 and all(row["multilane process lane"] > 0
+                                      for row in measured.values())
+    figures = {cell: {peer: 100.0 for peer in original} for cell in measured}
+    figures["no-op, 1 KB"]["multilane dask lane"] = 130.0
+    (target,) = cluster_overhead.targets(figures)
+    assert target == ("dask lane per no-op task within 1.2x of client.submit",
+                      "1.30x (130 against 100 µs)", False)
+    figures["no-op, 1 KB"]["ray remote"] = None
+    table = "\n".join(cluster_overhead.render(figures))
+    assert "| no-op, 1 KB | 100 | 130 | 100 | 100 | not installed |" in table
