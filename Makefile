@@ -7,7 +7,8 @@ VENV         := .venv
 PY           := $(VENV)/bin/python
 # --no-compile: Python compiles a module when it is first imported; compiling all of Ray,
 # SciPy and Matplotlib at install took a core for minutes while the builds needed it.
-PIP          := $(PY) -m pip --disable-pip-version-check -q --no-compile
+PIP          := $(PY) -m pip --disable-pip-version-check -q
+INSTALL      := $(PIP) install --no-compile
 BUILD_DEPS   := scikit-build-core nanobind cmake ninja
 TEST_DEPS    := cloudpickle pytest hypothesis pytest-timeout numpy joblib
 # The main venv also tests the async lane on uvloop, the progress bars on tqdm and rich,
@@ -41,15 +42,15 @@ test:
 # then what the tests need (mostly downloads: Ray, Dask and scikit-learn take a minute).
 $(VENV)/.tools: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install $(BUILD_DEPS)
+	$(INSTALL) $(BUILD_DEPS)
 	touch $@
 
 $(VENV)/.ready: $(VENV)/.tools
-	$(PIP) install $(TEST_DEPS) $(LINT_DEPS) $(EXTRA_DEPS)
+	$(INSTALL) $(TEST_DEPS) $(LINT_DEPS) $(EXTRA_DEPS)
 	touch $@
 
 build: $(VENV)/.ready
-	$(PIP) install --no-build-isolation --no-deps .
+	$(INSTALL) --no-build-isolation --no-deps .
 
 # The interpreter of Python version $$v in $$py: pyenv's, else pythonX.Y on the PATH;
 # if there is none, says so and runs $(1) (continue, or exit 0).
@@ -105,9 +106,9 @@ run-pythons:
 	done
 
 bench: build
-	$(PIP) install $(BENCH_DEPS)
+	$(INSTALL) $(BENCH_DEPS)
 	@# Ray is a peer only where it installs; its rows say "not installed" otherwise.
-	@$(PIP) install ray || echo "*** ray did not install: its benchmark rows are skipped ***"
+	@$(INSTALL) ray || echo "*** ray did not install: its benchmark rows are skipped ***"
 	$(PY) benchmarks/run.py --output BENCHMARKS.md
 
 # The pool and lane scenarios on an older commit and on this tree, interleaved (new/old
