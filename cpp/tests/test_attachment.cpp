@@ -261,6 +261,19 @@ TEST(Arena, FreeBlocksAreKeptWithinTheBudgetAndSizedToFit) {
   EXPECT_EQ(arena.stats().lent_blocks, 0U);
 }
 
+TEST(Arena, OverTheCountOfFreeBlocksTheSmallestGoNotALargeOne) {
+  Arena arena(std::size_t{1} << 30);
+  {
+    std::vector<Attachment> small;
+    for (std::size_t i = 0; i < Arena::kMaxFreeBlocks; ++i) small.push_back(pack(arena, {pattern(10, 1)}));
+  }  // as many small blocks free as the arena keeps
+  ASSERT_EQ(arena.stats().blocks_made, Arena::kMaxFreeBlocks);
+  (void)pack(arena, {pattern(8 << 20, 2)});  // a large one comes back: one too many
+  (void)pack(arena, {pattern(8 << 20, 3)});
+  EXPECT_EQ(arena.stats().blocks_reused, 1U) << "the large block was kept, a small one dropped";
+  EXPECT_EQ(arena.stats().blocks_made, Arena::kMaxFreeBlocks + 1);
+}
+
 TEST(Arena, ADeliveryToAReceiverThatDiedIsAbandonedNotReused) {
   Arena arena(std::size_t{64} << 20);
   auto received = std::make_unique<Attachment>(Attachment());
