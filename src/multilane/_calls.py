@@ -12,7 +12,7 @@ import types
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, cast
 
-from ._options import TaskOptions
+from ._options import TaskOptions, earns_retry
 
 __all__ = ["DONE", "args_at", "call_retrying", "calls_of", "describe", "is_coroutine",
            "is_coroutine_function", "keep_partial_results", "partial_results", "run_items",
@@ -24,12 +24,12 @@ def call_retrying(fn: Any, args: tuple, kwargs: dict, options: TaskOptions | Non
     """``fn(*args, **kwargs)`` (a coroutine run to its end), run again while it raises a
     ``retryable`` of ``options.retry_on`` and retries are left; the last exception
     propagates."""
-    retries = options.retries if options is not None else 0
+    retries, retry_on = (options.retries, options.retry_on) if options is not None else (0, ())
     while True:
         try:
             return settle(fn(*args, **kwargs))
         except retryable as exc:
-            if retries > 0 and options is not None and isinstance(exc, options.retry_on):
+            if earns_retry(exc, retries, retry_on):
                 retries -= 1
                 continue
             raise

@@ -7,9 +7,11 @@ as one ``TaskOptions`` record, or ``None`` when all are defaults (the fast path)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["KEEP", "TaskOptions", "changed_options", "task_options"]
+__all__ = ["KEEP", "TaskOptions", "changed_options", "earns_retry", "map_chunksize",
+           "task_options"]
 
 KEEP: Any = object()  # an option the caller did not name: the one it had stays
 
@@ -58,3 +60,25 @@ def changed_options(old: TaskOptions | None, timeout: Any = KEEP, retries: Any =
     return task_options(old.timeout if timeout is KEEP else timeout,
                         old.retries if retries is KEEP else retries,
                         old.retry_on if retry_on is KEEP else retry_on)
+
+
+def earns_retry(error: BaseException | None, retries_left: int,
+                retry_on: tuple[type[BaseException], ...], lost_worker: bool = False) -> bool:
+    """The one retry rule of every lane: a call that failed runs again while it has
+    retries left, if its worker was lost (``lost_worker``) or it raised one of
+    ``retry_on``."""
+    return retries_left > 0 and (lost_worker or isinstance(error, retry_on))
+
+
+def map_chunksize(chunksize: int | None, options: TaskOptions | None,
+                  automatic: Callable[[], int]) -> int:
+    """A map's items per task on a lane that chunks: the caller's ``chunksize`` (at least
+    1), else one item per task when the calls have a timeout (a timeout is per call unless
+    the caller chunks), else the lane's ``automatic`` choice."""
+    if chunksize is not None:
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        return chunksize
+    if options is not None and options.timeout is not None:
+        return 1
+    return automatic()

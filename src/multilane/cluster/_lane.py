@@ -32,7 +32,7 @@ from typing import Any
 from .. import _interrupts as interrupts
 from .._calls import describe
 from .._future import LaneFuture, settle_quietly
-from .._options import TaskOptions
+from .._options import TaskOptions, earns_retry, map_chunksize
 from ..errors import TaskTimeout, WorkerCrashed
 from ..lanes._lane import LaneBase, track_for_exit
 from ..lanes.thread import Watchdog
@@ -113,10 +113,8 @@ class ClusterLane(LaneBase):
     def submit(self, fn: Any, args: tuple, kwargs: dict,
                options: TaskOptions | None = None) -> LaneFuture:
         bases: list = []
-        args = self._sharing.lift(args, bases)
-        if kwargs:
-            kwargs = dict(zip(kwargs, self._sharing.lift(tuple(kwargs.values()), bases),
-                              strict=True))
+        args, kwargs = _remote.each_value(lambda values: self._sharing.lift(values, bases),
+                                          args, kwargs)
         return self._queue(_remote.call, (fn, args, kwargs, *bases), options, fn)
 
     def submit_chunk(self, fn: Any, items: Sequence[Any], start: int, stop: int,
@@ -131,12 +129,8 @@ class ClusterLane(LaneBase):
 
     def map_calls(self, fn: Any, items: Sequence[Any], single: bool, chunksize: int | None,
                   options: TaskOptions | None, caller_waits: bool) -> tuple[list[Future], bool]:
-        if chunksize is not None and chunksize < 1:
-            raise ValueError("chunksize must be >= 1.")
-        if chunksize is None:  # a timeout is per call unless the caller chunks
-            timed = options is not None and options.timeout is not None
-            chunksize = 1 if timed else max(1, math.ceil(
-                len(items) / (CHUNKS_PER_SLOT * self._slots)))
+        chunksize = map_chunksize(chunksize, options, lambda: max(1, math.ceil(
+            len(items) / (CHUNKS_PER_SLOT * self._slots))))
         if chunksize == 1:
             return super().map_calls(fn, items, single, None, options, caller_waits)
         return [self.submit_chunk(fn, items, i, i + chunksize, single, options)
@@ -195,9 +189,9 @@ class ClusterLane(LaneBase):
         self._end(call, result, error)
 
     def _end(self, call: _Call, result: Any, error: BaseException | None) -> None:
-        retry = error is not None and call.retries_left > 0 and not call.future.done() and (
-            isinstance(error, WorkerCrashed)
-            or (call.options is not None and isinstance(error, call.options.retry_on)))
+        retry = error is not None and not call.future.done() and earns_retry(
+            error, call.retries_left, call.options.retry_on if call.options else (),
+            lost_worker=isinstance(error, WorkerCrashed))
         with self._lock:
             self._in_flight -= 1
             if retry:

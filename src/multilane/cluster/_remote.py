@@ -8,11 +8,12 @@ kwargs)`` positional values, so every keyword reaches the function.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._calls import run_items, settle
 
-__all__ = ["SharedPart", "call", "chunk"]
+__all__ = ["SharedPart", "call", "chunk", "each_value"]
 
 
 class SharedPart(NamedTuple):
@@ -40,11 +41,19 @@ def rebuild(values: tuple, bases: tuple) -> tuple:
     return tuple(_view(v, bases) if type(v) is SharedPart else v for v in values)
 
 
+def each_value(swap: Callable[[tuple], tuple], args: tuple,
+               kwargs: dict) -> tuple[tuple, dict]:
+    """A call's arguments with ``swap`` applied to its positional values and to its
+    keyword values: the lane lifts shared arrays out of both, a worker rebuilds them."""
+    if kwargs:
+        kwargs = dict(zip(kwargs, swap(tuple(kwargs.values())), strict=True))
+    return swap(args), kwargs
+
+
 def call(fn: Any, args: tuple, kwargs: dict, *bases: Any) -> Any:
     """``fn(*args, **kwargs)`` on a worker (a coroutine run to its end)."""
     if bases:
-        args = rebuild(args, bases)
-        kwargs = dict(zip(kwargs, rebuild(tuple(kwargs.values()), bases), strict=True))
+        args, kwargs = each_value(lambda values: rebuild(values, bases), args, kwargs)
     return settle(fn(*args, **kwargs))
 
 

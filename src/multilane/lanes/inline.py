@@ -18,7 +18,7 @@ from typing import Any
 
 from .._calls import call_retrying, describe, is_coroutine_function, keep_partial_results, settle
 from .._future import LaneFuture
-from .._options import TaskOptions
+from .._options import TaskOptions, earns_retry
 from ..errors import LaneError
 from ._lane import LaneBase
 from ._registry import cannot_stop
@@ -90,13 +90,13 @@ class InlineLane(LaneBase):
                   options: TaskOptions | None = None) -> Any:
         """Runs right here, on the running loop: a coroutine function is awaited."""
         self._check(fn, options, awaited=True)
-        retries = options.retries if options is not None else 0
+        retries, retry_on = (options.retries, options.retry_on) if options else (0, ())
         while True:
             try:
                 result = fn(*args, **kwargs)
                 return await result if inspect.isawaitable(result) else result
             except Exception as exc:
-                if retries > 0 and options is not None and isinstance(exc, options.retry_on):
+                if earns_retry(exc, retries, retry_on):
                     retries -= 1
                     continue
                 raise

@@ -18,7 +18,7 @@ from typing import Any
 from .. import _interrupts as interrupts
 from .._calls import describe
 from .._future import LaneFuture, settle_quietly
-from .._options import TaskOptions
+from .._options import TaskOptions, earns_retry
 from ..errors import TaskTimeout
 from ._lane import LaneBase, track_for_exit
 
@@ -217,7 +217,7 @@ async def _with_options(options: TaskOptions, fn: Any, args: tuple, kwargs: dict
         except TaskTimeout:
             raise
         except Exception as exc:
-            if retries > 0 and options.retry_on and isinstance(exc, options.retry_on):
+            if earns_retry(exc, retries, options.retry_on):
                 retries -= 1
                 continue
             raise

@@ -17,6 +17,7 @@ import multilane._core as _core
 
 from ... import _protocol as P
 from ..._future import LaneFuture
+from ..._options import earns_retry
 from ._completion import blocks_received, cancel_all, complete, decode_error
 from ._state import HELP_SPIN_US, INTERPRETER_EXITING, LIVE, SETTLE_PATIENCE, PoolState
 
@@ -127,9 +128,9 @@ class Collector(PoolState):
         for task, kind, value in completions:
             if not self._can_settle(task.future):
                 continue
-            if kind == P.ERROR and task.retries > 0 and task.retry_on and task.fate is None:
+            if kind == P.ERROR and task.retry_on and task.fate is None:
                 error = decode_error(value.flags, value.payload)
-                if isinstance(error, task.retry_on):
+                if earns_retry(error, task.retries, task.retry_on):
                     with self._lock:
                         if self._broken is None:
                             task.retries -= 1

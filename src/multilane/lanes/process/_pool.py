@@ -47,7 +47,7 @@ from ..._calls import describe, sliceable
 from ..._cores import native_threads as _native_threads
 from ..._cores import usable_cores
 from ..._future import LaneFuture, interrupted, iterate_results
-from ..._options import TaskOptions
+from ..._options import TaskOptions, map_chunksize
 from ..._streams import Window, checked_buffersize, chunk_for, iterate_window
 from ...buffers import _regions
 from ...buffers._serialize import (
@@ -274,15 +274,11 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
         list of results for a chunk of items). With a per-task timeout each item is its
         own task unless ``chunksize`` says otherwise (the timeout then applies to each
         chunk)."""
-        if chunksize is not None and chunksize < 1:
-            raise ValueError("chunksize must be >= 1.")
+        chunksize = map_chunksize(chunksize, options, lambda: self._auto_chunksize(len(items)))
         self._check_open()
         # One iterable: its items are the arguments, no need to build a tuple per item. A
         # list, tuple or range is sliced per chunk rather than copied first, and a slice of
         # a range is a range: it pickles in a few bytes whatever its length.
-        if chunksize is None:
-            timed = options is not None and options.timeout is not None
-            chunksize = 1 if timed else self._auto_chunksize(len(items))
         if chunksize == 1:
             empty: dict[str, Any] = {}
             return [self.submit_call(fn, (item,) if single else item, empty, options)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures.process import BrokenProcessPool
 
 from ... import _protocol as P
+from ..._options import earns_retry
 from ...buffers._serialize import dumps, dumps_spawning
 from ._completion import broken_error
 from ._crash import BROKEN, how_it_ended, task_crash
@@ -86,7 +87,7 @@ class Workers(PoolState):
             crashed = worker.inflight.pop(task_id, None)
             if crashed is None:
                 continue
-            if crashed.fate is None and crashed.retries > 0:
+            if crashed.fate is None and earns_retry(None, crashed.retries, (), lost_worker=True):
                 crashed.retries -= 1
                 crashed.deadline = None
                 rerun.append(crashed)
