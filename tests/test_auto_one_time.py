@@ -119,6 +119,24 @@ def test_set_up_is_never_counted_as_transport(ex, tmp_path, monkeypatch):
     assert profile["transport_s"] < SLOW_IMPORT_S / 2  # the steady round trip only
 
 
+def _auto_lane_imported(_: object) -> bool:
+    import sys
+
+    return "multilane.auto._lane" in sys.modules
+
+
+def test_a_worker_runs_the_probes_without_importing_the_auto_lane(ex):
+    # Importing the whole lane cost each worker about 45 ms at its first probe, which the
+    # probe read as its round trip.
+    from multilane.auto._remote import load_probe
+    from multilane.buffers._serialize import dumps_function
+
+    process = ex.options(lane="process")
+    pickled = dumps_function(_auto_lane_imported)
+    assert all(s >= 0 for s in process.map(load_probe, [pickled] * 8, timeout=TIMEOUT))
+    assert not any(process.map(_auto_lane_imported, range(8), timeout=TIMEOUT))
+
+
 def test_an_unpicklable_function_never_fails_a_call(ex):
     lock = threading.Lock()
 

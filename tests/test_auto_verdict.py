@@ -224,6 +224,35 @@ def test_too_few_calls_for_a_probe_say_when_it_would_pay():
     assert p.drifted() and p.exploring and "enough to pay for a process probe" in p.verdict
 
 
+def test_a_revisit_keeps_the_evidence_and_takes_the_time_timed_here():
+    # Only the process probe was missing: the solo probes are not run again (on a thread,
+    # beside a caller still submitting, they read a 22 µs call as 150 µs, mostly
+    # waiting). The time per call timed here since stands for the solo's.
+    p = profile(solo=(0.1 * MS, 0.1 * MS), gil_held=2, gil_longest=5 * MS, calls=2)
+    found = choose(p, Machine(2), 2)
+    assert isinstance(found, Decision) and found.lane == "inline" and found.revisit > 2
+    p.decide(found.lane, found.reason, found.basis, found.revisit)
+    p.record("inline", 0.04 * MS * 8, 0.04 * MS * 8, 8)
+    p.calls = found.revisit
+    assert p.drifted() and p.exploring
+    assert p.solo == pytest.approx((0.04 * MS, 0.04 * MS)) and p.solo_runs == 2
+    assert p.gil == "held" and not p.solo_wanted()
+
+
+def test_a_revisit_comes_as_soon_as_the_calls_timed_here_took_long_enough():
+    # A cost that varies: two solo probes of 0.1 ms, calls of 2 ms on average. The probe
+    # the decision could not pay for is paid by the calls' time, not by their count.
+    p = profile(solo=(0.1 * MS, 0.1 * MS), gil_held=2, calls=2)
+    found = choose(p, Machine(2), 2)
+    assert isinstance(found, Decision) and found.revisit > 40
+    p.decide(found.lane, found.reason, found.basis, found.revisit)
+    p.record("inline", 2 * MS * 4, 2 * MS * 4, 4)
+    p.calls = 2
+    assert not p.drifted()  # 4 ms so far
+    p.calls = math.ceil(found.revisit * found.basis / (2 * MS))
+    assert p.drifted() and p.exploring and p.solo == pytest.approx((2 * MS, 2 * MS))
+
+
 def test_estimates_follow_the_model():
     p = profile(**HELD, **CHEAP_TRIP)
     found = estimates(p, Machine(2))

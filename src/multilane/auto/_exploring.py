@@ -12,8 +12,9 @@ from .._future import LaneFuture, gather
 from ..buffers._serialize import dumps_function
 from ..errors import SerializationError
 from ._params import EARLY_S
-from ._probes import PairGate, load_probe
+from ._probes import PairGate
 from ._profile import Profile, overlapped
+from ._remote import load_probe
 from ._segments import copy_outcome, failed
 from ._state import AutoState
 from ._verdict import best_known
@@ -59,13 +60,16 @@ class Exploring(AutoState):
         return "probe:process"
 
     def _take_pair_locked(self, p: Profile, lane: str) -> tuple | None:
-        """The second call of a pair probe, from the backlog; without one, the pair test
-        is skipped (calls submitted one at a time cannot run two at once)."""
+        """The second call of a pair probe, from the backlog; without one, the next submit
+        joins the pair (``pair_open``): a submit waits for a short solo probe, so that
+        its own next submits do not slow the call timed, and leaves no backlog behind.
+        If none comes in time, the pair test is skipped (calls submitted one at a time
+        cannot run two at once: see ``_settle``)."""
         if lane != "probe:pair":
             return None
         if p.backlog:
             return p.backlog.popleft()
-        p.probes_out, p.no_pair = 1, True
+        p.probes_out, p.pair_open = 1, True
         return None
 
     def _settle_probe_missing(self, p: Profile) -> None:
@@ -73,6 +77,7 @@ class Exploring(AutoState):
             p.probes_out -= 1
             if p.probes_out:
                 return
+            p.pair_open = False
             if p.pair and not overlapped(p.pair):
                 p.pair.clear()
             release = self._next_probe_from_backlog_locked(p)

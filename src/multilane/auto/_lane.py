@@ -58,7 +58,7 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,11 +79,11 @@ from ._params import (
     PAIRS,
     SAMPLE,
     SLOWER_TOGETHER,
+    SOLO_PATIENCE_S,
     WAIT_SLOWED,
 )
 from ._probes import (
     end_wait_watch_if_idle,
-    loaded_probe,
     timed_call,
     timed_coroutine,
     timed_pair_probe,
@@ -101,6 +101,7 @@ from ._profile import (
     size_of,
     span,
 )
+from ._remote import loaded_probe
 from ._spread import Spreading, run_into
 from ._store import ProfileStore
 from ._verdict import Decision, choose, chunks_pay, estimates, shipping, waiting_concurrency
@@ -156,7 +157,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
                     lane = _able(lane, options)
                 return self._router.lane(lane, internal=True).submit(fn, args, kwargs, options)
         future = LaneFuture()
-        probing = drain = False
+        probing = drain = joining = False
         with self._lock:
             if not counted:
                 p.calls += 1
@@ -168,6 +169,11 @@ class AutoLane(MapRouting, Spreading, Exploring):
                 # (as a decided call would), not to a backlog a thread runs by turns with
                 # this one (4,600 NumPy sums of 20 µs took 90 µs each that way).
                 lane = p.guess
+            elif p.pair_open and options is None:
+                # The second call of the pair out now (``_take_pair_locked``).
+                p.pair_open = False
+                p.probes_out += 1
+                lane, joining = "probe:pair", True
             elif p.lane is None:
                 p.backlog.append((future, fn, args, kwargs, options))  # waits for a decision
                 # While the workers load the function, the backlog runs on a thread; one
@@ -176,14 +182,21 @@ class AutoLane(MapRouting, Spreading, Exploring):
             else:
                 lane = p.lane  # exploring again, its calls flow to the lane meanwhile
                 probing = p.exploring
-            call = self._take_pair_locked(p, lane) if lane is not None else None
+            call = self._take_pair_locked(p, lane) if lane is not None and not joining else None
         if lane is not None:
             self._send(p, lane, future, fn, args, kwargs, options)
             if call is not None:
                 self._send(p, lane, *call)
         elif drain:
             self._drain_while_probing(p)
-        if lane is None or probing:
+        if lane == "probe:solo":
+            # Its call is timed alone on a thread. Going on to submit, this thread would
+            # hold the GIL that call needs back after each system call, and the probe would
+            # read the wait as the call's own: 800 file round trips of 22 µs read 260 µs,
+            # mostly waiting, and went to threads at 80 µs each. A short call is timed
+            # clean meanwhile; a long one, only this long late.
+            _wait_briefly(future, SOLO_PATIENCE_S)
+        elif lane is None or probing:
             # A probe is out on a thread while this one submits, holding the GIL: a probe
             # call that lets go of it (NumPy, zlib, a read) waits a switch interval (5 ms)
             # to take it back, and reads that as waiting (a 34 µs NumPy sum read 5 ms and
@@ -395,6 +408,8 @@ class AutoLane(MapRouting, Spreading, Exploring):
             if probe is not None:
                 p.probes_out -= 1
                 if not p.probes_out:
+                    if probe == "pair" and p.pair_open:  # no second call came to join it
+                        p.pair_open, p.no_pair = False, True
                     release = self._after_probes_locked(p)
             elif p.warming and lane == "inline":
                 p.ran_alone(wall, cpu)
@@ -594,3 +609,11 @@ def _able(lane: str, options: TaskOptions) -> str:
     """The lane that can honour ``options`` in place of ``lane``: only a process can stop
     a call that runs past its timeout, so a timed call decided inline goes there."""
     return "process" if lane == "inline" and options.timeout is not None else lane
+
+
+def _wait_briefly(future: Future, seconds: float) -> None:
+    """Waits up to ``seconds`` for ``future`` to end, however it ends."""
+    try:
+        future.exception(seconds)
+    except (TimeoutError, CancelledError):
+        pass

@@ -38,12 +38,12 @@ from ._probes import (
     watch_probe,
 )
 from ._profile import Profile, function_key
+from ._remote import run_chunk
 from ._segments import (
     Segment,
     bounds,
     copy_outcome,
     failed,
-    run_chunk,
     settle_chunk,
 )
 from ._state import AutoState

@@ -14,7 +14,8 @@ __all__ = [
     "PROCESS_START_S",
     "PROCESS_TRIP_S", "REFERENCE_HANDOFF_S", "REFERENCE_PICKLE_CALL_S",
     "REFERENCE_SHIP_BYTE_S", "REFERENCE_THREAD_START_S", "SAMPLE", "SEGMENTS_PER_CORE",
-    "SETUP_S", "SHIP_BYTE_S", "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_RUNS", "SPREAD_CALL_S",
+    "SETUP_S", "SHIP_BYTE_S", "SLOWER_TOGETHER", "SMALL_ARGUMENTS", "SOLO_PATIENCE_S",
+    "SOLO_RUNS", "SPREAD_CALL_S",
     "SPREAD_MIN_GAIN_S", "STOLEN", "THREAD_CALL_S", "THREAD_SPEEDUP", "THREAD_START_S",
     "TINY_S", "TRANSPORT_OUTLIER", "WAITING", "WAIT_SLOWED",
 ]
@@ -22,6 +23,11 @@ __all__ = [
 
 TINY_S = 30e-6  # below this a call runs inline
 SOLO_RUNS = 2  # calls timed alone on a thread before judging
+# A submit whose call went out as a solo probe on a thread waits this long for it to end,
+# so that its own next submits do not share the GIL with the call being timed (see
+# AutoLane.submit): a call of tens of µs takes about 100 µs on a thread woken for it,
+# and a long one delays the submit by no more than this.
+SOLO_PATIENCE_S = 0.0005
 SAMPLE = 8  # once decided, one call in this many is timed
 # Pairs of calls run together, none of them robbed of its core, before concluding that
 # the GIL is held (one showing it released is enough).

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from .._cores import usable_cores
-from ..buffers._serialize import loads
 from ._params import (
     CONTENDED,
     CROWDED,
@@ -27,7 +26,7 @@ from ._params import (
 )
 
 __all__ = [
-    "CallerProbe", "GilSamples", "PairGate", "cpu_pressure_us", "load_probe", "loaded_probe",
+    "CallerProbe", "GilSamples", "PairGate", "cpu_pressure_us",
     "lost_its_core", "thread_rusage", "timed_call", "timed_coroutine", "timed_pair_probe",
     "timed_probe", "wait_watch", "watch_probe", "watched_probe",
 ]
@@ -81,40 +80,6 @@ def timed_probe(fn: Any, args: tuple, kwargs: dict, gil: GilSamples | None = Non
     stolen = lost_its_core(after.ru_nvcsw - before.ru_nvcsw, wall, cpu, forced)
     crowded = others is not None and _CORES > 1 and others >= CROWDED * (_CORES - 1) * wall
     return result, wall, cpu, start, stolen, crowded
-
-
-# In a worker: functions a process probe brought, by their pickled bytes (see loaded_probe).
-_loaded: dict[bytes, Any] = {}
-_LOADED_MAX = 64
-
-
-def _load(pickled: bytes) -> tuple[Any, float]:
-    """In a worker: the function a probe brought, and the seconds it took to load it here
-    (unpickling imports its module, or rebuilds it by value); 0 if loaded before."""
-    start = time.perf_counter()
-    fn = _loaded.get(pickled)
-    if fn is None:
-        fn = loads(pickled)
-        if len(_loaded) >= _LOADED_MAX:
-            _loaded.clear()
-        _loaded[pickled] = fn
-    return fn, time.perf_counter() - start
-
-
-def load_probe(pickled: bytes) -> float:
-    """The warm-up probe, in a worker: loads the function, and says how long that took.
-    Set-up is paid once per worker: counted in a call's round trip, a module that builds
-    a table at import read as "transport 0.2 s" per call, and computing work stayed
-    inline; and the call a probe carries cannot return before it, so no call goes along."""
-    return _load(pickled)[1]
-
-
-def loaded_probe(pickled: bytes, args: tuple, kwargs: dict
-                 ) -> tuple[Any, float, float, float, bool, bool, float]:
-    """``timed_probe`` for a process probe, in the worker, plus the set-up last: the
-    seconds it took to load the function here, if this worker had not yet."""
-    fn, setup = _load(pickled)
-    return (*timed_probe(fn, args, kwargs), setup)
 
 
 def lost_its_core(switches: int, wall: float, cpu: float, forced: int = 0) -> bool:

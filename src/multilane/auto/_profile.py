@@ -199,6 +199,9 @@ class Profile:
     guess: str | None = None
     draining: bool = False  # a thread (or a map's caller) runs the backlog meanwhile
     no_pair: bool = False  # calls come one at a time: two cannot be run at once
+    # A pair probe's first call went out with no second waiting: the next submit joins
+    # it (the first waits up to PAIR_WAIT_S for it at the gate).
+    pair_open: bool = False
     # (future, fn, args, kwargs, options) per call
     backlog: deque = field(default_factory=deque)
     bulk: deque[Segment] = field(default_factory=deque)  # the rest of maps, undecided
@@ -314,9 +317,8 @@ class Profile:
         calls keep flowing to the lane decided meanwhile)."""
         if self.exploring or not self.basis:
             return False
-        if self.revisit and self.calls >= self.revisit:
-            return self._explore_again(f"exploring again: {self.calls} calls now, enough to "
-                                       "pay for a process probe")
+        if self.revisit and self._revisit_due():
+            return self._probe_again()
         by_cpu = False
         if self.lane == "thread" and not self.computing:
             # Waiting, on threads: its wall time there also holds its waits for the GIL
@@ -348,6 +350,32 @@ class Profile:
         return self._explore_again("exploring again: " + (
             f"CPU time per call moved from {us(self.basis_cpu)} to {us(self.recent_cpu)}"
             if by_cpu else f"work per call moved from {us(self.basis)} to {us(self.recent)}"))
+
+    def _revisit_due(self) -> bool:
+        """Whether the process probe the decision could not pay for fits now: the calls
+        had ``revisit`` of them, or, run here, took as long as that many at the basis
+        would (their mean as timed here: a function whose cost varies can average 20
+        times its two solo probes, and pays for the probe that much sooner)."""
+        if self.calls >= self.revisit:
+            return True
+        here = self.lanes.get("inline") if self.lane == "inline" else None
+        return (here is not None and here.calls > 0
+                and self.calls * here.mean_wall >= self.revisit * self.basis)
+
+    def _probe_again(self) -> bool:
+        """Enough calls now to pay for the process probe the decision could not: explore
+        again for it, keeping what the other probes found (forgotten, the solo probes
+        would run again on a thread beside a caller still submitting, and read a 22 µs
+        call as 150 µs, mostly waiting). Decided here, the mean time per call timed here
+        replaces the solo's: it is the same calls run as they will be, not two of them on
+        a thread, and holds a varying cost's long calls."""
+        here = self.lanes.get("inline") if self.lane == "inline" else None
+        if here is not None and here.calls > 0 and self.solo is not None:
+            self.solo = (here.mean_wall, min(here.mean_cpu, here.mean_wall))
+        self.verdict = (f"exploring again: {self.calls} calls now, enough to pay for a "
+                        "process probe")
+        self.revisit, self.exploring = 0, True
+        return True
 
     def _explore_again(self, why: str) -> bool:
         """Forgets the evidence, to explore anew (calls keep flowing to the lane meanwhile)."""

@@ -1,12 +1,11 @@
-"""Pieces of a map: a segment (many calls, one future for their results), chunks run in
-a worker, and the small index helpers a map's calls are cut with."""
+"""Pieces of a map: a segment (many calls, one future for their results), the settling of
+chunks run in a worker (``_remote``), and the small index helpers a map's calls are cut
+with."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from .._future import (
 
 __all__ = [
     "Segment", "bounds", "copy_outcome", "failed",
-    "run_at_once", "run_chunk", "settle_chunk",
+    "settle_chunk",
 ]
 
 
@@ -69,43 +68,6 @@ class Segment:
         return results, time.monotonic() - start, time.thread_time() - cpu
 
 
-
-
-def run_chunk(fn: Any, calls: list) -> list:
-    """In a worker: the calls of a chunk, one after another; (True, result) or (False,
-    exception) for each."""
-    out = []
-    for args, kwargs in calls:
-        try:
-            out.append((True, fn(*args, **kwargs)))
-        except Exception as exc:
-            out.append((False, exc))
-    return out
-
-
-_pool: Any = None  # in a worker: the threads run_at_once runs calls on
-_pool_lock = threading.Lock()
-
-
-def run_at_once(fn: Any, calls: list, threads: int) -> list:
-    """In a worker: the calls of a chunk, up to ``threads`` at once on threads of this
-    process (calls that mostly wait: their waits overlap, and each process has a GIL of
-    its own for the rest); (True, result) or (False, exception) for each, in order."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool._max_workers < threads:  # noqa: SLF001 (its size)
-            old, _pool = _pool, ThreadPoolExecutor(threads, "multilane-at-once")
-            if old is not None:
-                old.shutdown(wait=False)
-        pool = _pool
-
-    def one(call: tuple) -> tuple[bool, Any]:
-        try:
-            return True, fn(*call[0], **call[1])
-        except Exception as exc:
-            return False, exc
-
-    return list(pool.map(one, calls))
 
 
 def settle_chunk(futures: list, inner: Any) -> None:

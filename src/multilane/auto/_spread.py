@@ -19,7 +19,8 @@ from ..buffers._serialize import dumps_function
 from ..errors import SerializationError, UnpicklingFailed
 from ._params import MAX_THREADS, PROCESS_START_S, SPREAD_MIN_GAIN_S
 from ._profile import Profile
-from ._segments import Segment, bounds, copy_outcome, run_at_once, run_chunk, settle_chunk
+from ._remote import run_at_once, run_chunk
+from ._segments import Segment, bounds, copy_outcome, settle_chunk
 from ._state import AutoState
 from ._verdict import shipping, spread_gain, waiting_concurrency
 
