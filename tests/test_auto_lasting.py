@@ -214,7 +214,8 @@ def test_the_machine_is_calibrated_once_and_kept(no_leaks, cache, tmp_path):
     finally:
         conn.close()
     (record,) = [json.loads(text) for (text,) in rows]
-    assert set(record["timings"]) == {"thread_start", "handoff", "ship_byte", "pickle_call"}
+    assert set(record["timings"]) == {"thread_start", "handoff", "ship_shared_byte",
+                                       "pickle_call"}
     assert all(v > 0 for v in record["timings"].values())
     with multilane.Executor(processes=2, profiles=path) as ex:
         list(ex.map(_tasks.countdown, [20_000] * 8))

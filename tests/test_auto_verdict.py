@@ -14,6 +14,7 @@ from multilane.auto._machine import Machine
 from multilane.auto._params import (
     PROCESS_START_S,
     PROCESS_TRIP_S,
+    REFERENCE_SHIP_BYTE_S,
     SHIP_BYTE_S,
     THREAD_CALL_S,
     THREAD_START_S,
@@ -274,13 +275,13 @@ def test_estimates_follow_the_model():
 def test_a_slower_machine_ships_fewer_bytes_to_processes():
     p = profile(**HELD, arg_bytes=4 << 20)  # 4 MiB a call of 10 ms: 5.5 ms to ship here
     assert choose(p, Machine(2)) == "process"
-    slow = Machine(2).scaled({"ship_byte": 2 * 1.95e-9})
+    slow = Machine(2).scaled({"ship_shared_byte": 2 * REFERENCE_SHIP_BYTE_S})
     assert slow.ship_byte_s == pytest.approx(2 * SHIP_BYTE_S)
     assert choose(p, slow).lane == "inline"
 
 
 def test_machine_scaling_is_bounded_and_restores_only_sound_records():
-    wild = Machine(2).scaled({"thread_start": 1.0, "handoff": 1e-12, "ship_byte": -1.0})
+    wild = Machine(2).scaled({"thread_start": 1.0, "handoff": 1e-12, "ship_shared_byte": -1.0})
     assert wild.calibrated
     assert wild.thread_start_s == pytest.approx(4 * THREAD_START_S)
     assert wild.thread_call_s == pytest.approx(THREAD_CALL_S / 4)
