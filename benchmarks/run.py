@@ -187,7 +187,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 # Not competitor scenarios: each has its own tables and targets.
-EXTRAS = ("soak", "auto_eval", "cluster_overhead")
+EXTRAS = ("soak", "auto_eval", "cluster_overhead", "latency")
 
 
 def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
@@ -201,6 +201,11 @@ def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
         import cluster_overhead
 
         out["cluster_overhead"] = cluster_overhead.measure(quick, 1 if quick else min(runs, 3))
+    if "latency" in names:
+        import latency
+
+        print("  latency ...", file=sys.stderr, flush=True)
+        out["latency"] = latency.measure(quick)
     if "auto_eval" in names:
         import auto_eval
 
@@ -251,6 +256,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
         import cluster_overhead
 
         extra_targets += cluster_overhead.targets(extras["cluster_overhead"])
+    if "latency" in extras:
+        import latency
+
+        extra_targets += latency.targets(extras["latency"])
     if "auto_eval" in extras:
         import auto_eval
 
@@ -280,6 +289,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
         import cluster_overhead
 
         lines += cluster_overhead.render(extras["cluster_overhead"])
+    if "latency" in extras:
+        import latency
+
+        lines += latency.render(extras["latency"])
     if "auto_eval" in extras:
         import auto_eval
 

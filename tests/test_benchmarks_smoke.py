@@ -104,3 +104,31 @@ def test_cluster_overhead_measures_the_local_pool_and_reads_its_figures():
     figures["no-op, 1 KB"]["ray remote"] = None
     table = "\n".join(cluster_overhead.render(figures))
     assert "| no-op, 1 KB | 100 | 130 | 100 | 100 | not installed |" in table
+
+
+def test_latency_times_each_round_trip_and_reads_its_percentiles():
+    # The measuring loop on multilane's pool alone (PEERS narrowed), a few calls; the
+    # percentiles, the table and the goals on figures given.
+    import latency
+
+    original = latency.PEERS
+    latency.PEERS = ("multilane",)
+    try:
+        measured = latency.spread(lambda i: i, 200, 10)
+        with latency.peer("multilane") as call:
+            assert call is not None and call(41) == 41
+    finally:
+        latency.PEERS = original
+    assert measured["p50"] <= measured["p99"] <= measured["p99.9"]
+    assert latency.percentile([float(i) for i in range(1, 101)], 99.0) == 99.0
+    assert latency.percentile([float(i) for i in range(1, 1001)], 99.9) == 999.0
+    figures = {"calls": 1000, "warm": 10, "peers": {
+        "multilane": {"p50": 10.0, "p99": 40.0, "p99.9": 60.0, "mean": 12.0},
+        "stdlib": {"p50": 300.0, "p99": 400.0, "p99.9": 900.0, "mean": 320.0},
+        "loky": None}}
+    assert latency.targets(figures) == [
+        ("round trip p50 <= 8 µs (goal)", "10.0 µs", False),
+        ("round trip p99 <= 3x its p50 (goal)", "4.0x (40.0 against 10.0 µs)", False)]
+    table = "\n".join(latency.render(figures))
+    assert "| multilane | 10.0 | 40.0 | 60.0 | 12.0 | 4.0x |" in table
+    assert "| loky | not installed | | | | |" in table
