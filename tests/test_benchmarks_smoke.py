@@ -132,3 +132,20 @@ def test_latency_times_each_round_trip_and_reads_its_percentiles():
     table = "\n".join(latency.render(figures))
     assert "| multilane | 10.0 | 40.0 | 60.0 | 12.0 | 4.0x |" in table
     assert "| loky | not installed | | | | |" in table
+    row = {"p50": 50.0, "p99": 100.0, "p99.9": 200.0}
+    figures.update(busy_calls=100, busy={"as chosen": {**row, "mean": 55.0},
+                                         "always spinning": {**row, "mean": 190.0},
+                                         "never spinning": {**row, "mean": 60.0}})
+    assert latency.targets(figures)[-1] == (
+        "round trip beside a busy core within 1.1x of never spinning",
+        "0.92x (55.0 against 60.0 µs)", True)
+    assert "| always spinning | 50.0 | 100.0 | 200.0 | 190.0 | 2.0x |" in "\n".join(
+        latency.render(figures))
+
+
+def test_the_busy_neighbour_measures_every_way_of_waiting():
+    import latency
+
+    measured = latency.busy_neighbour(100, 10)
+    assert set(measured) == set(latency.BUSY_WAYS)
+    assert all(0 < row["p50"] <= row["p99"] for row in measured.values())

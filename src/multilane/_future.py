@@ -187,7 +187,7 @@ class LaneFuture(Future):
             self._lk = self._condition._lock  # noqa: SLF001  # the base's RLock
             self.helper = None
 
-    def _wait_in_slices(self) -> None:
+    def wait_in_slices(self) -> None:
         """Waits until the future is done, in slices a Ctrl-C cannot fall between: one
         landing just before the sleep would otherwise be seen only when the future
         settles (see _interrupts; it hung a clean-clone run once, on 3.13, waiting on a
@@ -233,11 +233,11 @@ class LaneFuture(Future):
         if self._state == "FINISHED" and self._exception is None:
             return self._result
         helper = self.helper
-        if helper is not None and not self.done():
-            helper.help(self, timeout)
         try:
+            if helper is not None and not self.done():
+                helper.help(self, timeout)
             if timeout is None:
-                self._wait_in_slices()
+                self.wait_in_slices()
             return super().result(timeout)
         except KeyboardInterrupt as exc:
             if exc is not self._exception:  # not the task's own outcome: a Ctrl-C here
@@ -247,7 +247,7 @@ class LaneFuture(Future):
     def exception(self, timeout: float | None = None) -> BaseException | None:
         try:
             if timeout is None:
-                self._wait_in_slices()
+                self.wait_in_slices()
             return super().exception(timeout)
         except KeyboardInterrupt:  # exception() returns the task's own; this is a Ctrl-C
             note_interrupt()

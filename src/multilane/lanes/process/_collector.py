@@ -161,26 +161,37 @@ class Collector(PoolState):
         return True
 
     def help(self, future: Future, timeout: float | None) -> None:
-        """Drains replies in the caller's thread for a moment, until ``future`` is done."""
+        """Waits for ``future`` in the caller's thread: spinning, draining replies itself
+        (GIL released) for up to HELP_SPIN_US, or sleeping until the collector thread
+        settles it, whichever has been faster here lately (see ``_spin``). Without a
+        timeout it waits to the end and times the wait; with one it only spins, and
+        ``result()`` waits for the rest."""
         hub = self._hub
         if hub is None:
             return
         if blocks_received():  # while the worker runs: keep released result blocks mapped
             _core.settle_kept_mappings()
-        budget = HELP_SPIN_US / 1e6 if timeout is None else min(HELP_SPIN_US / 1e6, timeout)
-        deadline = time.monotonic() + budget
-        hub.begin_help()
-        try:
-            while not future.done():
-                left = deadline - time.monotonic()
-                if left <= 0 or not hub.wait_ready(left, left * 1e6, False):
-                    return
-                completions, finished = self._drain(hub)
-                self._finish(completions)
-                if self._respawn or finished:
-                    hub.wake()  # the collector thread starts replacements or finishes
-        finally:
-            hub.end_help()
+        spin = self._spin.spin_now()
+        start = time.monotonic()
+        if spin:
+            budget = HELP_SPIN_US / 1e6 if timeout is None else min(HELP_SPIN_US / 1e6, timeout)
+            deadline = start + budget
+            hub.begin_help()
+            try:
+                while not future.done():
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not hub.wait_ready(left, left * 1e6, False):
+                        break
+                    completions, finished = self._drain(hub)
+                    self._finish(completions)
+                    if self._respawn or finished:
+                        hub.wake()  # the collector thread starts replacements or finishes
+            finally:
+                hub.end_help()
+        if timeout is not None:
+            return
+        cast(LaneFuture, future).wait_in_slices()
+        self._spin.waited(spin, time.monotonic() - start)
 
 
 def start_without_signals(thread: threading.Thread) -> None:

@@ -66,6 +66,7 @@ from ._deadlines import Deadlines
 from ._dispatch import Dispatch
 from ._functions import FunctionCache
 from ._records import PoolLock, PoolStatistics, Task, Worker
+from ._spin import HelpSpin
 from ._state import INTERPRETER_EXITING, LIVE, SETTLE_PATIENCE
 from ._workers import Workers
 
@@ -183,6 +184,7 @@ class ProcessPoolExecutor(Collector, Workers, Dispatch, Deadlines, Executor):
         self._startup_failures = 0
         self._startup_kills = 0
         self._completed = 0
+        self._spin = HelpSpin()
         self._crashed = 0
         self._workers_started = 0
         self._workers_lost = 0

@@ -87,6 +87,7 @@ class PoolState:
     _workers_lost: int
     _recycled: int
     _killed: int
+    _spin: Any  # _spin.HelpSpin: how long a waiting caller spins
 
     # Defined by one part, called by another.
     def _dispatch_locked(self) -> None:
