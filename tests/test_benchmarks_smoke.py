@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import TIMEOUT
@@ -123,23 +124,27 @@ def test_latency_times_each_round_trip_and_reads_its_percentiles():
     assert latency.percentile([float(i) for i in range(1, 101)], 99.0) == 99.0
     assert latency.percentile([float(i) for i in range(1, 1001)], 99.9) == 999.0
     figures = {"calls": 1000, "warm": 10, "peers": {
-        "multilane": {"p50": 10.0, "p99": 40.0, "p99.9": 60.0, "mean": 12.0},
-        "stdlib": {"p50": 300.0, "p99": 400.0, "p99.9": 900.0, "mean": 320.0},
+        "multilane": {"p50": 10.0, "p99": 40.0, "p99.9": 60.0, "mean": 12.0, "cpu": 30.0,
+                      "cpu_per_wall": 2.5},
+        "stdlib": {"p50": 300.0, "p99": 400.0, "p99.9": 900.0, "mean": 320.0, "cpu": 300.0,
+                   "cpu_per_wall": 0.9},
         "loky": None}}
     assert latency.targets(figures) == [
         ("round trip p50 <= 8 µs (goal)", "10.0 µs", False),
-        ("round trip p99 <= 3x its p50 (goal)", "4.0x (40.0 against 10.0 µs)", False)]
+        ("round trip p99 <= 3x its p50 (goal)", "4.0x (40.0 against 10.0 µs)", False),
+        ("CPU per round trip <= 2x its wall time (goal)", "2.50x (30.0 µs of CPU a call)",
+         False)]
     table = "\n".join(latency.render(figures))
-    assert "| multilane | 10.0 | 40.0 | 60.0 | 12.0 | 4.0x |" in table
-    assert "| loky | not installed | | | | |" in table
-    row = {"p50": 50.0, "p99": 100.0, "p99.9": 200.0}
+    assert "| multilane | 10.0 | 40.0 | 60.0 | 12.0 | 4.0x | 30.0 | 2.50x |" in table
+    assert "| loky | not installed | | | | | | |" in table
+    row = {"p50": 50.0, "p99": 100.0, "p99.9": 200.0, "cpu": 100.0, "cpu_per_wall": 1.0}
     figures.update(busy_calls=100, busy={"as chosen": {**row, "mean": 55.0},
                                          "always spinning": {**row, "mean": 190.0},
                                          "never spinning": {**row, "mean": 60.0}})
     assert latency.targets(figures)[-1] == (
         "round trip beside a busy core within 1.1x of never spinning",
         "0.92x (55.0 against 60.0 µs)", True)
-    assert "| always spinning | 50.0 | 100.0 | 200.0 | 190.0 | 2.0x |" in "\n".join(
+    assert "| always spinning | 50.0 | 100.0 | 200.0 | 190.0 | 2.0x | 100.0 | 1.00x |" in "\n".join(
         latency.render(figures))
 
 
@@ -149,3 +154,16 @@ def test_the_busy_neighbour_measures_every_way_of_waiting():
     measured = latency.busy_neighbour(100, 10)
     assert set(measured) == set(latency.BUSY_WAYS)
     assert all(0 < row["p50"] <= row["p99"] for row in measured.values())
+
+
+def test_tree_cpu_counts_this_process_and_leaves_out_what_it_is_told():
+    import latency
+
+    before = latency.tree_cpu_s()
+    end = time.thread_time() + 0.05
+    while time.thread_time() < end:
+        pass
+    assert latency.tree_cpu_s() - before >= 0.03  # ticks of 10 ms
+    parents = {2: 1, 3: 2, 4: 1, 5: 4, 6: 99}
+    assert latency.family(parents, 1, frozenset()) == {1, 2, 3, 4, 5}
+    assert latency.family(parents, 1, frozenset({4})) == {1, 2, 3}
