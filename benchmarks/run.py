@@ -187,7 +187,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 # Not competitor scenarios: each has its own tables and targets.
-EXTRAS = ("soak", "auto_eval", "cluster_overhead", "latency")
+EXTRAS = ("soak", "auto_eval", "cluster_overhead", "latency", "cpu_cost")
 
 
 def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
@@ -206,6 +206,11 @@ def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
 
         print("  latency ...", file=sys.stderr, flush=True)
         out["latency"] = latency.measure(quick)
+    if "cpu_cost" in names:
+        import cpu_cost
+
+        print("  cpu_cost ...", file=sys.stderr, flush=True)
+        out["cpu_cost"] = cpu_cost.measure(quick, 1 if quick else min(runs, 3))
     if "auto_eval" in names:
         import auto_eval
 
@@ -293,6 +298,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
         import latency
 
         lines += latency.render(extras["latency"])
+    if "cpu_cost" in extras:
+        import cpu_cost
+
+        lines += cpu_cost.render(extras["cpu_cost"])
     if "auto_eval" in extras:
         import auto_eval
 

@@ -167,3 +167,22 @@ def test_tree_cpu_counts_this_process_and_leaves_out_what_it_is_told():
     parents = {2: 1, 3: 2, 4: 1, 5: 4, 6: 99}
     assert latency.family(parents, 1, frozenset()) == {1, 2, 3, 4, 5}
     assert latency.family(parents, 1, frozenset({4})) == {1, 2, 3}
+
+
+def test_cpu_cost_times_wall_and_cpu_per_task_and_tables_them():
+    import cpu_cost
+
+    original = cpu_cost.PEERS
+    cpu_cost.PEERS = ("multilane",)
+    try:
+        measured = cpu_cost.measure(quick=True, runs=1)
+    finally:
+        cpu_cost.PEERS = original
+    assert set(measured) == set(cpu_cost.TASKS)
+    for row in measured.values():
+        assert row["multilane"] is not None and row["multilane"]["wall"] > 0
+        assert row["multilane"]["cpu"] >= 0
+    measured["map"]["loky"] = None
+    table = "\n".join(cpu_cost.render(measured))
+    assert "| map | loky | not installed | | |" in table
+    assert "| pipelined submit | multilane |" in table
