@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from _harness import have
 from _work import identity
-from latency import tree_cpu_s
-
-import multilane
+from latency import executor, tree_cpu_s
 
 TASKS = {"pipelined submit": 20_000, "map": 100_000}
 QUICK_TASKS = {"pipelined submit": 1_000, "map": 5_000}
@@ -29,32 +25,6 @@ MIN_RUN_S = 0.5  # a timed run at least this long: /proc's CPU clocks move by 10
 MAX_TASKS = 20_000_000
 
 Executor = Any
-
-
-@contextmanager
-def peer(name: str) -> Iterator[Executor | None]:
-    """``name``'s executor of two workers; None if not installed."""
-    if name == "multilane":
-        with multilane.ProcessPoolExecutor(2) as ex:
-            yield ex
-    elif name == "stdlib":
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(2) as ex:
-            yield ex
-    elif name == "loky":
-        if not have("loky"):
-            yield None
-            return
-        from loky import get_reusable_executor
-
-        ex = get_reusable_executor(max_workers=2)
-        try:
-            yield ex
-        finally:
-            ex.shutdown(wait=True)
-    else:
-        raise ValueError(f"no such peer: {name!r}")
 
 
 def _pipelined(ex: Executor, n: int) -> None:
@@ -101,7 +71,7 @@ def measure(quick: bool = False, runs: int = 3) -> dict[str, dict[str, dict[str,
     tasks = QUICK_TASKS if quick else TASKS
     out: dict[str, dict[str, dict[str, float] | None]] = {w: {} for w in tasks}
     for name in PEERS:
-        with peer(name) as ex:
+        with executor(name) as ex:
             for workload, n in tasks.items():
                 out[workload][name] = None if ex is None else cost(
                     ex, workload, n, runs, 0.0 if quick else MIN_RUN_S)

@@ -48,35 +48,44 @@ Call = Callable[[int], Any]
 
 
 @contextmanager
-def peer(name: str) -> Iterator[Call | None]:
-    """One synchronous round trip on ``name``'s pool of two workers; None if not
+def executor(name: str) -> Iterator[Any]:
+    """``name``'s executor of two workers (multilane, stdlib or loky); None if not
     installed."""
     if name == "multilane":
         with multilane.ProcessPoolExecutor(2) as ex:
-            yield lambda i: ex.submit(identity, i).result()
+            yield ex
     elif name == "stdlib":
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(2) as stdlib:
-            yield lambda i: stdlib.submit(identity, i).result()
+        with ProcessPoolExecutor(2) as ex:
+            yield ex
     elif name == "loky":
         if not have("loky"):
             yield None
             return
         from loky import get_reusable_executor
 
-        loky = get_reusable_executor(max_workers=2)
+        ex = get_reusable_executor(max_workers=2)
         try:
-            yield lambda i: loky.submit(identity, i).result()
+            yield ex
         finally:
-            loky.shutdown(wait=True)
-    elif name == "mp_pool_apply":
+            ex.shutdown(wait=True)
+    else:
+        raise ValueError(f"no such executor: {name!r}")
+
+
+@contextmanager
+def peer(name: str) -> Iterator[Call | None]:
+    """One synchronous round trip on ``name``'s pool of two workers; None if not
+    installed."""
+    if name == "mp_pool_apply":
         import multiprocessing
 
         with multiprocessing.Pool(2) as pool:
             yield lambda i: pool.apply(identity, (i,))
-    else:
-        raise ValueError(f"no such peer: {name!r}")
+        return
+    with executor(name) as ex:
+        yield None if ex is None else (lambda i: ex.submit(identity, i).result())
 
 
 def percentile(sorted_us: list[float], p: float) -> float:

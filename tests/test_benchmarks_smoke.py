@@ -108,18 +108,13 @@ def test_cluster_overhead_measures_the_local_pool_and_reads_its_figures():
 
 
 def test_latency_times_each_round_trip_and_reads_its_percentiles():
-    # The measuring loop on multilane's pool alone (PEERS narrowed), a few calls; the
-    # percentiles, the table and the goals on figures given.
+    # The measuring loop on a few calls, multilane's round trip once; the percentiles,
+    # the table and the goals on figures given.
     import latency
 
-    original = latency.PEERS
-    latency.PEERS = ("multilane",)
-    try:
-        measured = latency.spread(lambda i: i, 200, 10)
-        with latency.peer("multilane") as call:
-            assert call is not None and call(41) == 41
-    finally:
-        latency.PEERS = original
+    measured = latency.spread(lambda i: i, 200, 10)
+    with latency.peer("multilane") as call:
+        assert call is not None and call(41) == 41
     assert measured["p50"] <= measured["p99"] <= measured["p99.9"]
     assert latency.percentile([float(i) for i in range(1, 101)], 99.0) == 99.0
     assert latency.percentile([float(i) for i in range(1, 1001)], 99.9) == 999.0
@@ -169,15 +164,11 @@ def test_tree_cpu_counts_this_process_and_leaves_out_what_it_is_told():
     assert latency.family(parents, 1, frozenset({4})) == {1, 2, 3}
 
 
-def test_cpu_cost_times_wall_and_cpu_per_task_and_tables_them():
+def test_cpu_cost_times_wall_and_cpu_per_task_and_tables_them(monkeypatch):
     import cpu_cost
 
-    original = cpu_cost.PEERS
-    cpu_cost.PEERS = ("multilane",)
-    try:
-        measured = cpu_cost.measure(quick=True, runs=1)
-    finally:
-        cpu_cost.PEERS = original
+    monkeypatch.setattr(cpu_cost, "PEERS", ("multilane",))
+    measured = cpu_cost.measure(quick=True, runs=1)
     assert set(measured) == set(cpu_cost.TASKS)
     for row in measured.values():
         assert row["multilane"] is not None and row["multilane"]["wall"] > 0
