@@ -44,6 +44,7 @@ __all__ = ["MACHINE_RECORD", "Machine", "calibrate", "remember", "remembered", "
 MACHINE_RECORD = "<machine>"  # its key in the profile store (no function fingerprint is)
 _SCALE_LIMIT = 4.0
 _REPEATS = 5  # each primitive is timed this many times: the fastest counts
+_SHIPPED_BYTES = 4 << 20  # what the shipping primitive copies
 
 
 class Machine(NamedTuple):
@@ -132,19 +133,17 @@ def _handoff() -> float:
         thread.join()
 
 
-_SHIPPED = bytes(4 << 20)
-
-
 def _ship_byte() -> float:
     """Per byte: copying into a fresh block of shared memory (its pages faulted in as they
     are written) and reading it back, as a large argument travels to a worker. An
     in-process pickle of a MiB, timed before, ran in cache: it varied 4x from run to run
     and read 0.16-0.6 ns a byte where shipping 70 MiB to a worker cost 0.8-1.3."""
+    data = bytes(_SHIPPED_BYTES)
     start = time.perf_counter()
-    with mmap.mmap(-1, len(_SHIPPED)) as block:
-        block.write(_SHIPPED)
+    with mmap.mmap(-1, len(data)) as block:
+        block.write(data)
         block.find(b"\1")
-    return (time.perf_counter() - start) / len(_SHIPPED)
+    return (time.perf_counter() - start) / len(data)
 
 
 def _pickle_call() -> float:

@@ -164,8 +164,8 @@ class Collector(PoolState):
         """Waits for ``future`` in the caller's thread: spinning, draining replies itself
         (GIL released) for up to HELP_SPIN_US, or sleeping until the collector thread
         settles it, whichever has been faster here lately (see ``_spin``). Without a
-        timeout it waits to the end and times the wait; with one it only spins, and
-        ``result()`` waits for the rest."""
+        timeout it waits to the end and times the wait; with one it spins at most (if
+        spinning is the choice), untimed, and ``result()`` waits for the rest."""
         hub = self._hub
         if hub is None:
             return
