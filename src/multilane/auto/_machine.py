@@ -45,6 +45,7 @@ MACHINE_RECORD = "<machine>"  # its key in the profile store (no function finger
 _SCALE_LIMIT = 4.0
 _REPEATS = 5  # each primitive is timed this many times: the fastest counts
 _SHIPPED_BYTES = 4 << 20  # what the shipping primitive copies
+_shipped: bytes | None = None
 
 
 class Machine(NamedTuple):
@@ -138,7 +139,10 @@ def _ship_byte() -> float:
     are written) and reading it back, as a large argument travels to a worker. An
     in-process pickle of a MiB, timed before, ran in cache: it varied 4x from run to run
     and read 0.16-0.6 ns a byte where shipping 70 MiB to a worker cost 0.8-1.3."""
-    data = bytes(_SHIPPED_BYTES)
+    global _shipped
+    if _shipped is None:  # made at the first calibration, not at import
+        _shipped = bytes(_SHIPPED_BYTES)
+    data = _shipped
     start = time.perf_counter()
     with mmap.mmap(-1, len(data)) as block:
         block.write(data)
