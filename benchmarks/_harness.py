@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import platform
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+_SPIN = ("import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n"
+         "    for _ in range(100_000):\n        pass\n")
+
+
+@contextlib.contextmanager
+def busy_core() -> Iterator[int]:
+    """Another process spinning on one core for as long as the block runs (and no longer
+    than this process: it looks for its parent every few milliseconds); its pid."""
+    spinner = subprocess.Popen([sys.executable, "-c", _SPIN])
+    try:
+        yield spinner.pid
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def best_of(runs: int, fn: Callable[[], float]) -> float:

@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,15 +43,13 @@ import _eval_homes  # noqa: E402
 from _eval_child import FIXED, RESULT  # noqa: E402
 from _eval_families import DEFAULT, FAMILIES, QUICK, generate, half  # noqa: E402
 from _eval_report import render, summary, targets  # noqa: E402
+from _harness import busy_core  # noqa: E402
 from _http import serve  # noqa: E402
 
 SEED = 15
 COUNT = 54  # workloads, both halves: three of each family in each half
 QUICK_COUNT = 18
 TIMEOUT_S = 90.0  # per measuring process: past it the workload is reported as failed
-SPIN = ("import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n"
-        "    for _ in range(100_000):\n        pass\n")
-
 __all__ = ["measure", "render", "summary", "targets"]
 
 
@@ -127,18 +124,6 @@ def _stored(script: str, spec: str, runs: int, env: dict[str, str], tmp: str,
         if result["times"]["auto"] < best.get("stored", float("inf")):
             best = {"stored": result["times"]["auto"], "stored_lanes": result["auto_lanes"]}
     return best
-
-
-@contextlib.contextmanager
-def busy_core() -> Iterator[None]:
-    """Another process spinning on one core for as long as the block runs (and no longer
-    than this process: it looks for its parent every few milliseconds)."""
-    spinner = subprocess.Popen([sys.executable, "-c", SPIN])
-    try:
-        yield
-    finally:
-        spinner.kill()
-        spinner.wait()
 
 
 def measure(quick: bool = False, runs: int | None = None, busy: bool = False,

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from _harness import have
+from _harness import busy_core, have
 from _work import identity
 
 import multilane
@@ -41,8 +39,6 @@ BUSY_CALLS = 20_000
 QUICK_BUSY_CALLS = 1_000
 BUSY_WAYS = {"as chosen": None, "always spinning": True, "never spinning": False}
 BUSY_TARGET = 1.1  # the chosen way's mean within this of never spinning's
-SPIN = ("import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n"
-        "    for _ in range(100_000):\n        pass\n")
 
 Call = Callable[[int], Any]
 
@@ -165,18 +161,14 @@ def busy_neighbour(calls: int, warm: int) -> dict[str, dict[str, float]]:
     waiting (``BUSY_WAYS``), each on a pool of its own."""
     from multilane.lanes.process._spin import HelpSpin
 
-    spinner = subprocess.Popen([sys.executable, "-c", SPIN])
-    try:
-        out = {}
+    out = {}
+    with busy_core() as spinner:
         for way, fixed in BUSY_WAYS.items():
             with multilane.ProcessPoolExecutor(2) as ex:
                 ex._spin = HelpSpin(fixed)  # noqa: SLF001 (the way its callers wait)
                 out[way] = spread(lambda i, ex=ex: ex.submit(identity, i).result(),
-                                  calls, warm, frozenset({spinner.pid}))
-        return out
-    finally:
-        spinner.kill()
-        spinner.wait()
+                                  calls, warm, frozenset({spinner}))
+    return out
 
 
 def measure(quick: bool = False) -> Figures:

@@ -58,7 +58,7 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,7 +195,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
             # read the wait as the call's own: 800 file round trips of 22 µs read 260 µs,
             # mostly waiting, and went to threads at 80 µs each. A short call is timed
             # clean meanwhile; a long one, only this long late.
-            _wait_briefly(future, SOLO_PATIENCE_S)
+            wait([future], SOLO_PATIENCE_S)
         elif lane is None or probing:
             # A probe is out on a thread while this one submits, holding the GIL: a probe
             # call that lets go of it (NumPy, zlib, a read) waits a switch interval (5 ms)
@@ -609,11 +609,3 @@ def _able(lane: str, options: TaskOptions) -> str:
     """The lane that can honour ``options`` in place of ``lane``: only a process can stop
     a call that runs past its timeout, so a timed call decided inline goes there."""
     return "process" if lane == "inline" and options.timeout is not None else lane
-
-
-def _wait_briefly(future: Future, seconds: float) -> None:
-    """Waits up to ``seconds`` for ``future`` to end, however it ends."""
-    try:
-        future.exception(seconds)
-    except (TimeoutError, CancelledError):
-        pass
