@@ -48,3 +48,14 @@ def double(x):
 
 def minus_three(x):
     return x - 3
+
+
+def spin_then_len(seconds, array):
+    """``seconds`` of Python work (a spin on the clock, holding the GIL), then the array's
+    length: the overhead matrix's task."""
+    import time
+
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+    return len(array)

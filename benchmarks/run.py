@@ -187,7 +187,8 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 # Not competitor scenarios: each has its own tables and targets.
-EXTRAS = ("soak", "auto_eval", "cluster_overhead", "latency", "cpu_cost")
+EXTRAS = ("soak", "auto_eval", "overhead_matrix", "latency", "cpu_cost")
+PLOT = os.path.join("docs", "overhead_matrix.png")  # beside the output, as the README links it
 
 
 def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
@@ -197,10 +198,10 @@ def run_extras(names: list[str], quick: bool, runs: int) -> dict[str, object]:
 
         print("  soak ...", file=sys.stderr, flush=True)
         out["soak"] = soak.run(20_000 if quick else 1_000_000, 20 if quick else 1_000)
-    if "cluster_overhead" in names:
-        import cluster_overhead
+    if "overhead_matrix" in names:
+        import overhead_matrix
 
-        out["cluster_overhead"] = cluster_overhead.measure(quick, 1 if quick else min(runs, 3))
+        out["overhead_matrix"] = overhead_matrix.measure(quick, 1 if quick else min(runs, 3))
     if "latency" in names:
         import latency
 
@@ -242,7 +243,9 @@ def render_soak(figures: dict) -> list[str]:
     return lines + [""]
 
 
-def render(all_results, info, runs: int, quick: bool, extras: dict | None = None) -> str:
+def render(all_results, info, runs: int, quick: bool, extras: dict | None = None,
+           plot_path: str | None = None) -> str:
+    """BENCHMARKS.md's text; ``plot_path`` is the overhead matrix's plot, if drawn."""
     extras = extras or {}
     lines = ["# Benchmarks", "",
              "Written by `make bench` (`benchmarks/run.py`). Every figure is the best of "
@@ -257,10 +260,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
     extra_targets = []
     if "soak" in extras:
         extra_targets += soak_targets(extras["soak"])
-    if "cluster_overhead" in extras:
-        import cluster_overhead
+    if "overhead_matrix" in extras:
+        import overhead_matrix
 
-        extra_targets += cluster_overhead.targets(extras["cluster_overhead"])
+        extra_targets += overhead_matrix.targets(extras["overhead_matrix"])
     if "latency" in extras:
         import latency
 
@@ -290,10 +293,10 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
         lines.append("")
     if "soak" in extras:
         lines += render_soak(extras["soak"])
-    if "cluster_overhead" in extras:
-        import cluster_overhead
+    if "overhead_matrix" in extras:
+        import overhead_matrix
 
-        lines += cluster_overhead.render(extras["cluster_overhead"])
+        lines += overhead_matrix.render(extras["overhead_matrix"], plot_path)
     if "latency" in extras:
         import latency
 
@@ -336,6 +339,25 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
     return "\n".join(lines)
 
 
+def draw_plot(extras: dict, info: dict[str, str], output: str) -> str | None:
+    """The overhead matrix's plot in docs/ beside ``output``; its path relative to
+    ``output``'s folder, or None when there is nothing to draw or no matplotlib."""
+    if "overhead_matrix" not in extras:
+        return None
+    if not have("matplotlib"):
+        print("*** matplotlib is not installed: no plot of the overhead matrix ***",
+              file=sys.stderr)
+        return None
+    import overhead_matrix
+
+    path = os.path.join(os.path.dirname(os.path.abspath(output)), PLOT)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    overhead_matrix.plot(extras["overhead_matrix"], path,
+                         f"µs per task: {info['cpu']}, {info['cores']} cores, "
+                         f"Python {info['python']}, {info['date']}")
+    return PLOT
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true",
@@ -356,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         n = SCENARIOS[scenario][3 if args.quick else 2]
         all_results[scenario] = measure(scenario, n, runs, args.quick)
     extras = run_extras([name for name in chosen if name in EXTRAS], args.quick, runs)
-    text = render(all_results, machine(), runs, args.quick, extras)
+    info = machine()
+    plot_path = draw_plot(extras, info, args.output)
+    text = render(all_results, info, runs, args.quick, extras, plot_path)
     with open(args.output, "w") as f:
         f.write(text)
     print(text)

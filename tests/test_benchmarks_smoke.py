@@ -4,6 +4,7 @@ auto lane's evaluation generates its workloads reproducibly and measures them al
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -84,27 +85,50 @@ def test_auto_eval_times_every_lane_and_reports_targets(tmp_path):
     assert "## auto_eval" in text and "| auto eval (held-out): worst within 2x" in text
 
 
-def test_cluster_overhead_measures_the_local_pool_and_reads_its_figures():
-    # The clusters take seconds to start: the measuring loop runs on the process lane
-    # alone here (PEERS narrowed), the table and the target on figures given.
-    import cluster_overhead
+def test_overhead_matrix_measures_each_cell_and_tables_and_plots_its_figures(
+        monkeypatch, tmp_path):
+    # The clusters take seconds to start: the measuring loop runs on the process lane and
+    # on a runtime that is not installed here; the table, the target and the plot on
+    # figures given.
+    import overhead_matrix
 
-    original = cluster_overhead.PEERS
-    cluster_overhead.PEERS = ("multilane process lane",)
-    try:
-        measured = cluster_overhead.measure(quick=True, runs=1)
-    finally:
-        cluster_overhead.PEERS = original
-    assert len(measured) == 9 and all(row["multilane process lane"] > 0
-                                      for row in measured.values())
-    figures = {cell: {peer: 100.0 for peer in original} for cell in measured}
-    figures["no-op, 1 KB"]["multilane dask lane"] = 130.0
-    (target,) = cluster_overhead.targets(figures)
+    monkeypatch.setattr(overhead_matrix, "PEERS", ("multilane process lane", "nothing"))
+    monkeypatch.setitem(overhead_matrix.NEEDS, "nothing", "no_such_module_here")
+    measured = overhead_matrix.measure(quick=True, runs=1)
+    assert list(measured) == ["multilane process lane", "nothing"]
+    assert len(measured["nothing"]) == 9 and set(measured["nothing"].values()) == {None}
+    assert all(v > 0 for v in measured["multilane process lane"].values())
+
+    cells = list(measured["nothing"])
+    figures = {name: dict.fromkeys(cells, 100.0)
+               for name in ("multilane process lane", "multilane dask lane", "loky",
+                            "dask LocalCluster")}
+    figures["multilane dask lane"]["no-op, 1 KB"] = 130.0
+    figures["multilane process lane"]["no-op, 1 KB"] = 50.0
+    figures["loky"]["no-op, 1 KB"] = 250.0
+    figures["loky"]["1 ms, 1 KB"] = math.nan
+    figures["dask LocalCluster"]["1 ms, 1 KB"] = None
+    (target,) = overhead_matrix.targets(figures)
     assert target == ("dask lane per no-op task within 1.2x of client.submit",
                       "1.30x (130 against 100 µs)", False)
-    figures["no-op, 1 KB"]["ray remote"] = None
-    table = "\n".join(cluster_overhead.render(figures))
-    assert "| no-op, 1 KB | 100 | 130 | 100 | 100 | not installed |" in table
+    table = "\n".join(overhead_matrix.render(figures, "docs/x.png"))
+    assert "| *floor* | 0 | 500 | 5,000 | 0 |" in table
+    assert "| multilane process lane | 50 | 100 |" in table
+    assert "| loky | 250 | failed | 100 |" in table
+    assert "| dask LocalCluster | 100 | not installed | 100 |" in table
+    # the fastest runtime that is not multilane's, and a cell with none measured
+    assert ("| *process lane against the fastest other runtime* | 2.00x faster "
+            "(dask LocalCluster) |  | 1.00x as fast (dask LocalCluster) |") in table
+    assert "![the overhead matrix](docs/x.png)" in table
+
+    pytest.importorskip("matplotlib")
+    # make bench draws it in docs/ beside BENCHMARKS.md, and the section links it there
+    info = {"cpu": "x", "cores": "2", "python": "3", "date": "today"}
+    output = str(tmp_path / "BENCH.md")
+    assert bench_run.draw_plot({}, info, output) is None
+    link = bench_run.draw_plot({"overhead_matrix": figures}, info, output)
+    assert link == os.path.join("docs", "overhead_matrix.png")
+    assert (tmp_path / link).read_bytes().startswith(b"\x89PNG")
 
 
 def test_latency_times_each_round_trip_and_reads_its_percentiles():
