@@ -201,3 +201,27 @@ def test_cpu_cost_times_wall_and_cpu_per_task_and_tables_them(monkeypatch):
     table = "\n".join(cpu_cost.render(measured))
     assert "| map | loky | not installed | | |" in table
     assert "| pipelined submit | multilane |" in table
+
+
+def test_competitors_take_turns_and_each_keeps_its_best_turn(monkeypatch, tmp_path):
+    # Two fake competitors that log each turn and report the figures they are given: a
+    # slow spell on one turn must not decide the ratio.
+    package = tmp_path / "fake_scenario"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name, figures in (("ours", [5.0, 2.0, 4.0]), ("theirs", [3.0, math.nan, 6.0])):
+        (package / f"{name}.py").write_text(
+            "import fake_scenario as log\n"
+            f"FIGURES = {figures!r}\n".replace("nan", "float('nan')")
+            + "def run(n, runs):\n"
+            f"    log.turns = getattr(log, 'turns', []) + [({name!r}, runs)]\n"
+            "    return FIGURES.pop(0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(bench_run.SCENARIOS, "fake_scenario",
+                        ("µs", False, 10, 1, ["ours", "theirs"]))
+    assert bench_run.measure("fake_scenario", 10, runs=5) == {"ours": 2.0, "theirs": 3.0}
+    import fake_scenario
+
+    assert fake_scenario.turns == [("ours", 2), ("theirs", 2)] * 3
+    assert math.isnan(bench_run.better(None, math.nan, True))  # failed on every turn
+    assert bench_run.better(2.0, 3.0, True) == 3.0 and bench_run.better(2.0, 3.0, False) == 2.0
