@@ -466,3 +466,20 @@ def nested_squares(n):
 
     return sum(joblib.Parallel(n_jobs=2)(joblib.delayed(square)(i) for i in range(n)))
 
+
+
+def computes_here_sleeps_on_dask(seconds):
+    """``seconds`` of Python work (the GIL held), or a sleep as long on a Dask worker: a
+    stand-in for a cluster whose every slot is a core of its own (this machine has two,
+    and sixteen calls at once on them would each take eight times as long)."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):  # not on a Dask worker
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+    else:
+        time.sleep(seconds)
+    return seconds

@@ -381,3 +381,63 @@ def test_chunks_must_gain_what_any_lane_must_to_replace_a_simpler_one():
     assert chunk_gain(work, shipped_s, 2) > 0
     assert not chunks_pay(work, shipped_s, 2)
     assert chunks_pay(work, 30 * MS, 2)  # their work shared by two cores: chunks
+
+
+# The cluster (issue 17): weighed only once the executor has joined one (cluster_slots).
+JOINED = {"cluster_slots": 32}
+KNOWN_CLUSTER = {**JOINED, "cluster_trip_s": 3 * MS}
+CLUSTER_ROWS = [
+    # (name, evidence, machine, choice: a lane, or the probe wanted)
+    ("no cluster joined: the process lane", {**HELD, **CHEAP_TRIP}, {}, "process"),
+    ("a cluster of 32 slots could run 10 ms calls 16x faster: probe it",
+     {**HELD, **CHEAP_TRIP}, JOINED, "cluster"),
+    ("probed: 10 ms and 3 ms of trip on 32 slots beat 5 ms on 2 processes",
+     {**HELD, **CHEAP_TRIP, "cluster_work": 10 * MS}, KNOWN_CLUSTER, "cluster"),
+    ("probed, but its machines are slow: 200 ms a call there loses",
+     {**HELD, **CHEAP_TRIP, "cluster_work": 200 * MS}, KNOWN_CLUSTER, "process"),
+    ("a 0.1 ms call gains nothing a 3 ms trip does not eat: not even probed",
+     {"solo": (0.1 * MS, 0.1 * MS), "gil_held": 2, "transport_seen": 0.02 * MS,
+      "sending_seen": 0.01 * MS, "process_work": 0.1 * MS, "process_probes": 1},
+     KNOWN_CLUSTER, "process"),
+    ("as many slots as cores: the cluster's bound is the process lane's, no probe",
+     {**HELD, **CHEAP_TRIP}, {"cluster_slots": 2}, "process"),
+    ("100 MB a call at 1 GB/s outweighs its 10 ms of work anywhere: not probed",
+     {**HELD, **CHEAP_TRIP, "arg_bytes": 100 << 20}, JOINED, None),
+]
+
+
+@pytest.mark.parametrize(("name", "evidence", "machine", "expected"), CLUSTER_ROWS,
+                         ids=[row[0] for row in CLUSTER_ROWS])
+def test_the_cluster_is_probed_and_chosen_only_when_it_could_pay(name, evidence, machine,
+                                                                 expected):
+    found = choose(profile(**evidence), Machine(2)._replace(**machine), calls=100)
+    if expected is None:  # not the cluster, whatever the local lanes make of the rest
+        assert found != "cluster" and getattr(found, "lane", None) != "cluster"
+    elif expected == "cluster" and "cluster_work" not in evidence:
+        assert found == "cluster"  # the probe
+    else:
+        assert isinstance(found, Decision) and found.lane == expected, found
+        if expected == "cluster":
+            assert "cluster's 32 slots" in found.reason
+
+
+def test_a_cluster_probe_must_fit_the_exploration_budget():
+    # Four calls of 10 ms: a probe of ~3 ms costs more than 5% of their time (and as many
+    # again): the decision waits, and says when the probe would fit.
+    p = profile(**HELD, **CHEAP_TRIP)
+    found = choose(p, Machine(2, cluster_slots=32), calls=4)
+    assert isinstance(found, Decision) and found.lane == "process" and found.revisit == 8
+    assert choose(p, Machine(2, cluster_slots=32), calls=8) == "cluster"
+
+
+def test_the_cluster_estimate_counts_work_trip_slots_and_bytes():
+    p = profile(**HELD, **CHEAP_TRIP, cluster_work=12 * MS, arg_bytes=1 << 20)
+    found = estimates(p, Machine(2, cluster_slots=8, cluster_trip_s=4 * MS))
+    sending = (1 << 20) * 1e-9
+    assert found["cluster"].seconds == pytest.approx((12 + 4) * MS / 8 + sending)
+    # Before the probe: no cheaper a trip than to a process here
+    assert found["cluster"].bound == pytest.approx(12.5 * MS / 8 + sending)
+    before = estimates(profile(**HELD, **CHEAP_TRIP), Machine(2, cluster_slots=8))
+    assert math.isinf(before["cluster"].seconds)
+    assert before["cluster"].bound == pytest.approx(10.5 * MS / 8)
+    assert "cluster" not in estimates(p, Machine(2))

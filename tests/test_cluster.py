@@ -180,6 +180,45 @@ def test_a_running_dask_scheduler_is_joined_and_left_running():
     wait_until(lambda: not children() - before, message="processes left behind")
 
 
+def test_a_cluster_started_here_is_never_weighed_by_the_auto_lane(cluster):
+    # Its workers share this machine's cores with the process lane: the auto lane leaves
+    # it to the calls that name it.
+    ex, _ = cluster
+    assert ex.submit(_tasks.python_work, 1000).result(TIMEOUT) == _tasks.python_work(1000)
+    assert ex.explain(_tasks.python_work).machine["cluster_slots"] == 0
+
+
+def test_the_auto_lane_sends_long_calls_to_a_joined_cluster_with_more_slots():
+    # A cluster joined by its address, telling of 16 slots against this machine's two
+    # processes: calls of 20 ms of Python, with many to come, are worth a probe there;
+    # the probe's round trip and work make it the fastest lane, and the calls go there.
+    # (This machine has two cores: on the cluster's worker the call sleeps instead of
+    # computing, as if each of its 16 threads had a core of its own.)
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    from multilane.cluster.dask import Dask
+
+    before = children()
+    fn = _tasks.computes_here_sleeps_on_dask
+    with LocalCluster(n_workers=1, threads_per_worker=16, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", processes=True) as local:
+        with multilane.Executor(processes=2, cluster=Dask(local.scheduler_address),
+                                profiles=False) as ex:
+            wait_until(lambda: ex.explain(fn).machine["cluster_slots"],
+                       message="the auto lane never weighed the cluster")
+            assert list(ex.map(fn, [0.02] * 60)) == [0.02] * 60
+            explained = ex.explain(fn)
+            (profile,) = explained.profiles
+            assert profile["lane"] == "cluster", str(explained)
+            assert "faster on the cluster's 16 slots" in profile["verdict"]
+            assert profile["cluster_work_s"] > 0 and profile["lanes"]["cluster"][0] > 0
+            assert "the cluster joined: 16 slots, a round trip" in str(explained)
+            # Most of them: the first ran here while the local lanes were probed
+            assert ex.statistics()["cluster"].sent > 30
+    wait_until(lambda: not children() - before, message="processes left behind")
+
+
 def test_bad_cluster_arguments_are_clear():
     with pytest.raises(ValueError, match="cluster must be one of 'dask', 'ray'"):
         multilane.Executor(cluster="spark")

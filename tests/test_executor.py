@@ -429,3 +429,43 @@ def test_the_same_options_give_the_same_view_and_views_derive_views(ex):
         ex.options(retry_on=[ValueError])  # unhashable, and refused
     with pytest.raises(multilane.LaneError, match="unknown lane 'gpu'"):
         ex.options(lane="gpu")
+
+
+def test_a_lane_slow_to_start_holds_up_no_other_and_one_started_after_close_is_stopped():
+    # A cluster can take seconds to connect (the auto lane joins one on a thread of its
+    # own): meanwhile another lane's first call must not wait, and if the executor shuts
+    # down first, the lane is stopped as it comes up, never left running unseen.
+    from multilane.lanes._registry import LaneKind, Lanes
+
+    entered, release = threading.Event(), threading.Event()
+    stopped: list[bool] = []
+
+    class Slow:
+        def shutdown(self, wait=True, cancel_futures=False):
+            stopped.append(wait)
+
+    def make_slow(lanes):
+        entered.set()
+        assert release.wait(TIMEOUT)
+        return Slow()
+
+    fast = object()
+    lanes = Lanes({"slow": LaneKind(make_slow), "fast": LaneKind(lambda lanes: fast)},
+                  default="fast", coroutine_lane="fast")
+    outcome: list = []
+
+    def start():
+        try:
+            outcome.append(lanes.lane("slow"))
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    assert entered.wait(TIMEOUT)
+    assert lanes.lane("fast") is fast  # not held up by the slow start
+    lanes.close()
+    release.set()
+    starter.join(TIMEOUT)
+    assert isinstance(outcome[0], RuntimeError) and stopped == [True]
+    assert lanes.get("slow") is None

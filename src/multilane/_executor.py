@@ -136,9 +136,18 @@ class Executor(_BaseExecutor):
                 max_memory_per_child=max_memory_per_child, native_threads=native_threads,
                 _concurrency=concurrency))
 
+        remote = None
+        if cluster is not None:
+            from .cluster import backend
+
+            remote = backend(cluster)  # a bad name or a missing package fails here
+        # The auto lane weighs a cluster the executor joins (one it starts here would
+        # only share this machine's cores with the process lane).
+        joins = remote is not None and getattr(remote, "local", True) is False
         kinds = {
             "auto": LaneKind(lambda lanes: AutoLane(lanes, processes or usable_cores(), store,
-                                                    owns_store=profiles is not True),
+                                                    owns_store=profiles is not True,
+                                                    join_cluster=joins),
                              routes=True),
             "process": LaneKind(lambda lanes: pool(processes, 1)),
             "thread": LaneKind(lambda lanes: ThreadLane(threads, ceiling=ceiling)),
@@ -146,10 +155,9 @@ class Executor(_BaseExecutor):
             "inline": LaneKind(lambda lanes: InlineLane(), stoppable=False),
             "hybrid": LaneKind(lambda lanes: pool(hybrid_processes, hybrid_concurrency)),
         }
-        if cluster is not None:
-            from .cluster import ClusterLane, backend
+        if remote is not None:
+            from .cluster import ClusterLane
 
-            remote = backend(cluster)  # a bad name or a missing package fails here
             kinds["cluster"] = LaneKind(lambda lanes: ClusterLane(remote))
         self._lanes = Lanes(kinds, default=lane, coroutine_lane="async")
         self._direct = Options(self._lanes)

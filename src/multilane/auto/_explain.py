@@ -33,6 +33,10 @@ class Explanation:
                          f"{m['cores']} cores, a call to a thread {us(m['thread_call_s'])}, "
                          f"a round trip to a process {us(m['process_trip_s'])}, "
                          f"{m['ship_byte_s'] * 1e9:.2f} ns a byte shipped")
+            if m.get("cluster_slots"):
+                trip = m.get("cluster_trip_s")
+                lines.append(f"  the cluster joined: {m['cluster_slots']} slots, a round trip "
+                             f"{us(trip) if trip is not None else 'not probed yet'}")
         for p in self.profiles:
             size = ("arguments of any size" if p["argument_bytes"] == 0 else
                     f"arguments of {nbytes(p['argument_bytes'])} or more")
@@ -51,6 +55,8 @@ class Explanation:
             if p["setup_s"]:
                 lines.append(f"    one-time set-up in a worker (loading the function): "
                              f"{us(p['setup_s'])}")
+            if p["cluster_work_s"] is not None:
+                lines.append(f"    on the cluster: {us(p['cluster_work_s'])} a call in a worker")
             if p["run"]:
                 lines.append(f"    in a run of {p['run'][0]} calls: {us(p['run'][1])} a call")
             held, released, longest = p["gil_probes"]
@@ -92,6 +98,7 @@ def evidence(p: Profile, estimates: dict[str, float]) -> dict[str, Any]:
         "run": (p.basis_calls, p.basis) if p.basis_calls > 1 else None,  # calls, s each
         "transport_s": p.transport,
         "setup_s": p.setup_seen,  # a worker's one-time loading of the function
+        "cluster_work_s": p.cluster_work,  # a cluster worker's time for a call, if probed
         "no_process": p.unpicklable,  # why no process can take it, if none can
         "pairs": (p.pair_tries, p.pairs_judged, p.pairs_contended),  # tried, counted, robbed
         "gil": p.gil,  # as the GIL-wait probes found it: "held", "released" or None

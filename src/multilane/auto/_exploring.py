@@ -37,6 +37,9 @@ class Exploring(AutoState):
         if found == "solo":
             p.probes_out = 1
             return "probe:solo"
+        if found == "cluster":
+            p.probes_out = 1  # one call there, its round trip and work timed (``_settle``)
+            return "probe:cluster"
         if found == "pair":
             # Two calls at once on threads (``choose`` wants one only while it could show
             # threads faster: not once the GIL-wait probes found the GIL held, see

@@ -127,7 +127,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
     """
 
     def __init__(self, router: Lanes, process_count: int, store: ProfileStore | None = None,
-                 owns_store: bool = False) -> None:
+                 owns_store: bool = False, join_cluster: bool = False) -> None:
         self._router = router
         # Where what it learns lasts: flushed at shutdown, and closed if it is this lane's
         # own (a process-wide store stays open for the next executor).
@@ -139,6 +139,22 @@ class AutoLane(MapRouting, Spreading, Exploring):
         self._machine = Machine(self._cores, not getattr(sys, "_is_gil_enabled", lambda: True)())
         self._machine_read = False  # the store's calibration of this machine, if any
         self._closed = False
+        if join_cluster:
+            # Connecting takes a while: until it is done the cluster is not weighed.
+            threading.Thread(target=self._join_cluster, name="multilane-join-cluster",
+                             daemon=True).start()
+
+    def _join_cluster(self) -> None:
+        """Starts the cluster lane, then weighs the cluster with the calls it runs at once
+        (``Machine.cluster_slots``; read once: a cluster that grows later is not seen).
+        A cluster that cannot be reached is not weighed: a call that names its lane says
+        why."""
+        try:
+            slots = self._router.lane("cluster").at_once  # type: ignore[attr-defined]
+        except Exception:  # the executor shut down first, or no cluster answered
+            return
+        with self._lock:
+            self._machine = self._machine._replace(cluster_slots=slots)
 
     # ---------------------------------------------------------------- submitting
 
@@ -239,7 +255,9 @@ class AutoLane(MapRouting, Spreading, Exploring):
     def _remember_locked(self, p: Profile) -> None:
         """Stores what was decided for ``p``, for the next run (a decision taken early, on
         a call still waiting, is stored once that call confirms it)."""
-        if p.fingerprint is not None and not p.early and p.lane is not None:
+        # Not a cluster's: the next run may join another, or none.
+        if (p.fingerprint is not None and not p.early and p.lane is not None
+                and p.lane != "cluster"):
             self._store.save(p.fingerprint, p.bucket, p.to_record())
 
     # ---------------------------------------------------------------- running
@@ -251,7 +269,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
             self._warm(p, (future, fn, args, kwargs, options))
             return
         if probe is not None:
-            lane = "process" if probe == "process" else "thread"
+            lane = probe if probe in ("process", "cluster") else "thread"
             if probe == "process" and not self._router.ready("process"):
                 probe = "cold"  # this round trip includes starting the workers: not a measure
         if options is not None:
@@ -278,7 +296,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
             timed_args += (p.others_exactly(), take_over)
         elif probe == "pair":
             timed, timed_args = timed_pair_probe, (p.pair_gate, fn, args, kwargs)
-        elif probe in ("process", "cold"):
+        elif probe in ("process", "cold", "cluster"):
             try:  # pickled here, so the worker times loading it apart (``loaded_probe``)
                 timed, timed_args = loaded_probe, (dumps_function(fn), args, kwargs)
             except SerializationError as exc:
@@ -332,7 +350,7 @@ class AutoLane(MapRouting, Spreading, Exploring):
                 (result, wall, cpu, start), stolen, crowded = inner_future.result(), False, False
             elif probe == "solo":
                 result, wall, cpu, start, stolen, crowded, gil = inner_future.result()
-            elif probe in ("process", "cold"):
+            elif probe in ("process", "cold", "cluster"):
                 result, wall, cpu, start, stolen, crowded, setup = inner_future.result()
             else:
                 result, wall, cpu, start, stolen, crowded = inner_future.result()
@@ -405,6 +423,12 @@ class AutoLane(MapRouting, Spreading, Exploring):
                 p.saw_process(trip if probe == "process" else None, wall, setup)
                 if probe == "process" and p.transport_seen is not None:
                     self._machine = self._machine.saw_trip(p.transport_seen)
+            elif probe == "cluster" and trip is not None:
+                # Its worker's time for the call, and the rest of the round trip (the
+                # function's load there apart): the cluster's, for every function.
+                if p.cluster_work is None or wall < p.cluster_work:
+                    p.cluster_work = wall
+                self._machine = self._machine.saw_cluster_trip(max(0.0, trip[0] - wall))
             if probe is not None:
                 p.probes_out -= 1
                 if not p.probes_out:

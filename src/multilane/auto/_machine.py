@@ -60,6 +60,11 @@ class Machine(NamedTuple):
     spread_call_s: float = SPREAD_CALL_S  # sending one call to a worker, besides its bytes
     process_trip_s: float = PROCESS_TRIP_S  # the cheapest round trip to a worker seen
     calibrated: bool = False  # scaled from timings taken on this machine
+    # The cluster the executor joined, once connected: calls it runs at once (0: none to
+    # weigh), and the cheapest round trip a cluster probe saw, less the call's work
+    # (None: not measured yet). Not stored: the next run may join another cluster.
+    cluster_slots: int = 0
+    cluster_trip_s: float | None = None
 
     def scaled(self, here: dict[str, float]) -> Machine:
         """The defaults scaled by ``here`` (``timings()``, taken on this machine) over the
@@ -81,6 +86,13 @@ class Machine(NamedTuple):
         """With ``trip``, a round trip a process probe measured, if cheaper."""
         if 0 < trip < self.process_trip_s:
             return self._replace(process_trip_s=trip)
+        return self
+
+    def saw_cluster_trip(self, trip: float) -> Machine:
+        """With ``trip``, a round trip to the cluster a cluster probe measured (less the
+        call's work there), if cheaper."""
+        if trip >= 0 and (self.cluster_trip_s is None or trip < self.cluster_trip_s):
+            return self._replace(cluster_trip_s=trip)
         return self
 
     def to_record(self, here: dict[str, float]) -> dict[str, Any]:

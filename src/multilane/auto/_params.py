@@ -5,7 +5,8 @@ and the commit history); a change here is a change of the model."""
 from __future__ import annotations
 
 __all__ = [
-    "CALLER_SLICE_S", "CHUNKS_MIN_S", "CLEARLY_WAITING_INTERVALS", "COMPUTED_ALL_ALONG",
+    "CALLER_SLICE_S", "CHUNKS_MIN_S", "CLEARLY_WAITING_INTERVALS", "CLUSTER_BYTE_S",
+    "CLUSTER_TRIP_S", "COMPUTED_ALL_ALONG",
     "CONTENDED", "CROWDED", "DRIFT", "EARLY_CPU", "EARLY_PROCESS_CPU", "EARLY_S",
     "EXACT_OTHERS_S", "EXPLORE_BUDGET", "GIL_HELD", "GIL_RELEASED", "GIL_SAMPLES", "HEAD",
     "KNOWN_TRIPS",
@@ -161,6 +162,15 @@ KNOWN_TRIPS = 200
 # this machine measures a cheaper one (``Machine.saw_trip``): ~13 µs median on the 2-core
 # VM, more for a probe's first call of a function.
 PROCESS_TRIP_S = 30e-6
+# A cluster lane (issue 17), weighed only when the executor joined a cluster (one it
+# started here shares this machine's cores, so it can only lose to the process lane).
+# Before a cluster probe has measured one, a round trip to it is taken to cost
+# CLUSTER_TRIP_S in the probe's cost (a Dask LocalCluster or local Ray here: 1-4 ms per
+# no-op from submit to result), and nothing in its optimistic estimate. A call's bytes
+# travel to it at CLUSTER_BYTE_S each, there and back (a 10 Gb/s network, about; not
+# measured: the cluster's own machines say).
+CLUSTER_TRIP_S = 0.004
+CLUSTER_BYTE_S = 1e-9
 # The reference timings of the primitives ``_machine.calibrate`` times: the parameters
 # above are scaled by how much slower or faster each runs on another machine. Timed idle,
 # best of 5, on the project's 2-core AMD EPYC VM (2026-12-07); most parameters above were

@@ -166,6 +166,7 @@ class Profile:
     sending_seen: float | None = None  # the part of it spent here, pickling and sending
     process_work: float | None = None  # the worker's time for a call
     process_probes: int = 0  # those that measured a transport
+    cluster_work: float | None = None  # a cluster worker's time for a call, at best
     # The longest a worker took to load the function (importing its module, or rebuilding
     # it by value): paid once per worker, never counted as transport.
     setup_seen: float = 0.0
@@ -383,6 +384,7 @@ class Profile:
         self.exploring, self.solo, self.pair, self.no_pair = True, None, [], False
         self.learned = False
         self.transport_seen = self.sending_seen = self.process_work = None
+        self.cluster_work = None
         self.process_probes = 0
         self.solo_runs = self.pair_tries = self.pairs_judged = self.pairs_contended = 0
         self.parallel_seen = self.speedup_seen = self.gil_longest = 0.0

@@ -16,6 +16,11 @@ call alone (``wall`` and ``cpu``), of a pair of calls at once, and of a call in 
   a worker runs a call at a time; this process sends them one after another. One core
   only, if the call alone kept every core busy (its own threads).
 
+- **cluster** (only once the executor has joined a cluster): ``(work + trip) / slots +
+  sending``: a cluster runs ``slots`` calls at once, each taking its work (as a cluster
+  worker ran it, else as a process did, else here) and a round trip (the cheapest a
+  cluster probe saw, less the call's work); sending its bytes costs CLUSTER_BYTE_S each.
+
 An estimate is known or only bounded: before a lane's probe the model takes its most
 optimistic value (thread: ``s`` = every core; process: no round trip at all, each call's
 bytes still shipped at ``ship_byte_s``; and where the GIL is no limit, no better than
@@ -26,6 +31,7 @@ machine's, optimistically.
 
 The choice: inline, unless the thread estimate is MIN_GAIN lower; then process, if it is
 MIN_GAIN lower than that. Exploration: the pair probe (thread), then the process probe,
+then the cluster probe (a call there),
 each only while its lane's bound beats the choice by MIN_GAIN, and a process probe only if
 its cost (a round trip, the call's bytes, and the workers' first load of the function
 while not loaded: SETUP_S) is within EXPLORE_BUDGET of the time the profile's calls are
@@ -47,6 +53,8 @@ from typing import NamedTuple
 from ._explain import nbytes, us
 from ._machine import Machine
 from ._params import (
+    CLUSTER_BYTE_S,
+    CLUSTER_TRIP_S,
     EXPLORE_BUDGET,
     KNOWN_TRIPS,
     MAX_THREADS,
@@ -137,7 +145,22 @@ def estimates(p: Profile, m: Machine,
                 bound = max(_process_estimate(p, cores, wall, wall if slow_work else None,
                                               trip if slow_trip else None), floor)
             found["process"] = Estimate(seconds, bound)
+        if m.cluster_slots:
+            found["cluster"] = on_cluster(p, m, wall)
     return found
+
+
+def on_cluster(p: Profile, m: Machine, wall: float) -> Estimate:
+    """A call of ``p`` on the joined cluster (see the module's text): measured once a
+    cluster probe timed a round trip there; until then bounded by its work on every slot
+    and a trip no cheaper than to a process of this machine (shared memory is the fastest
+    way its bytes can travel)."""
+    work = p.cluster_work or p.process_work or wall
+    sending = p.shipped_bytes * CLUSTER_BYTE_S
+    bound = (work + (p.transport_seen or m.process_trip_s)) / m.cluster_slots + sending
+    if m.cluster_trip_s is None or p.cluster_work is None:
+        return Estimate(math.inf, bound)
+    return Estimate((work + m.cluster_trip_s) / m.cluster_slots + sending, bound)
 
 
 def _process_estimate(p: Profile, cores: int, wall: float, work: float | None = None,
@@ -207,15 +230,27 @@ def choose(p: Profile, m: Machine, calls: int | None = None,
             return "process"
         revisit = max(math.ceil(cost / (EXPLORE_BUDGET * 2 * found[best].seconds)),
                       math.ceil(start / gain))
-    basis = (p.process_work or wall) if best == "process" else wall
+    cluster = found.get("cluster")
+    if (not revisit and cluster is not None and best != "cluster"
+            and cluster.bound < min(target, cluster.seconds)):
+        # Its cost: a round trip there, the call's bytes, and the call's work (it runs
+        # there, not here: the work is not lost, but a probe that loses waits for it).
+        trip = CLUSTER_TRIP_S if m.cluster_trip_s is None else m.cluster_trip_s
+        cost = trip + p.shipped_bytes * CLUSTER_BYTE_S
+        if calls is None or cost <= EXPLORE_BUDGET * 2 * calls * found[best].seconds:
+            return "cluster"
+        revisit = math.ceil(cost / (EXPLORE_BUDGET * 2 * found[best].seconds))
+    basis = {"process": p.process_work or wall,
+             "cluster": p.cluster_work or wall}.get(best, wall)
     return Decision(best, _reason(p, m, found, best, revisit), basis, revisit)
 
 
 def _best(found: dict[str, Estimate]) -> str:
     """The lane of the lowest measured estimate: inline, unless the thread estimate is
-    MIN_GAIN lower; then process, if it is MIN_GAIN lower than that."""
+    MIN_GAIN lower; then process, if it is MIN_GAIN lower than that; then the cluster,
+    likewise."""
     best = "inline"
-    for lane in ("thread", "process"):
+    for lane in ("thread", "process", "cluster"):
         if lane in found and found[lane].seconds < found[best].seconds * (1 - MIN_GAIN):
             best = lane
     return best
@@ -234,6 +269,10 @@ def _reason(p: Profile, m: Machine, found: dict[str, Estimate], best: str,
     wall = p.solo[0]
     if best == "thread":
         return found["thread"].why
+    if best == "cluster":
+        here = min(e.seconds for lane, e in found.items() if lane != "cluster")
+        return (f"computing, faster on the cluster's {m.cluster_slots} slots "
+                f"({us(found['cluster'].seconds)} a call) than here ({us(here)})")
     if best == "process":
         if p.gil == "held":
             return f"computing with the GIL held {p.gil_wait}"

@@ -25,6 +25,10 @@ class Cluster(Protocol):
     name: str
     #: Calls on the cluster at once at most (None: the lane's default); more wait here.
     window: int | None
+    # Optional, read with getattr: ``local = False`` says the cluster was joined, not
+    # started on this machine, so the auto lane weighs it against the local lanes (one
+    # started here shares this machine's cores, and a backend without the attribute is
+    # taken to be such).
 
     def start(self) -> None:
         """Starts the cluster this backend owns, or connects to the one it was given."""

@@ -108,6 +108,12 @@ class ClusterLane(LaneBase):
         self._dog: Watchdog | None = None
         track_for_exit(self)
 
+    @property
+    def at_once(self) -> int:
+        """Calls that run on the cluster at once: its slots as it told them when it
+        started, or the window if that is smaller."""
+        return min(self._slots, self._window)
+
     # ------------------------------------------------------------------ calls
 
     def submit(self, fn: Any, args: tuple, kwargs: dict,

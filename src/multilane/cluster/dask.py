@@ -46,6 +46,7 @@ class Dask:
                  window: int | None = None, **client_options: Any) -> None:
         self.address = address
         self.workers = workers
+        self.local = address is None  # started here (see Cluster)
         self.window = window
         if importlib.util.find_spec("distributed") is None:
             raise ImportError("the Dask cluster lane needs Dask distributed: "

@@ -45,6 +45,7 @@ class Ray:
                  **init_options: Any) -> None:
         self.address = address
         self.cpus = cpus
+        self.local = address is None  # started here (see Cluster)
         self.window = window
         if importlib.util.find_spec("ray") is None:
             raise ImportError("the Ray cluster lane needs Ray: pip install 'multilane[ray]'")

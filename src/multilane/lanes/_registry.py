@@ -45,6 +45,7 @@ class Lanes:
         self.default = default
         self._coroutine_lane = coroutine_lane
         self._started: dict[str, Lane] = {}
+        self._starting: dict[str, threading.Lock] = {}  # a lock per lane, for its start
         self._lock = threading.Lock()
         self.closed = False
 
@@ -85,11 +86,22 @@ class Lanes:
         if started is not None:
             return started
         with self._lock:
+            starting = self._starting.setdefault(name, threading.Lock())
+        # One lane at a time starts under its own lock: a cluster that takes seconds to
+        # connect does not hold up the first call of another lane.
+        with starting:
             if self.closed and not internal:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             started = self._started.get(name)
             if started is None:
-                started = self._started[name] = self.kinds[name].make(self)
+                started = self.kinds[name].make(self)
+                with self._lock:
+                    late = self.closed and not internal
+                    if not late:
+                        self._started[name] = started
+                if late:  # closed while it started: the executor's shutdown missed it
+                    started.shutdown(wait=True)
+                    raise RuntimeError("cannot schedule new futures after shutdown")
             return started
 
     def get(self, name: str) -> Lane | None:
