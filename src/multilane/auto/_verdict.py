@@ -233,8 +233,8 @@ def choose(p: Profile, m: Machine, calls: int | None = None,
     cluster = found.get("cluster")
     if (not revisit and cluster is not None and best != "cluster"
             and cluster.bound < min(target, cluster.seconds)):
-        # Its cost: a round trip there, the call's bytes, and the call's work (it runs
-        # there, not here: the work is not lost, but a probe that loses waits for it).
+        # Its cost: a round trip there and the call's bytes (the call's own work is done
+        # there instead of here: not lost).
         trip = CLUSTER_TRIP_S if m.cluster_trip_s is None else m.cluster_trip_s
         cost = trip + p.shipped_bytes * CLUSTER_BYTE_S
         if calls is None or cost <= EXPLORE_BUDGET * 2 * calls * found[best].seconds:
