@@ -188,23 +188,28 @@ def test_a_cluster_started_here_is_never_weighed_by_the_auto_lane(cluster):
     assert ex.explain(_tasks.python_work).machine["cluster_slots"] == 0
 
 
-def test_the_auto_lane_sends_long_calls_to_a_joined_cluster_with_more_slots():
+def test_the_auto_lane_sends_long_calls_to_a_joined_cluster_with_more_slots(tmp_path,
+                                                                          monkeypatch):
     # A cluster joined by its address, telling of 16 slots against this machine's two
     # processes: calls of 20 ms of Python, with many to come, are worth a probe there;
     # the probe's round trip and work make it the fastest lane, and the calls go there.
     # (This machine has two cores: on the cluster's worker the call sleeps instead of
-    # computing, as if each of its 16 threads had a core of its own.)
+    # computing, as if each of its 16 threads had a core of its own.) The decision is not
+    # stored: the next run may join another cluster, or none.
     pytest.importorskip("distributed")
     from distributed import LocalCluster
 
+    from multilane.auto._fingerprints import function_fingerprint
+    from multilane.auto._store import ProfileStore
     from multilane.cluster.dask import Dask
 
+    monkeypatch.setenv("MULTILANE_PROFILES", "on")  # (the suite turns the store off)
     before = children()
     fn = _tasks.computes_here_sleeps_on_dask
     with LocalCluster(n_workers=1, threads_per_worker=16, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0", processes=True) as local:
         with multilane.Executor(processes=2, cluster=Dask(local.scheduler_address),
-                                profiles=False) as ex:
+                                profiles=tmp_path / "profiles") as ex:
             wait_until(lambda: ex.explain(fn).machine["cluster_slots"],
                        message="the auto lane never weighed the cluster")
             assert list(ex.map(fn, [0.02] * 60)) == [0.02] * 60
@@ -216,6 +221,14 @@ def test_the_auto_lane_sends_long_calls_to_a_joined_cluster_with_more_slots():
             assert "the cluster joined: 16 slots, a round trip" in str(explained)
             # Most of them: the first ran here while the local lanes were probed
             assert ex.statistics()["cluster"].sent > 30
+            assert list(ex.map(_tasks.tiny, range(100))) == list(range(1, 101))
+    store = ProfileStore.open(tmp_path / "profiles")
+    try:
+        # A decision of the local lanes is stored; the cluster's is not.
+        assert store.load(function_fingerprint(_tasks.tiny), 0) is not None
+        assert store.load(function_fingerprint(fn), 0) is None
+    finally:
+        store.close()
     wait_until(lambda: not children() - before, message="processes left behind")
 
 

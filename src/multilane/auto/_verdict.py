@@ -281,6 +281,10 @@ def _reason(p: Profile, m: Machine, found: dict[str, Estimate], best: str,
         return "computing"
     process = found.get("process")
     cores = 1 if p.solo_crowded else m.cores
+    if process is None:
+        # No process can take it, whatever else the probes saw (a crowded machine, say):
+        # that is the reason that stands.
+        return f"computing; {p.unpicklable}"
     if p.solo_crowded:
         # Its own threads (a multithreaded BLAS, say) kept every core busy: no lane has a
         # core to add, and a worker would get only a share of them.
@@ -292,8 +296,6 @@ def _reason(p: Profile, m: Machine, found: dict[str, Estimate], best: str,
         return (f"computing without holding the GIL, but two at once {gained} two in a row "
                 f"({p.speedup_seen:.2f}x) on {p.parallel_seen:.1f} cores: they share some "
                 "other limit (memory, say)")
-    if process is None:
-        return f"computing; {p.unpicklable}"
     if revisit:
         return (f"computing; {p.calls} calls are too few to pay for a process probe "
                 f"or for starting the workers (explored again at {revisit})")
