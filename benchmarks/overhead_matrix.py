@@ -36,7 +36,8 @@ import multilane
 SLOTS = 2
 TASKS = {"no-op": 0.0, "1 ms": 0.001, "10 ms": 0.010}
 SIZES = {"1 KB": 1_000, "1 MB": 1_000_000, "100 MB": 100_000_000}
-PEERS = ("multilane process lane", "multilane auto", "stdlib", "loky", "joblib", "mpire",
+PEERS = ("multilane process lane", "multilane, shared array", "multilane auto", "stdlib",
+         "loky", "joblib", "mpire",
          "ray remote", "multilane ray lane", "dask threaded", "dask LocalCluster",
          "multilane dask lane")
 NEEDS = {"loky": "loky", "joblib": "joblib", "mpire": "mpire", "ray remote": "ray",
@@ -70,6 +71,22 @@ def _submitting(ex: Any) -> Batch:
 def _multilane(lane: str, cluster: Any = None) -> Iterator[Batch]:
     with multilane.Executor(processes=SLOTS, cluster=cluster, profiles=False) as ex:
         yield _submitting(ex.options(lane=lane))
+
+
+@contextlib.contextmanager
+def _multilane_shared() -> Iterator[Batch]:
+    """The process lane, each cell's array placed once with ``multilane.shared`` (at the
+    cell's warm-up, untimed, as ``ray.put`` would be): its buffer goes to each worker
+    once, and every task sends a few numbers naming it."""
+    placed: dict[int, Any] = {}
+    with multilane.Executor(processes=SLOTS, profiles=False) as ex:
+        submit = _submitting(ex.options(lane="process"))
+
+        def batch(seconds: float, array: Any, n: int) -> object:
+            if id(array) not in placed:
+                placed[id(array)] = multilane.shared(array)
+            return submit(seconds, placed[id(array)], n)
+        yield batch
 
 
 @contextlib.contextmanager
@@ -159,6 +176,7 @@ def _ray_lane() -> Any:
 
 OPENERS: dict[str, Callable[[], Any]] = {
     "multilane process lane": lambda: _multilane("process"),
+    "multilane, shared array": _multilane_shared,
     "multilane auto": lambda: _multilane("auto"),
     "stdlib": _stdlib, "loky": _loky, "joblib": _joblib, "mpire": _mpire,
     "ray remote": _ray, "multilane ray lane": _ray_lane,
@@ -243,7 +261,8 @@ def render(figures: dict[str, dict[str, float | None]],
     lines = ["## overhead_matrix", "",
              f"µs of wall time per task, a batch handed over at once on {SLOTS} slots of each "
              "runtime, every task given the same array (joblib dumps one over 1 MB to a file "
-             "once a batch; the others send it with each task). The floor is T/2 for a task "
+             "once a batch; \"multilane, shared array\" placed it with `multilane.shared` "
+             "once, untimed; the others send it with each task). The floor is T/2 for a task "
              f"of T: {SLOTS} slots. The clusters run on this machine.", "",
              "| runtime | " + " | ".join(names) + " |", "| --- " * (len(names) + 1) + "|",
              "| *floor* | " + " | ".join(f"{TASKS[t] / SLOTS * 1e6:,.0f}"
