@@ -79,13 +79,11 @@ def _multilane_shared() -> Iterator[Batch]:
     cell's warm-up, untimed, as ``ray.put`` would be): its buffer goes to each worker
     once, and every task sends a few numbers naming it."""
     placed: dict[int, Any] = {}
-    with multilane.Executor(processes=SLOTS, profiles=False) as ex:
-        submit = _submitting(ex.options(lane="process"))
-
+    with _multilane("process") as send:
         def batch(seconds: float, array: Any, n: int) -> object:
             if id(array) not in placed:
                 placed[id(array)] = multilane.shared(array)
-            return submit(seconds, placed[id(array)], n)
+            return send(seconds, placed[id(array)], n)
         yield batch
 
 

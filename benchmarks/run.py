@@ -71,8 +71,7 @@ def measure(scenario: str, n: int, runs: int, quick: bool = False) -> dict[str, 
     running slow then lands on every competitor, not on one. Run one after another, a
     thread-pool target flipped between 0.84x and 1.44x on the same code."""
     higher_better = SCENARIOS[scenario][1]
-    rounds = 1 if quick else max(1, min(ROUNDS, runs))
-    share = math.ceil(runs / rounds)
+    rounds, share = turns(runs, quick)
     results: dict[str, float | None] = {}
     for turn in range(rounds):
         for competitor in SCENARIOS[scenario][4]:
@@ -87,6 +86,13 @@ def measure(scenario: str, n: int, runs: int, quick: bool = False) -> dict[str, 
             results[competitor] = better(results.get(competitor), module.run(n, share),
                                          higher_better)
     return results
+
+
+def turns(runs: int, quick: bool = False) -> tuple[int, int]:
+    """(turns each competitor takes, timed runs in each) for ``runs`` runs in all: at
+    least ``runs``, a turn's share rounded up (5 runs: 3 turns of 2)."""
+    rounds = 1 if quick else max(1, min(ROUNDS, runs))
+    return rounds, math.ceil(runs / rounds)
 
 
 def better(best: float | None, value: float, higher_better: bool) -> float:
@@ -271,10 +277,12 @@ def render(all_results, info, runs: int, quick: bool, extras: dict | None = None
            plot_path: str | None = None) -> str:
     """BENCHMARKS.md's text; ``plot_path`` is the overhead matrix's plot, if drawn."""
     extras = extras or {}
+    rounds, share = turns(runs, quick)
     lines = ["# Benchmarks", "",
              "Written by `make bench` (`benchmarks/run.py`). Every figure is the best of "
-             f"{runs} runs; ratios compare competitors measured in the same run, the "
-             f"competitors of a scenario taking turns ({min(ROUNDS, runs)} turns each).", "",
+             f"{rounds * share} runs; ratios compare competitors measured in the same run, "
+             f"the competitors of a scenario taking turns ({rounds} turns of {share} runs "
+             "each).", "",
              f"- machine: {info['cpu']}, {info['cores']} cores, {info['memory']}",
              f"- Python {info['python']}, {info['os']}",
              f"- date: {info['date']}",

@@ -224,5 +224,6 @@ def test_competitors_take_turns_and_each_keeps_its_best_turn(monkeypatch, tmp_pa
     import fake_scenario
 
     assert fake_scenario.turns == [("ours", 2), ("theirs", 2)] * 3
+    assert bench_run.turns(5) == (3, 2) and bench_run.turns(5, quick=True) == (1, 5)
     assert math.isnan(bench_run.better(None, math.nan, True))  # failed on every turn
     assert bench_run.better(2.0, 3.0, True) == 3.0 and bench_run.better(2.0, 3.0, False) == 2.0
